@@ -1,0 +1,294 @@
+"""One nightly run end to end: ingest every configured source for the window → lake → affect → warehouse
+(build, explain, tests) → publish. Used by ``ripple run`` and by the Airflow DAG (which calls the stage
+functions one task each).
+
+* Window: without an explicit one, a run covers the time from the end of the last successful run (or
+  ``run.initial_lookback_days`` before now, on the first run) to now.
+* Idempotent: file names derive from the source and the window, so running a window twice replaces its files.
+* Resumable: each finished stage is checkpointed in ``state/runs/<run_id>.json``; if the last run did not finish
+  (crash, ``kill -9``), the next run without an explicit window resumes that same window, skipping the sources
+  that were already ingested and continuing the interrupted one from its own cursor.
+* The run log ``state/runs.jsonl`` has one line per finished or failed run (``ripple status`` reads it).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import time
+import traceback
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from pipeline import lake, warehouse
+from pipeline.config import Settings
+from pipeline.errors import RippleError
+from pipeline.sources.base import Window, get_source
+
+log = logging.getLogger(__name__)
+
+#: progress(description, total) -> context manager yielding advance(n)
+ProgressFactory = Callable[[str, int | None], AbstractContextManager[Callable[[int], None]]]
+
+
+@contextlib.contextmanager
+def _no_progress(description: str, total: int | None = None) -> Iterator[Callable[[int], None]]:
+    log.info("%s ...", description)
+    yield lambda n=1: None
+
+
+# ------------------------------------------------------------------------------------------------ run log
+def runs_log_path(settings: Settings) -> Path:
+    return settings.state_dir / "runs.jsonl"
+
+
+def checkpoint_path(settings: Settings, run_id: str) -> Path:
+    return settings.state_dir / "runs" / f"{run_id}.json"
+
+
+def read_run_log(settings: Settings) -> list[dict[str, Any]]:
+    path = runs_log_path(settings)
+    if not path.exists():
+        return []
+    entries = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line.strip():
+            with contextlib.suppress(json.JSONDecodeError):
+                entries.append(json.loads(line))
+    return entries
+
+
+def append_run_log(settings: Settings, entry: dict[str, Any]) -> None:
+    path = runs_log_path(settings)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    existing = path.read_text(encoding="utf-8") if path.exists() else ""
+    lake.atomic_write_text(path, existing + json.dumps(entry, default=str, sort_keys=True) + "\n")
+
+
+def load_checkpoint(settings: Settings, run_id: str) -> dict[str, Any]:
+    path = checkpoint_path(settings, run_id)
+    if path.exists():
+        return json.loads(path.read_text(encoding="utf-8"))
+    return {}
+
+
+def save_checkpoint(settings: Settings, run_id: str, data: dict[str, Any]) -> None:
+    lake.atomic_write_text(checkpoint_path(settings, run_id), json.dumps(data, indent=1, default=str))
+
+
+def unfinished_run(settings: Settings) -> dict[str, Any] | None:
+    """The most recent run that started but never finished, if it is newer than the last finished one."""
+    runs_dir = settings.state_dir / "runs"
+    if not runs_dir.exists():
+        return None
+    finished = {e["run_id"] for e in read_run_log(settings) if e.get("status") in ("succeeded", "partial")}
+    candidates = []
+    for path in runs_dir.glob("*.json"):
+        data = json.loads(path.read_text(encoding="utf-8"))
+        if data.get("run_id") not in finished and data.get("status") != "succeeded":
+            candidates.append(data)
+    if not candidates:
+        return None
+    return max(candidates, key=lambda d: d.get("started_at", ""))
+
+
+def parse_when(value: str | datetime | None) -> datetime | None:
+    """Accept '2026-11-01', '2026-11-01T06:00', ISO with offset, or a datetime; naive means UTC."""
+    if value is None or isinstance(value, datetime):
+        if isinstance(value, datetime) and value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value
+    text = value.strip()
+    if text.endswith("Z"):
+        text = text[:-1] + "+00:00"
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        raise RippleError(f"cannot read {value!r} as a date or time (use YYYY-MM-DD or ISO 8601)") from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def resolve_window(
+    settings: Settings, since: datetime | str | None = None, until: datetime | str | None = None,
+    now: datetime | None = None,
+) -> Window:
+    now = now or datetime.now(UTC).replace(microsecond=0)
+    since_dt, until_dt = parse_when(since), parse_when(until)
+    until_dt = until_dt or now
+    if since_dt is None:
+        finished = [e for e in read_run_log(settings) if e.get("status") in ("succeeded", "partial")]
+        if finished:
+            since_dt = max(parse_when(e["until"]) for e in finished)  # type: ignore[type-var]
+        else:
+            since_dt = until_dt - timedelta(days=float(settings.get("run", "initial_lookback_days")))
+    if since_dt >= until_dt:
+        raise RippleError(
+            f"nothing to do: the window {since_dt.isoformat()} .. {until_dt.isoformat()} is empty "
+            "(the last run already covered it; pass --since to re-run a window)"
+        )
+    return Window(since_dt, until_dt)
+
+
+# ------------------------------------------------------------------------------------------------ stages
+def ingest_source(
+    settings: Settings,
+    source_name: str,
+    window: Window | None,
+    *,
+    credentials: dict[str, Any] | None = None,
+    options: dict[str, Any] | None = None,
+    run_id: str | None = None,
+    progress: ProgressFactory | None = None,
+) -> dict[str, Any]:
+    """Ingest one source for one window into the lake (safe to call twice for the same window)."""
+    source = get_source(source_name, settings)
+    progress = progress or _no_progress
+    with progress(f"ingest {source_name}", None) as advance:
+        result = lake.ingest(
+            source, settings, window, run_id=run_id, credentials=credentials, options=options, progress=advance
+        )
+    return result.to_dict()
+
+
+def score_affect(settings: Settings, progress: ProgressFactory | None = None) -> dict[str, Any]:
+    """Score the text of new items (incremental); a no-op when affect scoring is switched off."""
+    if not settings.get("affect", "enabled", True):
+        return {"skipped": "affect.enabled is false"}
+    try:
+        from pipeline import affect
+    except ImportError:  # pragma: no cover - affect is part of the package
+        return {"skipped": "affect module missing"}
+    if not hasattr(affect, "score_lake"):
+        return {"skipped": "affect scoring not available"}
+    progress = progress or _no_progress
+    with progress("affect", None) as advance:
+        return affect.score_lake(settings, progress=lambda done, total=None: advance(done))
+
+
+def build_warehouse(settings: Settings, progress: ProgressFactory | None = None) -> dict[str, Any]:
+    """Build every model, run the assertions and publish the new warehouse atomically."""
+    progress = progress or _no_progress
+    models = warehouse.load_models()
+    with progress("warehouse", len(models) + 1) as advance:
+        result = warehouse.build(settings, progress=lambda name: advance(1))
+    return result.to_dict()
+
+
+# ------------------------------------------------------------------------------------------------ the run
+@dataclass
+class RunSummary:
+    run_id: str
+    since: str
+    until: str
+    status: str = "running"
+    resumed: bool = False
+    started_at: str = ""
+    finished_at: str | None = None
+    ingest: dict[str, dict[str, Any]] = field(default_factory=dict)
+    failed_sources: dict[str, str] = field(default_factory=dict)
+    affect: dict[str, Any] = field(default_factory=dict)
+    build: dict[str, Any] = field(default_factory=dict)
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+    @property
+    def quarantined(self) -> int:
+        return sum(r.get("quarantined", 0) for r in self.ingest.values())
+
+    @property
+    def rows(self) -> int:
+        return sum(r.get("rows", 0) for r in self.ingest.values())
+
+
+def run_nightly(
+    settings: Settings,
+    *,
+    since: datetime | str | None = None,
+    until: datetime | str | None = None,
+    sources: list[str] | None = None,
+    credentials: dict[str, dict[str, Any]] | None = None,
+    progress: ProgressFactory | None = None,
+    build: bool = True,
+) -> RunSummary:
+    """Run the whole nightly pipeline for one window; see the module docstring for the guarantees."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    resumed = None
+    if since is None and until is None:
+        resumed = unfinished_run(settings)
+    if resumed is not None:
+        window = Window(parse_when(resumed["since"]), parse_when(resumed["until"]))  # type: ignore[arg-type]
+        log.warning("resuming interrupted run %s", resumed["run_id"])
+    else:
+        window = resolve_window(settings, since, until)
+    run_id = f"run-{window.key()}"
+    checkpoint = load_checkpoint(settings, run_id) if resumed is not None else {}
+    summary = RunSummary(
+        run_id=run_id,
+        since=window.since.isoformat(),
+        until=window.until.isoformat(),
+        resumed=resumed is not None,
+        started_at=checkpoint.get("started_at") or datetime.now(UTC).isoformat(),
+    )
+    checkpoint.update(
+        run_id=run_id, since=summary.since, until=summary.until, started_at=summary.started_at, status="running"
+    )
+    checkpoint.setdefault("ingest", {})
+    save_checkpoint(settings, run_id, checkpoint)
+
+    names = sources if sources is not None else settings.sources
+    for name in names:
+        if name in checkpoint["ingest"]:
+            summary.ingest[name] = checkpoint["ingest"][name]
+            continue
+        started = time.perf_counter()
+        try:
+            summary.ingest[name] = ingest_source(
+                settings, name, window, credentials=(credentials or {}).get(name), progress=progress
+            )
+        except RippleError as exc:
+            summary.failed_sources[name] = str(exc)
+            log.error("source %s failed: %s", name, exc)
+        except Exception as exc:  # one broken source must not stop the others
+            summary.failed_sources[name] = f"{type(exc).__name__}: {exc}"
+            log.error("source %s failed:\n%s", name, traceback.format_exc())
+        else:
+            checkpoint["ingest"][name] = summary.ingest[name]
+            save_checkpoint(settings, run_id, checkpoint)
+        summary.seconds[f"ingest:{name}"] = time.perf_counter() - started
+
+    started = time.perf_counter()
+    summary.affect = score_affect(settings, progress)
+    summary.seconds["affect"] = time.perf_counter() - started
+    if build:
+        started = time.perf_counter()
+        summary.build = build_warehouse(settings, progress)
+        summary.seconds["warehouse"] = time.perf_counter() - started
+
+    summary.status = "partial" if summary.failed_sources else "succeeded"
+    summary.finished_at = datetime.now(UTC).isoformat()
+    checkpoint.update(status=summary.status, finished_at=summary.finished_at)
+    save_checkpoint(settings, run_id, checkpoint)
+    append_run_log(
+        settings,
+        {
+            "run_id": run_id,
+            "since": summary.since,
+            "until": summary.until,
+            "status": summary.status,
+            "started_at": summary.started_at,
+            "finished_at": summary.finished_at,
+            "resumed": summary.resumed,
+            "rows": summary.rows,
+            "quarantined": summary.quarantined,
+            "failed_sources": summary.failed_sources,
+            "seconds": {k: round(v, 2) for k, v in summary.seconds.items()},
+        },
+    )
+    return summary

@@ -1,0 +1,52 @@
+"""Arrow schemas of the lake tables.
+
+The Post schema is the contract between sources and everything downstream (see docs/data-contract.md).
+"""
+
+from __future__ import annotations
+
+import pyarrow as pa
+
+UTC_TS = pa.timestamp("us", tz="UTC")
+
+KINDS = ("post", "comment", "share")
+SHARE_TYPES = ("crosspost", "retweet", "quote", "boost", "repost")
+
+POSTS_SCHEMA = pa.schema(
+    [
+        pa.field("platform", pa.string(), nullable=False),
+        pa.field("post_id", pa.string(), nullable=False),
+        pa.field("kind", pa.string(), nullable=False),
+        pa.field("share_type", pa.string()),
+        pa.field("community", pa.string()),
+        pa.field("author_id", pa.string()),
+        pa.field("author_name", pa.string()),
+        pa.field("parent_id", pa.string()),
+        pa.field("root_id", pa.string()),
+        pa.field("shared_id", pa.string()),
+        pa.field("created_at", UTC_TS, nullable=False),
+        pa.field("title", pa.string()),
+        pa.field("text", pa.string()),
+        pa.field("url", pa.string()),
+        pa.field("lang", pa.string()),
+        pa.field("score", pa.int64()),
+        pa.field("reply_count", pa.int64()),
+        pa.field("share_count", pa.int64()),
+        pa.field("is_deleted", pa.bool_(), nullable=False),
+        pa.field("is_removed", pa.bool_(), nullable=False),
+        pa.field("fetched_at", UTC_TS, nullable=False),
+        pa.field("run_id", pa.string(), nullable=False),
+        pa.field("source", pa.string(), nullable=False),
+    ]
+)
+
+POST_COLUMNS = tuple(POSTS_SCHEMA.names)
+# Partition columns are encoded in the directory names (hive style) and are not stored in the files.
+PARTITION_COLUMNS = ("platform", "date")
+STRING_COLUMNS = frozenset(f.name for f in POSTS_SCHEMA if pa.types.is_string(f.type))
+INT_COLUMNS = frozenset(f.name for f in POSTS_SCHEMA if pa.types.is_int64(f.type))
+BOOL_COLUMNS = frozenset(f.name for f in POSTS_SCHEMA if pa.types.is_boolean(f.type))
+TIMESTAMP_COLUMNS = frozenset(f.name for f in POSTS_SCHEMA if pa.types.is_timestamp(f.type))
+REQUIRED_COLUMNS = frozenset(f.name for f in POSTS_SCHEMA if not f.nullable)
+
+QUARANTINE_FIELDS = ("source", "run_id", "reason", "location", "record")
