@@ -180,13 +180,10 @@ def run(
 def _maybe_report(settings: Settings) -> str | None:
     """Render the weekly report of the last complete week when the report module is available."""
     try:
-        from pipeline import report
+        from pipeline.report import render_report
     except ImportError:
         return None
-    render = getattr(report, "render_report", None)
-    if render is None:
-        return None
-    path = render(settings)
+    path = render_report(settings)
     return str(path) if path else None
 
 
@@ -344,6 +341,45 @@ def sources(data_dir: DataDir = None, config: ConfigPath = None) -> None:
             mark = "*" if name in settings.sources else " "
             out.print(f"{mark} {name:<12} platform={platform}")
         out.print("(* = configured in run.sources)")
+
+
+@app.command()
+def report(
+    week: Annotated[str | None, typer.Option(help="ISO week, e.g. 2026-W47 (default: the last complete week).")] = None,
+    data_dir: DataDir = None,
+    config: ConfigPath = None,
+) -> None:
+    """Render the weekly trend report (HTML + charts + CSV/Parquet) from the published warehouse."""
+    _setup_logging()
+    with _errors():
+        from pipeline.report import render_report
+
+        settings = _settings(config, data_dir)
+        path = render_report(settings, week=week)
+        out.print(f"Report: {path}")
+
+
+@app.command()
+def affect(
+    rescore: Annotated[bool, typer.Option("--rescore", help="Score every item again, not only new text.")] = False,
+    data_dir: DataDir = None,
+    config: ConfigPath = None,
+    quiet: Quiet = False,
+) -> None:
+    """Score the sentiment and emotion of items in the lake (incremental unless --rescore)."""
+    _setup_logging()
+    with _errors():
+        from pipeline import affect as affect_module
+
+        settings = _settings(config, data_dir)
+        factory = _progress_factory(quiet)
+        with factory("affect", None) as advance:
+            if rescore:
+                result = affect_module.rescore(settings, progress=lambda done, total=None: advance(done))
+            else:
+                result = affect_module.score_lake(settings, progress=lambda done, total=None: advance(done))
+        out.print(json.dumps(result, default=str, indent=1))
+        out.print("Run `ripple build` to publish the new scores in the warehouse.")
 
 
 @import_app.command("reddit-dump")

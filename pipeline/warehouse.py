@@ -44,6 +44,7 @@ HOOKS: dict[str, list[str]] = {
     "after_marts": [],
 }
 
+STALE_CANDIDATE_SECONDS = 2 * 86_400
 _HEADER = re.compile(r"^--\s*(grain|description|column\s+([A-Za-z_][A-Za-z0-9_]*))\s*:\s*(.*)$")
 
 
@@ -207,6 +208,8 @@ def register_sources(con: duckdb.DuckDBPyConnection, settings: Settings) -> dict
             empty_affect = AFFECT_ARROW_SCHEMA.empty_table()  # noqa: F841
             con.execute("create or replace table src_affect as select * from empty_affect")
 
+    _register_operations(con, settings)
+
     platforms = {entry[1] for entry in _registry().values()}
     platforms |= {row[0] for row in con.execute("select distinct platform from src_posts").fetchall()}
     bots = [str(b) for b in settings.get("membership", "bots", [])]
@@ -227,6 +230,42 @@ def register_sources(con: duckdb.DuckDBPyConnection, settings: Settings) -> dict
             )
             counts[f"demo_{name}"] = con.execute(f"select count(*) from demo_{name}").fetchone()[0]
     return counts
+
+
+QUARANTINE_COLUMNS = {"source": "varchar", "run_id": "varchar", "reason": "varchar", "location": "varchar"}
+RUN_LOG_COLUMNS = {
+    "run_id": "varchar", "since": "timestamptz", "until": "timestamptz", "status": "varchar",
+    "started_at": "timestamptz", "finished_at": "timestamptz", "rows": "bigint", "quarantined": "bigint",
+    "failed_sources": "json", "resumed": "boolean",
+}
+
+
+def _columns_sql(columns: dict[str, str]) -> str:
+    return "{" + ", ".join(f"'{k}': '{v}'" for k, v in columns.items()) + "}"
+
+
+def _register_operations(con: duckdb.DuckDBPyConnection, settings: Settings) -> None:
+    """Quarantine records and the run log, so the warehouse alone can tell what went wrong (report section)."""
+    quarantine = list(settings.quarantine_dir.glob("*/*.jsonl"))
+    if quarantine:
+        glob = str(settings.quarantine_dir / "*" / "*.jsonl").replace("'", "''")
+        con.execute(
+            f"create or replace table src_quarantine as select * from read_json('{glob}', "
+            f"format = 'newline_delimited', columns = {_columns_sql(QUARANTINE_COLUMNS)}, filename = true)"
+        )
+    else:
+        cols = ", ".join(f"{k} {v}" for k, v in QUARANTINE_COLUMNS.items())
+        con.execute(f"create or replace table src_quarantine ({cols}, filename varchar)")
+    runs = settings.state_dir / "runs.jsonl"
+    if runs.exists() and runs.stat().st_size:
+        path = str(runs).replace("'", "''")
+        con.execute(
+            f"create or replace table src_runs as select * from read_json('{path}', "
+            f"format = 'newline_delimited', columns = {_columns_sql(RUN_LOG_COLUMNS)})"
+        )
+    else:
+        cols = ", ".join(f"{k} {v}" for k, v in RUN_LOG_COLUMNS.items())
+        con.execute(f"create or replace table src_runs ({cols})")
 
 
 def _registry() -> dict[str, tuple[str, str]]:
@@ -337,12 +376,94 @@ def cleanup_stale_builds(settings: Settings) -> int:
     """Remove half-built files left by a build that was killed."""
     removed = 0
     for path in settings.data_dir.glob(f".{settings.warehouse_path.name}.building-*"):
-        pid_part = path.name.rsplit("-", 1)[-1].split(".")[0]
-        if pid_part.isdigit() and _pid_alive(int(pid_part)) and int(pid_part) != os.getpid():
+        label = path.name.split(".building-", 1)[1].split(".")[0]
+        if label.isdigit():
+            if _pid_alive(int(label)) and int(label) != os.getpid():
+                continue
+        elif time.time() - path.stat().st_mtime < STALE_CANDIDATE_SECONDS:
+            # a labelled candidate (an Airflow run between its build and publish tasks) is kept for a while
             continue
         path.unlink(missing_ok=True)
         removed += 1
     return removed
+
+
+def candidate_path(settings: Settings, label: str | None = None) -> Path:
+    target = settings.warehouse_path
+    return target.with_name(f".{target.name}.building-{label or os.getpid()}")
+
+
+def build_candidate(
+    settings: Settings,
+    *,
+    label: str | None = None,
+    progress: Callable[[str], None] | None = None,
+    sql_dir: Path = SQL_DIR,
+    skip_hooks: tuple[str, ...] = (),
+) -> tuple[Path, BuildResult]:
+    """Build a complete new warehouse file next to the published one, without publishing it.
+
+    ``label`` names the file (the Airflow DAG passes its run id so that later tasks find it); by default the
+    process id is used and a candidate left behind by a dead process is cleaned up by the next build.
+    """
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    cleanup_stale_builds(settings)
+    tmp = candidate_path(settings, label)
+    tmp.unlink(missing_ok=True)
+    Path(str(tmp) + ".wal").unlink(missing_ok=True)
+    started = time.perf_counter()
+    con = duckdb.connect(str(tmp))
+    try:
+        con.execute(f"set threads = {int(settings.get('warehouse', 'threads', 2))}")
+        memory_limit = settings.get("warehouse", "memory_limit")
+        if memory_limit:
+            con.execute(f"set memory_limit = '{memory_limit}'")
+        con.execute(f"set temp_directory = '{str(settings.data_dir / '.duckdb_tmp')}'")
+        saved = {stage: list(HOOKS.get(stage, [])) for stage in skip_hooks}
+        for stage in skip_hooks:
+            HOOKS[stage] = []
+        try:
+            result = build_database(con, settings, progress=progress, sql_dir=sql_dir)
+        finally:
+            HOOKS.update(saved)
+        con.execute("checkpoint")
+        con.close()
+    except BaseException:
+        con.close()
+        tmp.unlink(missing_ok=True)
+        Path(str(tmp) + ".wal").unlink(missing_ok=True)
+        raise
+    result.seconds["total"] = time.perf_counter() - started
+    return tmp, result
+
+
+def run_hooks_on(settings: Settings, candidate: Path, stage: str = "after_marts") -> dict[str, Any]:
+    """Run one stage of Python hooks on an existing candidate (the DAG's separate explain task)."""
+    if not candidate.exists():
+        raise BuildError(f"no candidate warehouse at {candidate}: run the build step first")
+    result = BuildResult()
+    con = duckdb.connect(str(candidate))
+    try:
+        set_variables(con, settings)
+        _run_hooks(stage, con, settings, result)
+        con.execute("checkpoint")
+    finally:
+        con.close()
+    return result.hooks
+
+
+def publish(settings: Settings, candidate: Path) -> Path:
+    """Atomically replace the published warehouse with ``candidate``."""
+    if not candidate.exists():
+        raise BuildError(f"no candidate warehouse at {candidate}: run the build step first")
+    target = settings.warehouse_path
+    os.replace(candidate, target)
+    dir_fd = os.open(target.parent, os.O_DIRECTORY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+    return target
 
 
 def build(
@@ -352,35 +473,8 @@ def build(
     sql_dir: Path = SQL_DIR,
 ) -> BuildResult:
     """Build a new warehouse file and atomically replace ``warehouse.duckdb`` with it."""
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    cleanup_stale_builds(settings)
-    target = settings.warehouse_path
-    tmp = target.with_name(f".{target.name}.building-{os.getpid()}")
-    tmp.unlink(missing_ok=True)
-    started = time.perf_counter()
-    con = duckdb.connect(str(tmp))
-    try:
-        con.execute(f"set threads = {int(settings.get('warehouse', 'threads', 2))}")
-        memory_limit = settings.get("warehouse", "memory_limit")
-        if memory_limit:
-            con.execute(f"set memory_limit = '{memory_limit}'")
-        con.execute(f"set temp_directory = '{str(settings.data_dir / '.duckdb_tmp')}'")
-        result = build_database(con, settings, progress=progress, sql_dir=sql_dir)
-        con.execute("checkpoint")
-        con.close()
-        os.replace(tmp, target)
-        dir_fd = os.open(target.parent, os.O_DIRECTORY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
-    except BaseException:
-        con.close()
-        tmp.unlink(missing_ok=True)
-        Path(str(tmp) + ".wal").unlink(missing_ok=True)
-        raise
-    result.path = target
-    result.seconds["total"] = time.perf_counter() - started
+    candidate, result = build_candidate(settings, progress=progress, sql_dir=sql_dir)
+    result.path = publish(settings, candidate)
     return result
 
 
