@@ -228,7 +228,7 @@ def register_sources(con: duckdb.DuckDBPyConnection, settings: Settings) -> dict
             con.execute(
                 f"create or replace table demo_{name} as select * from read_parquet('{str(path)}')"
             )
-            counts[f"demo_{name}"] = con.execute(f"select count(*) from demo_{name}").fetchone()[0]
+            counts[f"demo_{name}"] = con.execute(f"select count(*) from demo_{name}").fetchall()[0][0]
     return counts
 
 
@@ -293,7 +293,7 @@ def run_assertions(con: duckdb.DuckDBPyConnection, sql_dir: Path = SQL_DIR) -> i
         sql = path.read_text(encoding="utf-8").strip().rstrip(";")
         try:
             rel = con.sql(f"select * from ({sql}) as violations")
-            n = con.execute(f"select count(*) from ({sql}) as violations").fetchone()[0]
+            n = con.execute(f"select count(*) from ({sql}) as violations").fetchall()[0][0]
         except duckdb.Error as exc:
             raise BuildError(f"assertion {path.stem} could not run: {exc}") from exc
         if n:
@@ -343,7 +343,7 @@ def build_database(
                 message = str(exc).splitlines()[0]
                 raise BuildError(f"model sql/{layer}/{model.name}.sql failed: {message}") from exc
             result.seconds[model.name] = time.perf_counter() - started
-            result.tables[model.name] = con.execute(f"select count(*) from {model.name}").fetchone()[0]
+            result.tables[model.name] = con.execute(f"select count(*) from {model.name}").fetchall()[0][0]
         if layer == "staging":
             _run_hooks("after_staging", con, settings, result)
         elif layer == "marts":

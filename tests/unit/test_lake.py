@@ -1,0 +1,278 @@
+"""Lake: validation and quarantine, atomic and idempotent writes, raw landing, pseudonymisation."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow.parquet as pq
+import pytest
+
+from pipeline import lake
+from pipeline.config import Settings, load_settings
+from pipeline.schema import POSTS_SCHEMA
+from pipeline.sources.base import FetchContext, Reject, Window
+
+WINDOW = Window(datetime(2026, 10, 1, tzinfo=UTC), datetime(2026, 10, 3, tzinfo=UTC))
+
+
+def post(native: str, **extra: Any) -> dict[str, Any]:
+    rec = {
+        "platform": "test",
+        "post_id": f"test:{native}",
+        "kind": "post",
+        "community": "c/Main",
+        "author_id": "alice",
+        "author_name": "alice",
+        "created_at": "2026-10-01T12:00:00Z",
+        "title": "hello",
+        "text": "a post",
+        "score": 3,
+    }
+    rec.update(extra)
+    return rec
+
+
+class ListSource:
+    """A source that lands the given pages of records; normalize passes records through."""
+
+    name = "testsrc"
+    platform = "test"
+    lands_raw = True
+
+    def __init__(self, pages: list[list[Any]], fail_after: int | None = None):
+        self.pages = pages
+        self.fail_after = fail_after
+
+    def fetch(self, ctx: FetchContext) -> Iterator[dict[str, Any]]:
+        start = ctx.cursor.get("next", 0)
+        for i in range(start, len(self.pages)):
+            if self.fail_after is not None and i >= self.fail_after:
+                raise ConnectionError("connection dropped")
+            yield {"request": {"page": i}, "data": {"records": self.pages[i]}}
+            ctx.save_cursor(next=i + 1)
+
+    def normalize(self, page: dict[str, Any]) -> Iterator[dict[str, Any] | Reject]:
+        yield from page["data"]["records"]
+
+
+def read_posts(settings: Settings) -> list[dict[str, Any]]:
+    if not lake.has_posts(settings):
+        return []
+    glob = lake.posts_glob(settings)
+    return duckdb.sql(
+        f"select * from read_parquet('{glob}', hive_partitioning = true) order by post_id"
+    ).to_arrow_table().to_pylist()
+
+
+def read_quarantine(settings: Settings) -> list[dict[str, Any]]:
+    path = settings.quarantine_dir / "testsrc" / f"testsrc-{WINDOW.key()}.jsonl"
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+@pytest.mark.parametrize(
+    ("record", "reason"),
+    [
+        ({**post("x"), "post_id": None}, "missing post_id"),
+        ({**post("x"), "post_id": "other:1"}, "does not start with 'test:'"),
+        (post("x", created_at="yesterday-ish"), "unparseable created_at"),
+        (post("x", created_at=None), "unparseable created_at"),
+        (post("x", created_at="1970-01-02T00:00:00Z"), "created_at out of range"),
+        (post("x", score="12"), "wrong type for score"),
+        (post("x", score=True), "wrong type for score"),
+        (post("x", text=123), "wrong type for text"),
+        (post("x", is_deleted="no"), "wrong type for is_deleted"),
+        (post("x", text="broken \udcff surrogate"), "invalid UTF-8 in text"),
+        (post("x", text="y" * 50_001), "text over limit"),
+        (post("x", kind="thread"), "invalid kind"),
+        (post("x", kind="comment", parent_id=None), "comment without parent_id"),
+        (post("x", kind="share", shared_id=None), "share without shared_id"),
+        (post("x", kind="share", shared_id="test:y", share_type="like"), "invalid share_type"),
+        (["not", "an", "object"], "record is a list"),
+        (Reject("mapper said no", {"raw": 1}), "mapper said no"),
+    ],
+)
+def test_each_bad_input_kind_is_quarantined_with_its_reason(tmp_path: Path, record: Any, reason: str) -> None:
+    settings = load_settings(data_dir=tmp_path, overrides={"lake": {"max_text_chars": 50_000}})
+    result = lake.ingest(ListSource([[post("good"), record]]), settings, WINDOW)
+    assert result.rows == 1
+    assert result.quarantined == 1
+    rows = read_quarantine(settings)
+    assert len(rows) == 1 and reason in rows[0]["reason"]
+    assert rows[0]["source"] == "testsrc" and rows[0]["run_id"] == result.run_id
+    assert [p["post_id"] for p in read_posts(settings)] == ["test:good"]
+
+
+def test_a_page_the_mapper_cannot_read_is_quarantined_and_the_run_goes_on(tmp_path: Path) -> None:
+    class Broken(ListSource):
+        def normalize(self, page: dict[str, Any]) -> Iterator[dict[str, Any] | Reject]:
+            if page["request"]["page"] == 0:
+                raise KeyError("children")
+            yield from super().normalize(page)
+
+    settings = load_settings(data_dir=tmp_path)
+    result = lake.ingest(Broken([[post("a")], [post("b")]]), settings, WINDOW)
+    assert result.rows == 1 and result.quarantined == 1
+    assert "unreadable page: KeyError" in read_quarantine(settings)[0]["reason"]
+
+
+def test_partitions_are_hive_by_platform_and_created_date(tmp_path: Path) -> None:
+    settings = load_settings(data_dir=tmp_path)
+    records = [post("a"), post("b", created_at=1790899200.5), post("c", created_at=datetime(2026, 10, 2, 23, 59))]
+    result = lake.ingest(ListSource([records]), settings, WINDOW)
+    files = sorted(Path(f).relative_to(tmp_path).as_posix() for f in result.files)
+    assert files == [
+        f"lake/posts/platform=test/date=2026-10-01/testsrc-{WINDOW.key()}.parquet",
+        f"lake/posts/platform=test/date=2026-10-02/testsrc-{WINDOW.key()}.parquet",
+        f"raw/testsrc/date=2026-10-02/testsrc-{WINDOW.key()}.jsonl.zst",
+    ]
+    table = pq.read_table(tmp_path / files[0])
+    assert table.schema.equals(lake.FILE_SCHEMA)
+    rows = read_posts(settings)
+    assert {r["post_id"]: r["community"] for r in rows} == {"test:a": "c/main", "test:b": "c/main", "test:c": "c/main"}
+    assert all(r["root_id"] == r["post_id"] for r in rows)  # posts are their own roots
+    assert {f.name for f in POSTS_SCHEMA} <= set(rows[0])
+
+
+def test_rerunning_a_window_replaces_its_files(tmp_path: Path) -> None:
+    settings = load_settings(data_dir=tmp_path)
+    lake.ingest(ListSource([[post("a"), post("b", created_at="2026-10-02T01:00:00Z")]]), settings, WINDOW)
+    assert len(read_posts(settings)) == 2
+    # same window again, and this time b moved to another day and c is new: still no duplicates, no stale file
+    lake.ingest(ListSource([[post("a"), post("c")]]), settings, WINDOW)
+    assert [r["post_id"] for r in read_posts(settings)] == ["test:a", "test:c"]
+    assert not list((settings.posts_dir / "platform=test").glob("date=2026-10-02/*.parquet"))
+    assert not list(tmp_path.rglob("*.tmp")) and not list(tmp_path.rglob("*.partial"))
+
+
+def test_a_failed_ingest_leaves_the_previous_files_untouched(tmp_path: Path) -> None:
+    settings = load_settings(data_dir=tmp_path)
+    lake.ingest(ListSource([[post("a")]]), settings, WINDOW)
+    before = {p: p.read_bytes() for p in settings.posts_dir.rglob("*.parquet")}
+    with pytest.raises(ConnectionError):
+        lake.ingest(ListSource([[post("z")], [post("y")]], fail_after=1), settings, WINDOW)
+    after = {p: p.read_bytes() for p in settings.posts_dir.rglob("*.parquet")}
+    assert after == before
+    assert not list(settings.posts_dir.rglob("*.tmp"))
+
+
+def test_an_interrupted_ingest_resumes_from_landed_pages_without_duplicates(tmp_path: Path) -> None:
+    settings = load_settings(data_dir=tmp_path)
+    pages = [[post(f"p{i}_{j}") for j in range(3)] for i in range(5)]
+    with pytest.raises(ConnectionError):
+        lake.ingest(ListSource(pages, fail_after=3), settings, WINDOW)
+    partial = next(settings.raw_dir.rglob("*.partial"))
+    assert len(list(lake.read_raw_pages(partial))) == 3
+    # a kill -9 while page 2 was being written: its frame is torn and the cursor still points at page 2
+    data = partial.read_bytes()
+    partial.write_bytes(data[:-7])
+    state = lake.state_for(settings, "testsrc")
+    state.data["runs"][f"testsrc-{WINDOW.key()}"] = {"next": 2}
+    state.save()
+    source = ListSource(pages)
+    fetched: list[int] = []
+    original = source.fetch
+
+    def spy(ctx: FetchContext) -> Iterator[dict[str, Any]]:
+        for page in original(ctx):
+            fetched.append(page["request"]["page"])
+            yield page
+
+    source.fetch = spy  # type: ignore[method-assign]
+    result = lake.ingest(source, settings, WINDOW)
+    assert result.resumed_pages == 2  # the torn page is dropped ...
+    assert fetched == [2, 3, 4]  # ... and fetched again, with the rest, from the source's cursor
+    ids = [r["post_id"] for r in read_posts(settings)]
+    assert sorted(ids) == sorted(p["post_id"] for page in pages for p in page)
+    raw = next(settings.raw_dir.rglob("*.jsonl.zst"))
+    assert [p["request"]["page"] for p in lake.read_raw_pages(raw)] == [0, 1, 2, 3, 4]
+    assert not list(settings.raw_dir.rglob("*.partial"))
+
+
+def test_raw_pages_carry_provenance(tmp_path: Path) -> None:
+    settings = load_settings(data_dir=tmp_path)
+    result = lake.ingest(ListSource([[post("a")]]), settings, WINDOW)
+    raw = next(settings.raw_dir.rglob("*.jsonl.zst"))
+    (page,) = list(lake.read_raw_pages(raw))
+    assert page["_source"] == "testsrc" and page["_run_id"] == result.run_id
+    assert datetime.fromisoformat(page["_fetched_at"]) <= datetime.now(UTC)
+    assert page["request"] == {"page": 0} and page["data"]["records"][0]["post_id"] == "test:a"
+    assert stat.S_IMODE(os.stat(raw.parent).st_mode) == 0o700
+
+
+def test_authors_are_pseudonymized_by_default(tmp_path: Path) -> None:
+    settings = load_settings(data_dir=tmp_path)
+    lake.ingest(ListSource([[post("a"), post("b", author_id="bob", author_name="Bob Real")]]), settings, WINDOW)
+    rows = read_posts(settings)
+    assert all(r["author_name"] is None for r in rows)
+    assert all(r["author_id"].startswith("u_") and r["author_id"] not in ("alice", "bob") for r in rows)
+    # nothing in the lake contains the raw names
+    for path in settings.lake_dir.rglob("*.parquet"):
+        blob = path.read_bytes()
+        assert b"alice" not in blob and b"Bob Real" not in blob
+    key = settings.state_dir / "pseudonym.key"
+    assert stat.S_IMODE(os.stat(key).st_mode) == 0o600
+    # the key is stable: the same author gets the same id in a later run
+    first = {r["post_id"]: r["author_id"] for r in rows}
+    later = Window(WINDOW.until, WINDOW.until + timedelta(days=1))
+    lake.ingest(ListSource([[post("c", created_at="2026-10-03T05:00:00Z")]]), settings, later)
+    third = {r["post_id"]: r["author_id"] for r in read_posts(settings)}
+    assert third["test:c"] == first["test:a"]
+
+
+def test_pseudonym_key_from_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RIPPLE_PSEUDONYM_KEY", "k1")
+    settings = load_settings(data_dir=tmp_path)
+    lake.ingest(ListSource([[post("a")]]), settings, WINDOW)
+    first = read_posts(settings)[0]["author_id"]
+    monkeypatch.setenv("RIPPLE_PSEUDONYM_KEY", "k2")
+    lake.ingest(ListSource([[post("a")]]), settings, WINDOW)
+    assert read_posts(settings)[0]["author_id"] != first
+    assert not (settings.state_dir / "pseudonym.key").exists()
+
+
+def test_raw_names_kept_only_when_pseudonymisation_is_off(tmp_path: Path) -> None:
+    settings = load_settings(data_dir=tmp_path, overrides={"privacy": {"pseudonymize": False}})
+    lake.ingest(ListSource([[post("a")]]), settings, WINDOW)
+    row = read_posts(settings)[0]
+    assert (row["author_id"], row["author_name"]) == ("alice", "alice")
+
+
+def test_deleted_authors_have_no_id(tmp_path: Path) -> None:
+    settings = load_settings(data_dir=tmp_path)
+    lake.ingest(ListSource([[post("a", author_id="[deleted]", author_name="[deleted]")]]), settings, WINDOW)
+    row = read_posts(settings)[0]
+    assert row["author_id"] is None and row["author_name"] is None
+
+
+def test_atomic_path_leaves_nothing_on_failure(tmp_path: Path) -> None:
+    target = tmp_path / "f.txt"
+    target.write_text("old")
+    with pytest.raises(RuntimeError), lake.atomic_path(target) as tmp:
+        tmp.write_text("half")
+        raise RuntimeError("boom")
+    assert target.read_text() == "old"
+    assert list(tmp_path.iterdir()) == [target]
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (0, 0),
+        (1.5, 1_500_000),
+        ("1790899200", 1_790_899_200_000_000),
+        ("2026-10-02T00:00:00Z", 1_790_899_200_000_000),
+        ("2026-10-02T02:00:00+02:00", 1_790_899_200_000_000),
+        (datetime(2026, 10, 2), 1_790_899_200_000_000),
+    ],
+)
+def test_timestamps_in_every_era_format(value: Any, expected: int) -> None:
+    assert lake.to_micros(value) == expected

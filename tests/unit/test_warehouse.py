@@ -1,0 +1,187 @@
+"""The warehouse runner: model order, assertions, COMMENT ON, and the atomic publish."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from pipeline import lake, warehouse
+from pipeline.config import Settings, load_settings
+from pipeline.errors import AssertionFailed, BuildError
+
+REPO_SQL = Path(__file__).resolve().parents[2] / "sql"
+
+
+def row(post_id: str, fetched_at: int, **extra: Any) -> dict[str, Any]:
+    base = {name: None for name in lake.FILE_SCHEMA.names}
+    base.update(
+        post_id=post_id, kind="post", created_at=1_790_899_200_000_000, fetched_at=fetched_at,
+        is_deleted=False, is_removed=False, run_id=f"r{fetched_at}", source="test", root_id=post_id,
+        community="c/a", author_id="u_1", text="hello",
+    )
+    base.update(extra)
+    return base
+
+
+def write_partition(settings: Settings, platform: str, day: str, name: str, rows: list[dict[str, Any]]) -> Path:
+    path = settings.posts_dir / f"platform={platform}" / f"date={day}" / f"{name}.parquet"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pq.write_table(pa.Table.from_pylist(rows, schema=lake.FILE_SCHEMA), path)
+    return path
+
+
+def sql_dir_with(tmp_path: Path, models: dict[str, str], tests: dict[str, str] | None = None) -> Path:
+    root = tmp_path / "sql"
+    for layer in ("staging", "intermediate", "marts", "tests"):
+        (root / layer).mkdir(parents=True)
+    shutil.copy(REPO_SQL / "staging" / "stg_posts.sql", root / "staging" / "stg_posts.sql")
+    for rel, text in models.items():
+        (root / rel).write_text(text)
+    for name, text in (tests or {}).items():
+        (root / "tests" / name).write_text(text)
+    return root
+
+
+def test_parse_model_headers() -> None:
+    model = warehouse.parse_model(REPO_SQL / "staging" / "stg_posts.sql", "staging")
+    assert model.grain and model.grain.startswith("one row per post_id")
+    assert "deduplicated" in (model.description or "")
+    assert "ties go to the later run_id" in (model.description or "")  # continuation lines are joined
+    assert set(model.columns) >= {"post_id", "fetched_at", "date", "is_deleted"}
+
+
+def test_models_run_in_dependency_order_within_a_layer(tmp_path: Path, settings: Settings) -> None:
+    sql = sql_dir_with(
+        tmp_path,
+        {
+            "marts/a_last.sql": "select n + 1 as n from b_middle",
+            "marts/b_middle.sql": "-- zz_first is mentioned here only in a comment\nselect n * 2 as n from zz_first",
+            "marts/zz_first.sql": "select 20 as n",
+        },
+    )
+    order = [m.name for m in warehouse.load_models(sql) if m.layer == "marts"]
+    assert order == ["zz_first", "b_middle", "a_last"]
+    con = duckdb.connect()
+    warehouse.build_database(con, settings, sql_dir=sql)
+    assert con.sql("select n from a_last").fetchall()[0] == (41,)
+
+
+def test_a_dependency_cycle_is_a_clear_error(tmp_path: Path) -> None:
+    sql = sql_dir_with(tmp_path, {"marts/x.sql": "select * from y", "marts/y.sql": "select * from x"})
+    with pytest.raises(BuildError, match="dependency cycle in sql/marts: x -> y -> x"):
+        warehouse.load_models(sql)
+
+
+def test_stg_posts_keeps_the_latest_fetch_and_reads_dropped_in_files(tmp_path: Path, settings: Settings) -> None:
+    # files written by anyone in the Post schema, dropped into the lake by hand
+    write_partition(settings, "demo", "2026-10-02", "old", [row("demo:1", 100, text="first"), row("demo:2", 100)])
+    write_partition(settings, "demo", "2026-10-02", "new", [row("demo:1", 200, text="second")])
+    write_partition(settings, "mastodon", "2026-10-02", "x", [row("mastodon:9", 100, community="Fosstodon.org")])
+    con = duckdb.connect()
+    warehouse.build_database(con, settings, sql_dir=sql_dir_with(tmp_path, {}))
+    rows = dict(con.sql("select post_id, text from stg_posts order by 1").fetchall())
+    assert rows == {"demo:1": "second", "demo:2": "hello", "mastodon:9": "hello"}
+    assert con.sql("select community from stg_posts where platform = 'mastodon'").fetchall()[0] == ("fosstodon.org",)
+
+
+def test_a_failing_assertion_names_itself_and_shows_rows(tmp_path: Path, settings: Settings) -> None:
+    write_partition(settings, "demo", "2026-10-02", "a", [row("demo:1", 1, score=-5), row("demo:2", 1, score=3)])
+    sql = sql_dir_with(tmp_path, {}, {"assert_scores_positive.sql": "select post_id, score from stg_posts where score < 0"})
+    with pytest.raises(AssertionFailed, match=r"assertion assert_scores_positive failed: 1 violating row\(s\), e.g. post_id='demo:1', score=-5"):
+        warehouse.build_database(duckdb.connect(), settings, sql_dir=sql)
+
+
+def test_comments_from_model_headers_are_visible_to_analysts(tmp_path: Path, settings: Settings) -> None:
+    sql = sql_dir_with(
+        tmp_path,
+        {"marts/fct_things.sql": "-- grain: one row per thing\n-- description: Things.\n-- column n: how many\nselect 1 as n"},
+    )
+    con = duckdb.connect()
+    warehouse.build_database(con, settings, sql_dir=sql)
+    assert con.sql("select comment from duckdb_tables() where table_name = 'fct_things'").fetchall()[0] == (
+        "Grain: one row per thing. Things.",
+    )
+    assert con.sql(
+        "select comment from duckdb_columns() where table_name = 'fct_things' and column_name = 'n'"
+    ).fetchall()[0] == ("how many",)
+    # the published warehouse is self-contained: no views over lake paths
+    assert con.sql("select count(*) from duckdb_views() where not internal").fetchall()[0] == (0,)
+
+
+def test_config_reaches_sql_as_variables(tmp_path: Path) -> None:
+    settings = load_settings(data_dir=tmp_path / "d", overrides={"spread": {"min_outsider_share": 0.25}})
+    sql = sql_dir_with(tmp_path, {"marts/fct_cfg.sql": "select getvariable('spread_min_outsider_share') as v, "
+                                  "getvariable('membership_window_days') as w"})
+    con = duckdb.connect()
+    warehouse.build_database(con, settings, sql_dir=sql)
+    assert con.sql("select v, w from fct_cfg").fetchall()[0] == (0.25, 90)
+
+
+READER = """
+import sys, duckdb
+con = duckdb.connect(sys.argv[1], read_only=True)
+for line in sys.stdin:
+    print(con.sql("select count(*) from stg_posts").fetchall()[0][0], flush=True)
+"""
+
+
+def count_in_new_process(path: Path) -> int:
+    out = subprocess.run([sys.executable, "-c", READER, str(path)], input="go\n", capture_output=True, text=True,
+                         check=True)
+    return int(out.stdout.strip())
+
+
+def test_publish_while_a_reader_holds_the_old_file(tmp_path: Path, settings: Settings) -> None:
+    sql = sql_dir_with(tmp_path, {})
+    write_partition(settings, "demo", "2026-10-02", "a", [row("demo:1", 1)])
+    warehouse.build(settings, sql_dir=sql)
+    # an analyst's notebook in another process holds a read-only connection to the published file
+    reader = subprocess.Popen([sys.executable, "-c", READER, str(settings.warehouse_path)], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, text=True)
+    assert reader.stdin and reader.stdout
+    reader.stdin.write("q\n")
+    reader.stdin.flush()
+    assert reader.stdout.readline().strip() == "1"
+    write_partition(settings, "demo", "2026-10-02", "b", [row("demo:2", 1), row("demo:3", 1)])
+    warehouse.build(settings, sql_dir=sql)  # the publish does not wait for the reader
+    # the open connection keeps working on the old file ...
+    reader.stdin.write("q\n")
+    reader.stdin.flush()
+    assert reader.stdout.readline().strip() == "1"
+    reader.stdin.close()
+    assert reader.wait(timeout=30) == 0
+    # ... and a new connection sees the new warehouse
+    assert count_in_new_process(settings.warehouse_path) == 3
+
+
+def test_a_failed_build_leaves_the_previous_warehouse_intact(tmp_path: Path, settings: Settings) -> None:
+    good = sql_dir_with(tmp_path / "good", {})
+    write_partition(settings, "demo", "2026-10-02", "a", [row("demo:1", 1)])
+    warehouse.build(settings, sql_dir=good)
+    before = settings.warehouse_path.read_bytes()
+    bad = sql_dir_with(tmp_path / "bad", {"marts/fct_broken.sql": "select * from no_such_table"})
+    with pytest.raises(BuildError, match=r"model sql/marts/fct_broken.sql failed: Catalog Error"):
+        warehouse.build(settings, sql_dir=bad)
+    assert settings.warehouse_path.read_bytes() == before
+    assert sorted(p.name for p in settings.data_dir.iterdir() if p.name.startswith(".warehouse")) == []
+
+
+def test_a_candidate_left_by_a_killed_build_is_cleaned_up(tmp_path: Path, settings: Settings) -> None:
+    settings.data_dir.mkdir(parents=True)
+    dead = settings.data_dir / ".warehouse.duckdb.building-999999999"
+    dead.write_bytes(b"half a database")
+    warehouse.build(settings, sql_dir=sql_dir_with(tmp_path, {}))
+    assert not dead.exists() and settings.warehouse_path.exists()
+
+
+def test_empty_lake_builds_an_empty_warehouse(tmp_path: Path, settings: Settings) -> None:
+    result = warehouse.build(settings, sql_dir=sql_dir_with(tmp_path, {}))
+    assert result.tables["stg_posts"] == 0
