@@ -43,6 +43,8 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "seed": 42,
         # 1.0 = about 50k items over 30 days; 20 = about 1M
         "scale": 1.0,
+        # pause after each page, to watch progress or rehearse a crash mid-ingest like a slow API
+        "page_delay_seconds": 0.0,
     },
     "membership": {
         "window_days": 90,
@@ -84,6 +86,11 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "conversation_budget": 500,
         "quote_budget": 100,
         "retweet_budget": 100,
+        # roots whose conversation / quotes / retweeters are completed per run (quote and retweeter lookups
+        # are limited to 75 requests per 15 minutes)
+        "max_roots": 200,
+        # search pages per query and run; 0 = no limit
+        "query_budget": 0,
     },
     "warehouse": {
         # DuckDB resources for the build; the published file is read with DuckDB's defaults
@@ -231,6 +238,9 @@ def validate(settings: Settings) -> None:
     number("spread", "min_outsider_share", 0, 1)
     number("cascades", "max_depth", 1)
     number("affect", "processes", 1)
+    for key in ("conversation_budget", "quote_budget", "retweet_budget", "max_roots", "query_budget"):
+        number("x", key, 0)
+    number("x", "max_results", 1, 100)
     if not isinstance(settings.get("run", "sources"), list):
         raise ConfigError("run.sources must be a list of source names")
     if not isinstance(settings.get("membership", "bots"), list):
