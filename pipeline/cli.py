@@ -170,9 +170,14 @@ def run(
             out.print(f"Affect: {json.dumps(summary.affect, default=str)}")
         _print_build(summary.build)
         out.print(f"Warehouse: {settings.warehouse_path}")
-        report = _maybe_report(settings)
-        if report:
-            out.print(f"Report: {report}")
+        try:
+            report = _maybe_report(settings)
+        except Exception as exc:  # the warehouse is published; a report problem must not hide that
+            out.print(f"[yellow]Report: not rendered ({type(exc).__name__}: {exc}); "
+                      "retry with `ripple report`[/yellow]", highlight=False)
+        else:
+            if report:
+                out.print(f"Report: {report}")
         if summary.failed_sources:
             raise typer.Exit(1)
 

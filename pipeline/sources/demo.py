@@ -24,6 +24,7 @@ generated from a random stream keyed by (seed, day), and an item is emitted by t
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -351,6 +352,7 @@ class DemoSource:
         resume_from = ctx.cursor.get("next_day")
         day = date.fromisoformat(resume_from) if resume_from else first_day
         lo, hi = since.timestamp(), until.timestamp()
+        delay = float(self.settings.get("demo", "page_delay_seconds", 0.0))
         while day <= last_day:
             items = [it for it in self.generate_day(day) if lo <= it["created_utc"] < hi]
             for chunk, start in enumerate(range(0, len(items), ROOTS_PER_PAGE * 6)):
@@ -358,6 +360,8 @@ class DemoSource:
                     "request": {"endpoint": "demo/day", "day": day.isoformat(), "chunk": chunk},
                     "data": {"items": items[start : start + ROOTS_PER_PAGE * 6]},
                 }
+                if delay:
+                    time.sleep(delay)
             day += timedelta(days=1)
             ctx.save_cursor(next_day=day.isoformat())
 
