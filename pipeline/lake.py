@@ -218,11 +218,18 @@ def to_micros(value: Any) -> int:
 
 
 def _valid_utf8(text: str) -> bool:
+    if text.isascii():
+        return True
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
         return False
     return True
+
+
+_STRING_COLS = tuple(c for c in POSTS_SCHEMA.names if c in STRING_COLUMNS and c != "platform")
+_INT_COLS = tuple(c for c in POSTS_SCHEMA.names if c in INT_COLUMNS)
+_BOOL_COLS = tuple(c for c in POSTS_SCHEMA.names if c in BOOL_COLUMNS)
 
 
 class Validator:
@@ -248,28 +255,28 @@ class Validator:
         if kind not in KINDS:
             return f"invalid kind {str(kind)[:30]!r}"
         row: dict[str, Any] = {"platform": platform}
-        for col in STRING_COLUMNS:
-            if col == "platform":
-                continue
-            value = rec.get(col)
-            if value is not None and not isinstance(value, str):
-                return f"wrong type for {col}: {type(value).__name__}"
-            if value is not None and not _valid_utf8(value):
-                return f"invalid UTF-8 in {col}"
+        get = rec.get
+        for col in _STRING_COLS:
+            value = get(col)
+            if value is not None:
+                if type(value) is not str:
+                    return f"wrong type for {col}: {type(value).__name__}"
+                if not _valid_utf8(value):
+                    return f"invalid UTF-8 in {col}"
             row[col] = value
-        for col in INT_COLUMNS:
-            value = rec.get(col)
-            if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+        for col in _INT_COLS:
+            value = get(col)
+            if value is not None and type(value) is not int:
                 if isinstance(value, float) and value.is_integer():
                     value = int(value)
                 else:
                     return f"wrong type for {col}: {type(value).__name__}"
             row[col] = value
-        for col in BOOL_COLUMNS:
-            value = rec.get(col, False)
+        for col in _BOOL_COLS:
+            value = get(col)
             if value is None:
                 value = False
-            if not isinstance(value, bool):
+            elif type(value) is not bool:
                 return f"wrong type for {col}: {type(value).__name__}"
             row[col] = value
         try:
@@ -331,7 +338,7 @@ class PostWriter:
         self.settings = settings
         self.run_id = run_id
         self.batch_rows = batch_rows or int(settings.get("lake", "batch_rows"))
-        self._buffers: dict[tuple[str, str], dict[str, list[Any]]] = {}
+        self._buffers: dict[tuple[str, str], list[dict[str, Any]]] = {}
         self._buffered = 0
         self._writers: dict[tuple[str, str], tuple[pq.ParquetWriter, Path, Path]] = {}
         self._seen: set[str] = set()
@@ -347,9 +354,8 @@ class PostWriter:
         key = (row["platform"], _day_of(row["created_at"]))
         buf = self._buffers.get(key)
         if buf is None:
-            buf = self._buffers[key] = {name: [] for name in FILE_SCHEMA.names}
-        for name, values in buf.items():
-            values.append(row[name])
+            buf = self._buffers[key] = []
+        buf.append(row)
         self.counts[(row["platform"], row["community"])] += 1
         self.rows += 1
         self._buffered += 1
@@ -358,9 +364,9 @@ class PostWriter:
 
     def flush(self) -> None:
         for key, buf in self._buffers.items():
-            if not buf["post_id"]:
+            if not buf:
                 continue
-            table = pa.Table.from_pydict(buf, schema=FILE_SCHEMA)
+            table = pa.Table.from_pylist(buf, schema=FILE_SCHEMA)
             entry = self._writers.get(key)
             if entry is None:
                 final = posts_file(self.settings, key[0], key[1], self.run_id)
