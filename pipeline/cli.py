@@ -30,7 +30,7 @@ import_app = typer.Typer(help="Import files researchers already hold (dumps, arc
 app.add_typer(import_app, name="import")
 
 out = Console()
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)
 
 DataDir = Annotated[
     Path | None,
