@@ -1,0 +1,538 @@
+"""The weekly report: files, links, numbers against independent pandas/SQL, escaping, privacy, determinism."""
+
+from __future__ import annotations
+
+import math
+import re
+import shutil
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from types import SimpleNamespace
+
+import duckdb
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from pipeline.cli import app
+from pipeline.config import load_settings
+from pipeline.errors import RippleError
+from pipeline.report import GENERATED_MARK, render_report, resolve_week
+from pipeline.report.queries import NO_COMMUNITY, Warehouse, fightin_words
+from pipeline.report.weeks import IsoWeek, last_complete_week
+
+sys.path.insert(0, str(Path(__file__).parent))
+from test_report_warehouse import (  # noqa: E402
+    REAL_NAME,
+    REPORT_WEEK,
+    XSS,
+    build_warehouse,
+    walk,
+)
+
+NOW = datetime(2026, 3, 10, 9, 30, tzinfo=UTC)  # a Tuesday: the last complete week is 2026-W10
+WEEK_START = pd.Timestamp("2026-03-02", tz="UTC")
+WEEK_END = pd.Timestamp("2026-03-09", tz="UTC")
+PREV_START = pd.Timestamp("2026-02-23", tz="UTC")
+BASE_START = pd.Timestamp("2026-02-02", tz="UTC")
+
+
+def strip_generated(html: str) -> str:
+    return "\n".join(line for line in html.splitlines() if GENERATED_MARK not in line)
+
+
+@pytest.fixture(scope="module")
+def rep(tmp_path_factory: pytest.TempPathFactory) -> SimpleNamespace:
+    data = tmp_path_factory.mktemp("report")
+    settings = load_settings(data_dir=data, overrides={"report": {"top_items": 100}})
+    built = build_warehouse(settings.warehouse_path, xss=True)
+    path = render_report(settings, now=NOW)
+    con = duckdb.connect(str(settings.warehouse_path), read_only=True)
+    con.execute("set TimeZone = 'UTC'")
+    ns = SimpleNamespace(
+        settings=settings, posts=built.posts, path=path, dir=path.parent, html=path.read_text(), con=con
+    )
+    yield ns
+    con.close()
+
+
+def export(rep: SimpleNamespace, name: str) -> pd.DataFrame:
+    csv = pd.read_csv(rep.dir / f"{name}.csv", keep_default_na=False, na_values=[""])
+    parquet = pd.read_parquet(rep.dir / f"{name}.parquet")
+    assert list(csv.columns) == list(parquet.columns), name
+    assert len(csv) == len(parquet), name
+    return parquet
+
+
+# ------------------------------------------------------------------------------------------- weeks
+def test_iso_week_parsing_and_bounds() -> None:
+    w = IsoWeek.parse("2026-W47")
+    assert (w.label, str(w.monday), str(w.sunday)) == ("2026-W47", "2026-11-16", "2026-11-22")
+    assert w.end - w.start == pd.Timedelta(days=7).to_pytimedelta()
+    assert IsoWeek.parse("2026w7").label == "2026-W07"
+    assert IsoWeek.parse("2027-W01").shift(-1).label == "2026-W53"  # 2026 has 53 ISO weeks
+    for bad in ("2026-47", "W47", "2026-W54", "2025-W53", "", "2026-W00"):
+        with pytest.raises(RippleError):
+            IsoWeek.parse(bad)
+
+
+@pytest.mark.parametrize(
+    ("now", "expected"),
+    [
+        (datetime(2026, 11, 23, 0, 0, tzinfo=UTC), "2026-W47"),  # Monday midnight: W47 just ended
+        (datetime(2026, 11, 22, 23, 59, tzinfo=UTC), "2026-W46"),  # Sunday night: W47 not over yet
+        (datetime(2027, 1, 1, 12, tzinfo=UTC), "2026-W52"),  # 1 Jan 2027 belongs to 2026-W53
+        (datetime(2027, 1, 4, 12, tzinfo=UTC), "2026-W53"),
+    ],
+)
+def test_last_complete_week(now: datetime, expected: str) -> None:
+    assert last_complete_week(now).label == expected
+
+
+def test_default_week_falls_back_to_the_latest_week_with_data(rep: SimpleNamespace) -> None:
+    wh = Warehouse(rep.con)
+    assert resolve_week(wh, None, NOW) == (IsoWeek.parse("2026-W10"), [])
+    week, notes = resolve_week(wh, None, datetime(2026, 4, 21, tzinfo=UTC))  # W16 ended, no data since W11
+    assert week.label == "2026-W11"  # the orphan reply and some comments spill into Monday of W11
+    assert "no items in 2026-W16" in notes[0] and "2026-W11" in notes[0]
+    week, notes = resolve_week(wh, "2025-W30", NOW)
+    assert week.label == "2025-W30"
+    assert notes[-1].startswith("No data: the warehouse has no items in 2025-W30")
+    _, notes = resolve_week(wh, "2026-W11", NOW)
+    assert "not complete yet" in notes[0]
+
+
+# ------------------------------------------------------------------------------------------- files and links
+def test_report_is_written_with_every_export_linked(rep: SimpleNamespace) -> None:
+    assert rep.path == rep.settings.reports_dir / REPORT_WEEK / "report.html"
+    hrefs = set(re.findall(r'href="([^"]+)"', rep.html))
+    files = {h for h in hrefs if not h.startswith("#")}
+    assert files, "no links to the exports"
+    for href in files:
+        assert "/" not in href and ":" not in href, f"link is not a relative file name: {href}"
+        assert (rep.dir / href).is_file(), f"broken link {href}"
+    csvs = {p.stem for p in rep.dir.glob("*.csv")}
+    parquets = {p.stem for p in rep.dir.glob("*.parquet")}
+    assert csvs == parquets
+    assert {f"{n}.csv" for n in csvs} <= files and {f"{n}.parquet" for n in csvs} <= files
+    expected = {
+        "headline",
+        "volume_by_platform",
+        "volume_by_community",
+        "volume_daily",
+        "escaped_items",
+        "escape_destinations",
+        "escaped_affect_profile",
+        "spread_drivers",
+        "community_overlap_top",
+        "community_overlap_changes",
+        "cascade_ccdf",
+        "cascade_summary",
+        "affect_daily",
+        "affect_week_vs_baseline",
+        "trending_terms",
+        "trending_hashtags",
+        "trending_domains",
+        "quality_runs",
+        "quality_quarantine",
+        "quality_cascades",
+    }
+    assert expected <= csvs
+    # no temporary directories left behind
+    assert [p.name for p in rep.settings.reports_dir.iterdir()] == [REPORT_WEEK]
+
+
+def test_html_is_self_contained(rep: SimpleNamespace) -> None:
+    html = rep.html
+    assert "<script" not in html.lower()
+    assert "<link" not in html.lower() and "@import" not in html and "url(" not in html
+    srcs = re.findall(r'src="([^"]+)"', html)
+    assert len(srcs) >= 8
+    assert all(s.startswith("data:image/png;base64,") for s in srcs)
+    assert not re.search(r'(?:src|href)="(?:https?:)?//', html)
+    assert "default-src 'none'" in html  # the page itself forbids scripts and requests
+    for section in (
+        "The week at a glance",
+        "Items that escaped their community",
+        "What drives spread",
+        "Community overlap",
+        "Cascade depth and size",
+        "Sentiment and emotion",
+        "Trending terms, hashtags and domains",
+        "Data quality",
+    ):
+        assert f">{section}</h2>" in html
+    assert "Not available in this warehouse" not in html
+
+
+# ------------------------------------------------------------------------------------------- numbers
+def week_posts(posts: pd.DataFrame, start: pd.Timestamp, end: pd.Timestamp) -> pd.DataFrame:
+    return posts[(posts["created_at"] >= start) & (posts["created_at"] < end)]
+
+
+def test_volume_matches_the_posts(rep: SimpleNamespace) -> None:
+    vol = export(rep, "volume_by_community").set_index(["platform", "community"])
+    for (start, end), suffix in (((WEEK_START, WEEK_END), ""), ((PREV_START, WEEK_START), "_prev_week")):
+        p = week_posts(rep.posts, start, end).assign(community=lambda d: d["community"].fillna(NO_COMMUNITY))
+        grouped = p.groupby(["platform", "community"])
+        expected = grouped.size()
+        for key, n in expected.items():
+            assert vol.loc[key, f"items{suffix}"] == n, key
+            assert vol.loc[key, f"unique_authors{suffix}"] == grouped.get_group(key)["author_id"].nunique()
+        assert vol[f"items{suffix}"].sum() == len(p)
+    cur = week_posts(rep.posts, WEEK_START, WEEK_END)
+    assert vol["comments"].sum() == (cur["kind"] == "comment").sum()
+    assert vol["shares"].sum() == (cur["kind"] == "share").sum()
+    row = vol.loc[("demo", "c/alpha")]
+    assert row["items_change_pct"] == pytest.approx(
+        (row["items"] - row["items_prev_week"]) / row["items_prev_week"] * 100
+    )
+    plat = export(rep, "volume_by_platform").set_index("platform")
+    assert plat.loc["demo", "unique_authors"] == cur[cur["platform"] == "demo"]["author_id"].nunique()
+    head = export(rep, "headline").set_index("metric")
+    assert head.loc["items", "this_week"] == len(cur)
+    assert head.loc["active authors", "this_week"] == cur["author_id"].nunique()
+    assert f">{len(cur):,}<" in rep.html  # the headline number is on the page
+
+
+def test_escaped_items_match_an_independent_walk(rep: SimpleNamespace) -> None:
+    spread = rep.con.execute(
+        "select root_id, origin_community, size from fct_item_spread where iso_week = ? and escaped",
+        [REPORT_WEEK],
+    ).df()
+    items = export(rep, "escaped_items")
+    assert set(items["root_id"]) == set(spread["root_id"])
+    assert list(items["rank"]) == list(range(1, len(items) + 1))
+    assert items["outsider_engagers"].is_monotonic_decreasing  # the order of fct_item_drivers
+    flows: dict[tuple[str, str], set[str]] = {}
+    for rec in items.to_dict("records"):
+        depth = walk(rep.posts, rec["root_id"])
+        comm = rep.posts.set_index("post_id").loc[[p for p, d in depth.items() if d > 0], "community"]
+        away = comm[comm != rec["origin_community"]].value_counts()
+        expected = ", ".join(f"{c} ({n})" for c, n in sorted(away.items(), key=lambda t: (-t[1], t[0])))
+        assert rec["where_it_went"] == expected
+        for c in away.index:
+            flows.setdefault((rec["origin_community"], c), set()).add(rec["root_id"])
+    dest = export(rep, "escape_destinations")
+    got = {
+        (o, d): n
+        for o, d, n in zip(
+            dest["origin_community"], dest["destination_community"], dest["escaped_items"], strict=True
+        )
+    }
+    assert got == {k: len(v) for k, v in flows.items()}
+    # how fast and the emotional profile come from fct_cascades and fct_affect of the root
+    top = items.iloc[0]
+    ref = rep.con.execute(
+        "select minutes_to_size_10 from fct_cascades where root_id = ?", [top["root_id"]]
+    ).fetchone()
+    assert top["minutes_to_size_10"] == pytest.approx(ref[0], nan_ok=True)
+    vader = rep.con.execute(
+        "select vader_compound from fct_affect where post_id = ?", [top["root_id"]]
+    ).fetchone()
+    assert top["vader_compound"] == pytest.approx(vader[0])
+
+
+def test_escaped_affect_profile_matches(rep: SimpleNamespace) -> None:
+    prof = export(rep, "escaped_affect_profile").set_index("measure")
+    ref = (
+        rep.con.execute(
+            "select s.escaped, avg(a.nrc_anger) as anger from fct_item_spread s join fct_affect a on "
+            "a.post_id = s.root_id "
+            "where s.iso_week = ? group by all",
+            [REPORT_WEEK],
+        )
+        .df()
+        .set_index("escaped")
+    )
+    assert prof.loc["nrc_anger", "escaped_mean"] == pytest.approx(ref.loc[True, "anger"])
+    assert prof.loc["nrc_anger", "other_mean"] == pytest.approx(ref.loc[False, "anger"])
+
+
+def test_cascade_ccdf_matches(rep: SimpleNamespace) -> None:
+    sizes = rep.con.execute(
+        "select size, depth from fct_cascades where iso_week = ? and platform = 'demo'", [REPORT_WEEK]
+    ).df()
+    ccdf = export(rep, "cascade_ccdf")
+    for metric in ("size", "depth"):
+        sub = ccdf[(ccdf["platform"] == "demo") & (ccdf["metric"] == metric)]
+        assert list(sub["value"]) == sorted(sizes[metric].unique())
+        for value, share in zip(sub["value"], sub["ccdf"], strict=True):
+            assert share == pytest.approx((sizes[metric] >= value).mean())
+    summary = export(rep, "cascade_summary").set_index("platform")
+    assert summary.loc["demo", "cascades"] == len(sizes)
+    assert summary.loc["demo", "size_max"] == sizes["size"].max()
+    quality = export(rep, "quality_cascades").set_index("platform")
+    assert quality.loc["demo", "incomplete"] == 1  # the orphan reply of the fixture
+
+
+def test_affect_trends_match(rep: SimpleNamespace) -> None:
+    affect = rep.con.execute("select created_at, vader_compound, nrc_fear from fct_affect").df()
+    cur = week_posts(affect, WEEK_START, WEEK_END)
+    base = week_posts(affect, BASE_START, WEEK_START)
+    cmp_ = export(rep, "affect_week_vs_baseline").set_index("measure")
+    assert cmp_.loc["vader_compound", "week_mean"] == pytest.approx(cur["vader_compound"].mean())
+    assert cmp_.loc["nrc_fear", "baseline_mean"] == pytest.approx(base["nrc_fear"].mean())
+    assert cmp_.loc["nrc_fear", "week_items"] == len(cur)
+    daily = export(rep, "affect_daily")
+    assert daily["items"].sum() == len(cur) + len(base)
+    assert len(daily) == 35
+
+
+def _count_tokens(texts: pd.Series, pattern: str) -> int:
+    return sum(len(re.findall(pattern, t)) for t in texts)
+
+
+def test_trending_terms_are_fightin_words(rep: SimpleNamespace) -> None:
+    terms = export(rep, "trending_terms")
+    assert terms.iloc[0]["term"] == "eclipse"
+    assert terms["z"].is_monotonic_decreasing
+    posts = rep.posts.assign(body=lambda d: (d["title"].fillna("") + " " + d["text"].fillna("")).str.lower())
+    body = posts["body"].str.replace(r"https?://\S+", " ", regex=True)
+    posts = posts.assign(body=body)
+    cur = week_posts(posts, WEEK_START, WEEK_END)["body"]
+    base = week_posts(posts, BASE_START, WEEK_START)["body"]
+    word = r"(?<![\w#'’-])#?eclipse(?![\w'’-])"
+    y_i, y_j = _count_tokens(cur, word), _count_tokens(base, word)
+    row = terms.iloc[0]
+    assert (row["count_week"], row["count_baseline"]) == (y_i, y_j)
+    # the log-odds and z of one term, by hand: prior = counts over both periods
+    token = r"#?[^\W\d_][\w'’-]*"
+    n_i, n_j = _count_tokens(cur, token), _count_tokens(base, token)
+    a = y_i + y_j
+    a0 = n_i + n_j
+    delta = math.log((y_i + a) / (n_i + a0 - y_i - a)) - math.log((y_j + a) / (n_j + a0 - y_j - a))
+    assert row["log_odds"] == pytest.approx(delta)
+    assert row["z"] == pytest.approx(delta / math.sqrt(1 / (y_i + a) + 1 / (y_j + a)))
+    tags = export(rep, "trending_hashtags")
+    assert tags.iloc[0]["term"] == "#eclipse"
+    assert tags.iloc[0]["count_week"] == _count_tokens(cur, r"#eclipse\b")
+    domains = export(rep, "trending_domains")
+    assert "eclipse.example.net" in set(domains["term"])
+    assert not any(d.startswith("www.") for d in domains["term"])
+
+
+def test_fightin_words_by_hand() -> None:
+    counts = pd.DataFrame(
+        {"term": ["a", "b", "c"], "count_week": [30, 10, 10], "count_baseline": [10, 30, 10]}
+    )
+    out = fightin_words(counts, min_count=1).set_index("term")
+    assert list(out.index) == ["a"]  # b is under-represented and c is as frequent as before (z = 0)
+    y_i, y_j, n, a, a0 = 30, 10, 50, 40, 100
+    delta = math.log((y_i + a) / (n + a0 - y_i - a)) - math.log((y_j + a) / (n + a0 - y_j - a))
+    assert out.loc["a", "log_odds"] == pytest.approx(delta)
+    assert out.loc["a", "z"] == pytest.approx(delta / math.sqrt(1 / (y_i + a) + 1 / (y_j + a)))
+    assert fightin_words(counts, min_count=31).empty
+
+
+def test_overlap_matches(rep: SimpleNamespace) -> None:
+    ov = rep.con.execute("select * from fct_community_overlap").df()
+    cur = ov[ov["iso_week"] == REPORT_WEEK]
+    prev = ov[ov["iso_week"] == "2026-W09"]
+    top = export(rep, "community_overlap_top")
+    assert top.iloc[0]["lift"] == cur["lift"].max()
+    assert len(top) == len(cur)
+    changes = export(rep, "community_overlap_changes")
+    key = ["community_a", "community_b"]
+    both = cur.merge(prev, on=key, suffixes=("", "_prev"))
+    assert len(changes) == min(20, len(both))
+    merged = changes.merge(both, on=key)
+    assert np.allclose(
+        merged["npmi_change"],
+        merged["npmi_y"] - merged["npmi_prev"]
+        if "npmi_y" in merged
+        else merged["npmi_x"] - merged["npmi_prev"],
+    )
+    assert changes["npmi_change"].abs().is_monotonic_decreasing
+
+
+def test_spread_drivers_and_reading(rep: SimpleNamespace) -> None:
+    drivers = export(rep, "spread_drivers")
+    ref = rep.con.execute("select * from fct_spread_drivers").df()
+    assert len(drivers) == len(ref)
+    assert "1.82× the odds of escaping (95% CI 1.41–2.35)" in rep.html
+    assert "30% lower odds (95% CI 0.55–0.89)" in rep.html
+    assert "Week 2026-W10 fit (n = 60, 9 escaped): insufficient data" in rep.html
+    assert (
+        "No clear association for VADER compound. Controls held constant: log_author_prior_items" in rep.html
+    )
+    assert "3.50×" not in rep.html  # a 0/1 indicator (weekday) is not read as "per standard deviation"
+    forest = rep.dir / "chart_spread_drivers.png"
+    assert forest.stat().st_size > 5_000
+
+
+def test_data_quality(rep: SimpleNamespace) -> None:
+    q = export(rep, "quality_quarantine").set_index(["source", "reason_kind"])
+    assert q.loc[("demo", "bad timestamp"), "records_this_week"] == 3
+    assert q.loc[("demo", "missing id"), "records_this_week"] == 0  # a run of February
+    assert q.loc[("reddit_dump", "text too long"), "records_all_time"] == 1  # imports have no week
+    runs = export(rep, "quality_runs")
+    assert len(runs) == 7
+    assert "sources failed: x: 401 Unauthorized" in rep.html
+    assert "1 of " in rep.html and "cascades rooted this week are incomplete" in rep.html
+
+
+# ------------------------------------------------------------------------------------------- safety
+def test_user_content_is_escaped(rep: SimpleNamespace) -> None:
+    assert XSS not in rep.html
+    assert "<img src=x" not in rep.html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt; headline" in rep.html  # the item title, as text
+    assert "c/&lt;script&gt;alert(1)&lt;/script&gt;" in rep.html  # the community name, as text
+    items = export(rep, "escaped_items")
+    assert f"{XSS} headline" in set(items["title"])  # exports keep the data as it is
+
+
+def test_no_author_names_when_pseudonymized(rep: SimpleNamespace) -> None:
+    assert REAL_NAME not in rep.html
+    for csv in rep.dir.glob("*.csv"):
+        assert REAL_NAME not in csv.read_text(), csv.name
+        assert "name of u0" not in csv.read_text(), csv.name
+
+
+def test_author_names_when_pseudonymisation_is_off(tmp_path: Path) -> None:
+    settings = load_settings(
+        data_dir=tmp_path, overrides={"privacy": {"pseudonymize": False}, "report": {"top_items": 100}}
+    )
+    build_warehouse(settings.warehouse_path, xss=True)
+    path = render_report(settings, week=REPORT_WEEK, now=NOW)
+    assert f"by {REAL_NAME}" in path.read_text()
+    assert REAL_NAME in set(pd.read_parquet(path.parent / "escaped_items.parquet")["author_name"])
+
+
+# ------------------------------------------------------------------------------------------- determinism, CLI
+def test_same_warehouse_and_week_give_the_same_report(rep: SimpleNamespace, tmp_path: Path) -> None:
+    first = tmp_path / "first"
+    shutil.copytree(rep.dir, first)
+    result = CliRunner().invoke(
+        app,
+        ["report", "--week", REPORT_WEEK, "--data-dir", str(rep.settings.data_dir)],
+        env={"RIPPLE__REPORT__TOP_ITEMS": "100"},
+    )
+    assert result.exit_code == 0, result.output
+    assert str(rep.path) in result.output.replace("\n", "")
+    second = rep.dir
+    assert sorted(p.name for p in first.iterdir()) == sorted(p.name for p in second.iterdir())
+    html1, html2 = (first / "report.html").read_text(), (second / "report.html").read_text()
+    assert html1 != html2  # the generated-at line differs ...
+    assert strip_generated(html1) == strip_generated(html2)  # ... and nothing else
+    for f in first.iterdir():
+        if f.name != "report.html":
+            assert f.read_bytes() == (second / f.name).read_bytes(), f.name
+
+
+def test_cli_rejects_a_bad_week(rep: SimpleNamespace) -> None:
+    result = CliRunner().invoke(
+        app, ["report", "--week", "2026-47", "--data-dir", str(rep.settings.data_dir)]
+    )
+    assert result.exit_code != 0
+    assert "ISO week" in result.output
+
+
+def test_no_warehouse_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(RippleError, match="no warehouse"):
+        render_report(load_settings(data_dir=tmp_path))
+
+
+# ------------------------------------------------------------------------------------------- older warehouses
+def test_missing_tables_render_as_not_available(tmp_path: Path) -> None:
+    settings = load_settings(data_dir=tmp_path)
+    build_warehouse(settings.warehouse_path, tables={"stg_posts"})
+    html = render_report(settings, week=REPORT_WEEK, now=NOW).read_text()
+    for section in ("escaped", "drivers", "overlap", "cascades", "affect", "quality"):
+        body = html.split(f'<section id="{section}">', 1)[1].split("</section>", 1)[0]
+        assert "not available in this warehouse" in body.lower(), section
+    glance = html.split('<section id="glance">', 1)[1].split("</section>", 1)[0]
+    assert "Not available" not in glance  # counted from stg_posts
+    assert (settings.reports_dir / REPORT_WEEK / "trending_terms.csv").exists()
+
+
+def test_fallback_counts_equal_the_weekly_trends_mart(rep: SimpleNamespace, tmp_path: Path) -> None:
+    settings = load_settings(data_dir=tmp_path)
+    every = {
+        "stg_posts",
+        "fct_affect",
+        "fct_cascades",
+        "fct_item_spread",
+        "fct_community_overlap",
+        "dim_communities",
+        "fct_spread_drivers",
+        "fct_item_drivers",
+        "stg_quarantine",
+        "stg_runs",
+    }
+    build_warehouse(settings.warehouse_path, xss=True, tables=every)  # no fct_weekly_trends
+    out = render_report(settings, week=REPORT_WEEK, now=NOW).parent
+    cols = [
+        "platform",
+        "community",
+        "items",
+        "posts",
+        "comments",
+        "shares",
+        "unique_authors",
+        "escaped_roots",
+        "items_prev_week",
+    ]
+    old = pd.read_parquet(out / "volume_by_community.parquet")[cols]
+    new = export(rep, "volume_by_community")[cols]
+    pd.testing.assert_frame_equal(old, new, check_dtype=False)
+
+
+def test_a_week_without_data_says_so(rep: SimpleNamespace, tmp_path: Path) -> None:
+    settings = load_settings(data_dir=tmp_path)
+    shutil.copy(rep.settings.warehouse_path, settings.warehouse_path)
+    path = render_report(settings, week="2025-W30", now=NOW)
+    html = path.read_text()
+    assert "No data: the warehouse has no items in 2025-W30" in html
+    assert "The warehouse holds items from 2026-01-26" in html
+    assert pd.read_csv(path.parent / "volume_by_community.csv").empty
+
+
+# ------------------------------------------------------------------------------------------ the real pipeline
+@pytest.mark.slow
+def test_report_of_a_demo_pipeline_run(tmp_path: Path) -> None:
+    from pipeline.run import run_nightly
+
+    settings = load_settings(data_dir=tmp_path, overrides={"demo": {"scale": 0.2}})
+    run_nightly(settings)
+    path = render_report(settings)
+    week = last_complete_week()
+    assert path == settings.reports_dir / week.label / "report.html"  # the demo covers the last 30 days
+    html = path.read_text()
+    assert "No data" not in html
+    sections = ["glance", "escaped", "overlap", "cascades", "affect", "terms", "quality"]
+    con = duckdb.connect(str(settings.warehouse_path), read_only=True)
+    if con.execute("select count(*) from duckdb_tables() where table_name = 'fct_spread_drivers'").fetchone()[
+        0
+    ]:
+        sections.append("drivers")  # once the nightly run fits the spread model
+    con.close()
+    for section in sections:
+        body = html.split(f'<section id="{section}">', 1)[1].split("</section>", 1)[0]
+        assert "not available in this warehouse" not in body.lower(), section
+    con = duckdb.connect(str(settings.warehouse_path), read_only=True)
+    con.execute("set TimeZone = 'UTC'")
+    try:
+        ref = con.execute(
+            "select community, count(*) as items, count(distinct author_id) as authors from stg_posts "
+            "where created_at >= ? and created_at < ? group by community",
+            [week.start, week.end],
+        ).df()
+        escaped = con.execute(
+            "select count(*) from fct_item_spread where iso_week = ? and escaped", [week.label]
+        ).fetchone()[0]
+        cascades = con.execute(
+            "select count(*) from fct_cascades where iso_week = ?", [week.label]
+        ).fetchone()[0]
+    finally:
+        con.close()
+    vol = pd.read_parquet(path.parent / "volume_by_community.parquet").set_index("community")
+    for community, items, authors in ref.itertuples(index=False):
+        assert vol.loc[community, "items"] == items
+        assert vol.loc[community, "unique_authors"] == authors
+    assert len(pd.read_parquet(path.parent / "escaped_items.parquet")) == escaped > 0
+    summary = pd.read_parquet(path.parent / "cascade_summary.parquet")
+    assert summary["cascades"].sum() == cascades
+    assert len(pd.read_parquet(path.parent / "community_overlap_top.parquet")) > 0
