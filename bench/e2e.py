@@ -51,7 +51,9 @@ def run_size(items: int) -> dict:
     scale = items / 50_000
     with tempfile.TemporaryDirectory(prefix="ripple-bench-") as data_dir:
         started = time.perf_counter()
-        proc = subprocess.run([sys.executable, "-c", CHILD, data_dir, str(scale)], capture_output=True, text=True)
+        proc = subprocess.run(
+            [sys.executable, "-c", CHILD, data_dir, str(scale)], capture_output=True, text=True
+        )
         wall = time.perf_counter() - started
     if proc.returncode != 0:
         raise SystemExit(f"benchmark run failed:\n{proc.stderr[-3000:]}")
@@ -62,7 +64,9 @@ def run_size(items: int) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--items", type=int, action="append", help="approximate items (repeatable)")
     args = parser.parse_args()
     sizes = args.items or [50_000, 1_000_000]
@@ -71,9 +75,11 @@ def main() -> None:
         r = run_size(items)
         results.append(r)
         stages = ", ".join(f"{k} {v:.1f}s" for k, v in r["seconds"].items())
-        print(f"{r['items']:>10,} items: {r['pipeline_seconds']:.1f}s pipeline ({stages}); "
-              f"report {r['report_seconds']}s; peak RSS {r['peak_rss_mib']:.0f} MiB "
-              f"(workers {r['peak_worker_rss_mib']:.0f} MiB); {r['items'] / r['pipeline_seconds']:,.0f} items/s")
+        print(
+            f"{r['items']:>10,} items: {r['pipeline_seconds']:.1f}s pipeline ({stages}); "
+            f"report {r['report_seconds']}s; peak RSS {r['peak_rss_mib']:.0f} MiB "
+            f"(workers {r['peak_worker_rss_mib']:.0f} MiB); {r['items'] / r['pipeline_seconds']:,.0f} items/s"
+        )
     print(json.dumps({"benchmark": "e2e", "results": results}))
 
 

@@ -14,7 +14,14 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from rich.table import Table
 
 from pipeline.config import Settings, load_settings
@@ -26,7 +33,9 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-import_app = typer.Typer(help="Import files researchers already hold (dumps, archives).", add_completion=False)
+import_app = typer.Typer(
+    help="Import files researchers already hold (dumps, archives).", add_completion=False
+)
 app.add_typer(import_app, name="import")
 
 out = Console()
@@ -65,11 +74,20 @@ def _progress_factory(quiet: bool) -> Callable[[str, int | None], Any]:
                 err.print(f"[dim]… {description}[/dim]")
             yield lambda n=1: None
             return
-        columns = [SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                   TimeElapsedColumn()]
+        columns = [
+            SpinnerColumn(),
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+        ]
         if total is None:
-            columns = [SpinnerColumn(), TextColumn("{task.description}"), TextColumn("{task.completed:,} items"),
-                       TimeElapsedColumn()]
+            columns = [
+                SpinnerColumn(),
+                TextColumn("{task.description}"),
+                TextColumn("{task.completed:,} items"),
+                TimeElapsedColumn(),
+            ]
         with Progress(*columns, console=err, transient=False) as progress:
             task = progress.add_task(description, total=total)
             yield lambda n=1: progress.advance(task, n)
@@ -145,7 +163,9 @@ def _print_build(build: dict[str, Any]) -> None:
 def run(
     since: Annotated[str | None, typer.Option(help="Window start (YYYY-MM-DD or ISO time, UTC).")] = None,
     until: Annotated[str | None, typer.Option(help="Window end, exclusive (default: now).")] = None,
-    source: Annotated[list[str] | None, typer.Option("--source", help="Only these sources (repeatable).")] = None,
+    source: Annotated[
+        list[str] | None, typer.Option("--source", help="Only these sources (repeatable).")
+    ] = None,
     data_dir: DataDir = None,
     config: ConfigPath = None,
     quiet: Quiet = False,
@@ -160,7 +180,9 @@ def run(
         summary = run_nightly(
             settings, since=since, until=until, sources=source or None, progress=_progress_factory(quiet)
         )
-        out.print(f"[bold]Run {summary.run_id}[/bold] ({summary.status}{', resumed' if summary.resumed else ''})")
+        out.print(
+            f"[bold]Run {summary.run_id}[/bold] ({summary.status}{', resumed' if summary.resumed else ''})"
+        )
         out.print(f"Window: {summary.since} .. {summary.until}")
         _print_ingest(summary.ingest)
         _print_quarantine(summary.ingest)
@@ -173,8 +195,11 @@ def run(
         try:
             report = _maybe_report(settings)
         except Exception as exc:  # the warehouse is published; a report problem must not hide that
-            out.print(f"[yellow]Report: not rendered ({type(exc).__name__}: {exc}); "
-                      "retry with `ripple report`[/yellow]", highlight=False)
+            out.print(
+                f"[yellow]Report: not rendered ({type(exc).__name__}: {exc}); "
+                "retry with `ripple report`[/yellow]",
+                highlight=False,
+            )
         else:
             if report:
                 out.print(f"Report: {report}")
@@ -217,11 +242,14 @@ def ingest(
             window = None
             from pipeline.lake import run_id_for
 
-            run_id = run_id_for(source, None, label="threads-" + "-".join(t.rstrip("/").split("/")[-1] for t in thread)[:80])
+            run_id = run_id_for(
+                source, None, label="threads-" + "-".join(t.rstrip("/").split("/")[-1] for t in thread)[:80]
+            )
         else:
             window = resolve_window(settings, since, until)
-        result = ingest_source(settings, source, window, options=options, run_id=run_id,
-                               progress=_progress_factory(quiet))
+        result = ingest_source(
+            settings, source, window, options=options, run_id=run_id, progress=_progress_factory(quiet)
+        )
         _print_ingest({source: result})
         _print_quarantine({source: result})
 
@@ -257,8 +285,10 @@ def purge(
         for platform, n in sorted(report["by_platform"].items()):
             out.print(f"  {platform}: {n:,}")
         if not dry_run:
-            out.print(f"  lake rows: {report['lake_rows']:,}; affect rows: {report['affect_rows']:,}; "
-                      f"raw objects redacted: {report['raw_objects']:,}")
+            out.print(
+                f"  lake rows: {report['lake_rows']:,}; affect rows: {report['affect_rows']:,}; "
+                f"raw objects redacted: {report['raw_objects']:,}"
+            )
             out.print(f"  warehouse rebuilt: {'yes' if report['warehouse_rebuilt'] else 'no (none yet)'}")
 
 
@@ -324,13 +354,19 @@ def status(
             table.add_column(col)
         for e in entries:
             table.add_row(
-                e["run_id"], e["status"], str(e.get("finished_at", ""))[:19], f"{e.get('rows', 0):,}",
-                f"{e.get('quarantined', 0):,}", ", ".join(e.get("failed_sources") or {}) or "-",
+                e["run_id"],
+                e["status"],
+                str(e.get("finished_at", ""))[:19],
+                f"{e.get('rows', 0):,}",
+                f"{e.get('quarantined', 0):,}",
+                ", ".join(e.get("failed_sources") or {}) or "-",
                 str(round(sum((e.get("seconds") or {}).values()), 1)),
             )
         out.print(table)
         if pending:
-            out.print(f"[yellow]Unfinished run {pending['run_id']}[/yellow]: the next `ripple run` resumes it.")
+            out.print(
+                f"[yellow]Unfinished run {pending['run_id']}[/yellow]: the next `ripple run` resumes it."
+            )
         wh = settings.warehouse_path
         out.print(f"Warehouse: {wh if wh.exists() else '(not built yet)'}")
 
@@ -350,7 +386,9 @@ def sources(data_dir: DataDir = None, config: ConfigPath = None) -> None:
 
 @app.command()
 def report(
-    week: Annotated[str | None, typer.Option(help="ISO week, e.g. 2026-W47 (default: the last complete week).")] = None,
+    week: Annotated[
+        str | None, typer.Option(help="ISO week, e.g. 2026-W47 (default: the last complete week).")
+    ] = None,
     data_dir: DataDir = None,
     config: ConfigPath = None,
 ) -> None:
@@ -366,7 +404,9 @@ def report(
 
 @app.command()
 def affect(
-    rescore: Annotated[bool, typer.Option("--rescore", help="Score every item again, not only new text.")] = False,
+    rescore: Annotated[
+        bool, typer.Option("--rescore", help="Score every item again, not only new text.")
+    ] = False,
     data_dir: DataDir = None,
     config: ConfigPath = None,
     quiet: Quiet = False,
@@ -404,8 +444,14 @@ def import_reddit_dump(
         from pipeline.sources.reddit_dump import import_dump
 
         settings = _settings(config, data_dir)
-        results = import_dump(settings, list(files), subreddits=subreddit or None, since=parse_when(since),
-                              until=parse_when(until), progress=None)
+        results = import_dump(
+            settings,
+            list(files),
+            subreddits=subreddit or None,
+            since=parse_when(since),
+            until=parse_when(until),
+            progress=None,
+        )
         merged = {r.run_id: r.to_dict() for r in results}
         _print_ingest(merged)
         _print_quarantine(merged)
@@ -414,8 +460,9 @@ def import_reddit_dump(
 
 @import_app.command("x-archive")
 def import_x_archive(
-    files: Annotated[list[Path], typer.Argument(help="twarc2 JSONL, flattened, stream or v2 page files.",
-                                                exists=True)],
+    files: Annotated[
+        list[Path], typer.Argument(help="twarc2 JSONL, flattened, stream or v2 page files.", exists=True)
+    ],
     data_dir: DataDir = None,
     config: ConfigPath = None,
     quiet: Quiet = False,

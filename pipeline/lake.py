@@ -187,7 +187,9 @@ def _recover_partial(partial: Path) -> list[dict[str, Any]]:
     cctx = zstandard.ZstdCompressor(level=3)
     with atomic_path(partial) as tmp, open(tmp, "wb") as fh:
         for page in pages:
-            fh.write(cctx.compress(json.dumps(page, separators=(",", ":"), default=str).encode("ascii") + b"\n"))
+            fh.write(
+                cctx.compress(json.dumps(page, separators=(",", ":"), default=str).encode("ascii") + b"\n")
+            )
     return pages
 
 
@@ -242,7 +244,9 @@ class Validator:
         self.max_micros = to_micros(datetime.now(UTC) + MAX_FUTURE)
         self.min_micros = to_micros(MIN_CREATED)
 
-    def __call__(self, rec: dict[str, Any], fetched_at: int, run_id: str, source: str) -> dict[str, Any] | str:
+    def __call__(
+        self, rec: dict[str, Any], fetched_at: int, run_id: str, source: str
+    ) -> dict[str, Any] | str:
         if not isinstance(rec, dict):
             return f"record is a {type(rec).__name__}, not an object"
         platform = rec.get("platform") or self.platform

@@ -96,8 +96,15 @@ def _redact_raw_file(path: Path, native_ids: set[str]) -> int:
 
 def purge(settings: Settings, *, rebuild: bool = True, dry_run: bool = False) -> dict[str, Any]:
     ids = flagged_post_ids(settings)
-    report: dict[str, Any] = {"flagged_items": len(ids), "by_platform": {}, "lake_rows": 0, "affect_rows": 0,
-                              "raw_objects": 0, "warehouse_rebuilt": False, "dry_run": dry_run}
+    report: dict[str, Any] = {
+        "flagged_items": len(ids),
+        "by_platform": {},
+        "lake_rows": 0,
+        "affect_rows": 0,
+        "raw_objects": 0,
+        "warehouse_rebuilt": False,
+        "dry_run": dry_run,
+    }
     report["by_platform"] = dict(Counter(i.split(":", 1)[0] for i in ids))
     if not ids or dry_run:
         return report

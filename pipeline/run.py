@@ -114,7 +114,9 @@ def parse_when(value: str | datetime | None) -> datetime | None:
 
 
 def resolve_window(
-    settings: Settings, since: datetime | str | None = None, until: datetime | str | None = None,
+    settings: Settings,
+    since: datetime | str | None = None,
+    until: datetime | str | None = None,
     now: datetime | None = None,
 ) -> Window:
     now = now or datetime.now(UTC).replace(microsecond=0)
@@ -150,7 +152,13 @@ def ingest_source(
     progress = progress or _no_progress
     with progress(f"ingest {source_name}", None) as advance:
         result = lake.ingest(
-            source, settings, window, run_id=run_id, credentials=credentials, options=options, progress=advance
+            source,
+            settings,
+            window,
+            run_id=run_id,
+            credentials=credentials,
+            options=options,
+            progress=advance,
         )
     return result.to_dict()
 
@@ -237,7 +245,11 @@ def run_nightly(
         started_at=checkpoint.get("started_at") or datetime.now(UTC).isoformat(),
     )
     checkpoint.update(
-        run_id=run_id, since=summary.since, until=summary.until, started_at=summary.started_at, status="running"
+        run_id=run_id,
+        since=summary.since,
+        until=summary.until,
+        started_at=summary.started_at,
+        status="running",
     )
     checkpoint.setdefault("ingest", {})
     save_checkpoint(settings, run_id, checkpoint)

@@ -23,9 +23,10 @@ generated from a random stream keyed by (seed, day), and an item is emitted by t
 
 from __future__ import annotations
 
+import itertools
 import math
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from functools import cached_property
@@ -96,29 +97,141 @@ TOPICS = {
 
 # candidate words per emotion; only those that NRC EmoLex associates with the emotion are used
 EMOTION_WORDS: dict[str, list[str]] = {
-    "anger": ["angry", "furious", "outrage", "rage", "hate", "hostile", "fury", "violent", "unfair", "cheat",
-              "liar", "scandal", "resentment", "annoyed", "insult", "betray", "brutal", "abuse"],
-    "fear": ["afraid", "scared", "terrified", "panic", "danger", "threat", "horror", "anxiety", "alarming",
-             "crisis", "nightmare", "risk", "disaster", "dread", "warning"],
-    "joy": ["happy", "delighted", "wonderful", "love", "celebrate", "cheerful", "joy", "beautiful", "excellent",
-            "fun", "blessed", "smile", "delight", "pleasant"],
-    "sadness": ["sad", "heartbroken", "grief", "lonely", "tragic", "mourn", "depressed", "loss", "miserable",
-                "sorrow", "gloomy", "regret"],
-    "surprise": ["surprise", "shocking", "unexpected", "amazing", "astonishing", "sudden", "stunned",
-                 "miracle", "wonder", "bombshell", "unbelievable", "whirlwind"],
-    "trust": ["trust", "honest", "reliable", "faith", "loyal", "credible", "expert", "truth", "sincere",
-              "respect", "dependable", "integrity"],
-    "anticipation": ["expect", "hope", "eager", "await", "prepare", "excitement", "countdown", "anticipation",
-                     "plan", "ready", "tomorrow"],
-    "disgust": ["disgusting", "gross", "vile", "awful", "nasty", "revolting", "rotten", "filthy", "repulsive",
-                "sickening", "slime"],
+    "anger": [
+        "angry",
+        "furious",
+        "outrage",
+        "rage",
+        "hate",
+        "hostile",
+        "fury",
+        "violent",
+        "unfair",
+        "cheat",
+        "liar",
+        "scandal",
+        "resentment",
+        "annoyed",
+        "insult",
+        "betray",
+        "brutal",
+        "abuse",
+    ],
+    "fear": [
+        "afraid",
+        "scared",
+        "terrified",
+        "panic",
+        "danger",
+        "threat",
+        "horror",
+        "anxiety",
+        "alarming",
+        "crisis",
+        "nightmare",
+        "risk",
+        "disaster",
+        "dread",
+        "warning",
+    ],
+    "joy": [
+        "happy",
+        "delighted",
+        "wonderful",
+        "love",
+        "celebrate",
+        "cheerful",
+        "joy",
+        "beautiful",
+        "excellent",
+        "fun",
+        "blessed",
+        "smile",
+        "delight",
+        "pleasant",
+    ],
+    "sadness": [
+        "sad",
+        "heartbroken",
+        "grief",
+        "lonely",
+        "tragic",
+        "mourn",
+        "depressed",
+        "loss",
+        "miserable",
+        "sorrow",
+        "gloomy",
+        "regret",
+    ],
+    "surprise": [
+        "surprise",
+        "shocking",
+        "unexpected",
+        "amazing",
+        "astonishing",
+        "sudden",
+        "stunned",
+        "miracle",
+        "wonder",
+        "bombshell",
+        "unbelievable",
+        "whirlwind",
+    ],
+    "trust": [
+        "trust",
+        "honest",
+        "reliable",
+        "faith",
+        "loyal",
+        "credible",
+        "expert",
+        "truth",
+        "sincere",
+        "respect",
+        "dependable",
+        "integrity",
+    ],
+    "anticipation": [
+        "expect",
+        "hope",
+        "eager",
+        "await",
+        "prepare",
+        "excitement",
+        "countdown",
+        "anticipation",
+        "plan",
+        "ready",
+        "tomorrow",
+    ],
+    "disgust": [
+        "disgusting",
+        "gross",
+        "vile",
+        "awful",
+        "nasty",
+        "revolting",
+        "rotten",
+        "filthy",
+        "repulsive",
+        "sickening",
+        "slime",
+    ],
 }
 
 EMOTION_TEMPLATES: dict[str, list[str]] = {
-    "anger": ["I am {w} about {t}.", "This is {w}, {t} went too far.", "So much {w} over {t} today.",
-              "Honestly {t} makes me {w}."],
-    "fear": ["I am {w} about what {t} means for us.", "There is real {w} around {t}.",
-             "Everyone is {w} after {t}."],
+    "anger": [
+        "I am {w} about {t}.",
+        "This is {w}, {t} went too far.",
+        "So much {w} over {t} today.",
+        "Honestly {t} makes me {w}.",
+    ],
+    "fear": [
+        "I am {w} about what {t} means for us.",
+        "There is real {w} around {t}.",
+        "Everyone is {w} after {t}.",
+    ],
     "joy": ["What a {w} day for {t}!", "So {w} to see {t} finally.", "Pure {w} watching {t}."],
     "sadness": ["It is {w} how {t} ended.", "Feeling {w} after {t}.", "A {w} week because of {t}."],
     "surprise": ["Totally {w} news about {t}.", "{t} was a {w} turn.", "Nobody saw {t} coming, {w}."],
@@ -135,11 +248,33 @@ NEUTRAL_SENTENCES = [
     "Notes from the meeting about {t}.",
 ]
 COMMENT_SENTENCES = [
-    "Agreed.", "Source?", "Not sure about that.", "This is {w}.", "Really {w}.", "{w}, honestly.",
-    "Good point.", "Thanks for posting.", "I disagree.", "Same here.", "Can you explain?", "Ha, {w}.",
+    "Agreed.",
+    "Source?",
+    "Not sure about that.",
+    "This is {w}.",
+    "Really {w}.",
+    "{w}, honestly.",
+    "Good point.",
+    "Thanks for posting.",
+    "I disagree.",
+    "Same here.",
+    "Can you explain?",
+    "Ha, {w}.",
 ]
-DOMAINS = ["news.example.com", "blog.example.org", "video.example.net", "papers.example.edu", "shop.example.com"]
+DOMAINS = [
+    "news.example.com",
+    "blog.example.org",
+    "video.example.net",
+    "papers.example.edu",
+    "shop.example.com",
+]
 POOL_PER_COMMUNITY = 400
+
+
+def _id_factory(root_id: str) -> Callable[[], str]:
+    """Ids of a cascade's items: the root's id plus a running number."""
+    numbers = itertools.count(1)
+    return lambda: f"{root_id}n{next(numbers):05d}"
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
@@ -250,7 +385,9 @@ def build_world(seed: int, scale: float, emotions: bool = True) -> World:
     scorer = Scorer(emotions=True)
     features = {f: [] for f in PLANTED_EFFECTS}
     for c in range(n_comm):
-        scores = scorer.score_many([text_for_scoring(t, x) for t, x in zip(pool_titles[c], pool_texts[c])])
+        scores = scorer.score_many(
+            [text_for_scoring(t, x) for t, x in zip(pool_titles[c], pool_texts[c], strict=True)]
+        )
         for f in PLANTED_EFFECTS:
             features[f].append(np.asarray(scores[f], dtype=float))
     # standardize with the distribution the simulator actually draws from: community popularity x uniform pool
@@ -385,12 +522,7 @@ class DemoSource:
             pick = int(rng.integers(POOL_PER_COMMUNITY))
             author = self._member(rng, c)
             root_id = f"{stamp}r{r:05d}"
-            counter = [0]
-
-            def new_id() -> str:
-                counter[0] += 1
-                return f"{root_id}n{counter[0]:05d}"
-
+            new_id = _id_factory(root_id)
             has_link = rng.random() < 0.3
             root = {
                 "id": root_id,
@@ -400,7 +532,9 @@ class DemoSource:
                 "created_utc": round(root_time, 3),
                 "title": w.pool_titles[c][pick],
                 "body": w.pool_texts[c][pick],
-                "url": f"https://{DOMAINS[int(rng.integers(len(DOMAINS)))]}/{stamp}/{r}" if has_link else None,
+                "url": f"https://{DOMAINS[int(rng.integers(len(DOMAINS)))]}/{stamp}/{r}"
+                if has_link
+                else None,
                 "score": int(rng.lognormal(2.0, 1.2)),
                 "removed": bool(rng.random() < 0.01),
             }
@@ -428,7 +562,12 @@ class DemoSource:
         return f"user_{int(w.members[c][min(k, len(w.members[c]) - 1)]):06d}"
 
     def _comment(
-        self, rng: np.random.Generator, parent: dict[str, Any], community: str, author: str, when: float,
+        self,
+        rng: np.random.Generator,
+        parent: dict[str, Any],
+        community: str,
+        author: str,
+        when: float,
         new_id: Any,
     ) -> dict[str, Any]:
         roll = rng.random()
@@ -441,17 +580,25 @@ class DemoSource:
             "parent": parent["id"],
             "root": parent.get("root") or parent["id"],
             "created_utc": round(when, 3),
-            "body": "[deleted]" if deleted else "[removed]" if removed else self.world.comment_pool[
-                int(rng.integers(len(self.world.comment_pool)))
-            ],
+            "body": "[deleted]"
+            if deleted
+            else "[removed]"
+            if removed
+            else self.world.comment_pool[int(rng.integers(len(self.world.comment_pool)))],
             "score": int(rng.lognormal(0.8, 1.0)),
             "deleted": deleted,
             "removed": removed,
         }
 
     def _reply_tree(
-        self, rng: np.random.Generator, cascade: list[dict[str, Any]], top: dict[str, Any], c: int,
-        start: float, limit: float, new_id: Any,
+        self,
+        rng: np.random.Generator,
+        cascade: list[dict[str, Any]],
+        top: dict[str, Any],
+        c: int,
+        start: float,
+        limit: float,
+        new_id: Any,
     ) -> None:
         """A branching process under ``top`` (mean offspring shrinking with depth), plus rare long chains."""
         names = [n for n, _ in COMMUNITIES]
@@ -486,13 +633,21 @@ class DemoSource:
                 node = reply
 
     def _escape(
-        self, rng: np.random.Generator, cascade: list[dict[str, Any]], root: dict[str, Any], c: int,
-        root_time: float, limit: float, new_id: Any,
+        self,
+        rng: np.random.Generator,
+        cascade: list[dict[str, Any]],
+        root: dict[str, Any],
+        c: int,
+        root_time: float,
+        limit: float,
+        new_id: Any,
     ) -> None:
         """Share the root into 1+ other communities; each share gathers replies from its new community."""
         w = self.world
         names = [n for n, _ in COMMUNITIES]
-        partners = [names.index(b if a == names[c] else a) for a, b, _, _ in PLANTED_OVERLAP if names[c] in (a, b)]
+        partners = [
+            names.index(b if a == names[c] else a) for a, b, _, _ in PLANTED_OVERLAP if names[c] in (a, b)
+        ]
         n_targets = 1 + int(rng.binomial(2, 0.25))
         chosen: list[int] = []
         for _ in range(n_targets):

@@ -10,14 +10,23 @@ import pytest
 RIPPLE = str(Path(sys.executable).with_name("ripple"))
 
 
-def ripple(*args: str, env: dict[str, str] | None = None, check: bool = False, timeout: int = 600,
-           cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+def ripple(
+    *args: str,
+    env: dict[str, str] | None = None,
+    check: bool = False,
+    timeout: int = 600,
+    cwd: Path | None = None,
+) -> subprocess.CompletedProcess[str]:
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("RIPPLE")}
     full_env.update({"RIPPLE_PSEUDONYM_KEY": "test-key", "RIPPLE__DEMO__SCALE": "0.3", "COLUMNS": "200"})
     full_env.update(env or {})
-    proc = subprocess.run([RIPPLE, *args], capture_output=True, text=True, env=full_env, timeout=timeout, cwd=cwd)
+    proc = subprocess.run(
+        [RIPPLE, *args], capture_output=True, text=True, env=full_env, timeout=timeout, cwd=cwd
+    )
     if check and proc.returncode != 0:
-        raise AssertionError(f"ripple {' '.join(args)} exited {proc.returncode}:\n{proc.stdout}\n{proc.stderr}")
+        raise AssertionError(
+            f"ripple {' '.join(args)} exited {proc.returncode}:\n{proc.stdout}\n{proc.stderr}"
+        )
     return proc
 
 

@@ -10,8 +10,19 @@ import pytest
 
 from tests.e2e.conftest import ripple
 
-COMMANDS = ["run", "ingest", "build", "purge", "sql", "status", "report", "affect", "sources", "import reddit-dump",
-            "import x-archive"]
+COMMANDS = [
+    "run",
+    "ingest",
+    "build",
+    "purge",
+    "sql",
+    "status",
+    "report",
+    "affect",
+    "sources",
+    "import reddit-dump",
+    "import x-archive",
+]
 
 
 @pytest.mark.parametrize("command", COMMANDS)
@@ -30,8 +41,9 @@ def test_run_prints_a_summary_and_builds_the_warehouse(demo_run: Path) -> None:
     assert con.sql("select count(*) from demo_planted_effects").fetchall()[0][0] == 3
     con.close()
     # a second run of the same window: the same rows, no duplicates
-    proc = ripple("run", "--since", "2026-10-01", "--until", "2026-10-11", "--data-dir", str(demo_run), "-q",
-                  check=True)
+    proc = ripple(
+        "run", "--since", "2026-10-01", "--until", "2026-10-11", "--data-dir", str(demo_run), "-q", check=True
+    )
     out = proc.stdout
     assert "Items ingested" in out and "c/technology" in out
     assert "Quarantined records: 0" in out
@@ -42,14 +54,24 @@ def test_run_prints_a_summary_and_builds_the_warehouse(demo_run: Path) -> None:
     con.close()
     files = list((demo_run / "lake" / "posts").rglob("*.parquet"))
     assert len(files) == 10
-    total = duckdb.sql(f"select count(*), count(distinct post_id) from read_parquet({[str(f) for f in files]})")
+    total = duckdb.sql(
+        f"select count(*), count(distinct post_id) from read_parquet({[str(f) for f in files]})"
+    )
     assert total.fetchall()[0] == (n_items, n_items)
 
 
 def test_sql_is_read_only_and_errors_are_one_line(demo_run: Path) -> None:
-    proc = ripple("sql", "select count(*) as n from stg_posts where platform = 'demo'", "--data-dir", str(demo_run),
-                  "--format", "csv")
-    assert proc.returncode == 0 and proc.stdout.splitlines()[0] == "n" and int(proc.stdout.splitlines()[1]) > 0
+    proc = ripple(
+        "sql",
+        "select count(*) as n from stg_posts where platform = 'demo'",
+        "--data-dir",
+        str(demo_run),
+        "--format",
+        "csv",
+    )
+    assert (
+        proc.returncode == 0 and proc.stdout.splitlines()[0] == "n" and int(proc.stdout.splitlines()[1]) > 0
+    )
     proc = ripple("sql", "delete from stg_posts", "--data-dir", str(demo_run))
     assert proc.returncode == 1
     assert proc.stderr.startswith("error:") and "read-only" in proc.stderr.lower()
@@ -87,8 +109,16 @@ def test_bad_configuration_exits_2_with_one_line(tmp_path: Path) -> None:
 def test_config_and_data_dir_from_environment(tmp_path: Path) -> None:
     config = tmp_path / "ripple.toml"
     config.write_text('[run]\nsources = ["demo"]\n[demo]\nseed = 11\n')
-    proc = ripple("ingest", "demo", "--since", "2026-10-01", "--until", "2026-10-02",
-                  env={"RIPPLE_CONFIG": str(config), "RIPPLE_DATA_DIR": str(tmp_path / "d")}, check=True)
+    proc = ripple(
+        "ingest",
+        "demo",
+        "--since",
+        "2026-10-01",
+        "--until",
+        "2026-10-02",
+        env={"RIPPLE_CONFIG": str(config), "RIPPLE_DATA_DIR": str(tmp_path / "d")},
+        check=True,
+    )
     assert "c/technology" in proc.stdout
     assert list((tmp_path / "d" / "lake" / "posts" / "platform=demo").glob("date=2026-10-01/*.parquet"))
 
@@ -101,7 +131,9 @@ def test_no_raw_author_name_in_lake_or_warehouse(demo_run: Path) -> None:
     for table in tables:
         columns = [r[0] for r in con.sql(f"describe {table}").fetchall()]
         for column in columns:
-            hits = con.sql(f"select count(*) from {table} where cast({column} as varchar) like 'user\\_0%' escape '\\'")
+            hits = con.sql(
+                f"select count(*) from {table} where cast({column} as varchar) like 'user\\_0%' escape '\\'"
+            )
             assert hits.fetchall()[0][0] == 0, f"{table}.{column}"
     con.close()
 

@@ -20,7 +20,9 @@ def counts(data: Path) -> tuple[int, int, int]:
     con = duckdb.connect(str(data / "warehouse.duckdb"), read_only=True)
     stg = con.sql("select count(*), count(distinct post_id) from stg_posts").fetchall()[0]
     con.close()
-    lake_rows = duckdb.sql(f"select count(*) from read_parquet('{data}/lake/posts/*/*/*.parquet')").fetchall()[0][0]
+    lake_rows = duckdb.sql(
+        f"select count(*) from read_parquet('{data}/lake/posts/*/*/*.parquet')"
+    ).fetchall()[0][0]
     return stg[0], stg[1], lake_rows
 
 
@@ -29,10 +31,19 @@ def test_kill_mid_ingest_then_rerun(tmp_path: Path) -> None:
     ripple("run", *WINDOW, "--data-dir", str(clean), "-q", check=True)
 
     env = {k: v for k, v in os.environ.items() if not k.startswith("RIPPLE")}
-    env.update({"RIPPLE_PSEUDONYM_KEY": "test-key", "RIPPLE__DEMO__SCALE": "0.3",
-                "RIPPLE__DEMO__PAGE_DELAY_SECONDS": "0.4"})
-    proc = subprocess.Popen([RIPPLE, "run", *WINDOW, "--data-dir", str(killed), "-q"], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    env.update(
+        {
+            "RIPPLE_PSEUDONYM_KEY": "test-key",
+            "RIPPLE__DEMO__SCALE": "0.3",
+            "RIPPLE__DEMO__PAGE_DELAY_SECONDS": "0.4",
+        }
+    )
+    proc = subprocess.Popen(
+        [RIPPLE, "run", *WINDOW, "--data-dir", str(killed), "-q"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.time() + 120
     landed = 0
     while time.time() < deadline:

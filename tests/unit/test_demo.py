@@ -78,7 +78,9 @@ def test_twelve_communities_with_the_planted_overlap(source: DemoSource) -> None
         return len(x & y) / len(x | y)
 
     planted = {frozenset((a, b)) for a, b, _, _ in PLANTED_OVERLAP}
-    others = [jaccard(a, b) for i, a in enumerate(names) for b in names[i + 1 :] if frozenset((a, b)) not in planted]
+    others = [
+        jaccard(a, b) for i, a in enumerate(names) for b in names[i + 1 :] if frozenset((a, b)) not in planted
+    ]
     strong = [jaccard(a, b) for a, b, _, label in PLANTED_OVERLAP if label == "strong"]
     weakest_planted = min(jaccard(a, b) for a, b, _, _ in PLANTED_OVERLAP)
     assert min(strong) > 5 * max(others)
@@ -135,7 +137,11 @@ def test_escape_depends_on_the_planted_emotions(source: DemoSource, month: list[
     for k, feature in enumerate(features, start=1):
         truth = PLANTED_EFFECTS.get(feature, 0.0)
         # sample SDs differ slightly from the simulator's population SDs; the 99% interval absorbs that
-        assert low[k] <= truth * np.std(scores[feature]) / world.feature_sd.get(feature, np.std(scores[feature])) <= high[k], feature
+        assert (
+            low[k]
+            <= truth * np.std(scores[feature]) / world.feature_sd.get(feature, np.std(scores[feature]))
+            <= high[k]
+        ), feature
 
 
 def test_shares_go_to_other_communities_and_gather_replies_there(month: list[dict[str, Any]]) -> None:
@@ -143,7 +149,9 @@ def test_shares_go_to_other_communities_and_gather_replies_there(month: list[dic
     shares = [it for it in month if it["kind"] == "share"]
     assert all(s["community"] != by_id[s["shared"]]["community"] for s in shares if s["shared"] in by_id)
     replies_to_shares = [it for it in month if it.get("parent") in {s["id"] for s in shares}]
-    assert replies_to_shares and all(r["community"] == by_id[r["parent"]]["community"] for r in replies_to_shares)
+    assert replies_to_shares and all(
+        r["community"] == by_id[r["parent"]]["community"] for r in replies_to_shares
+    )
     # most planted partner pairs receive more shares than chance
     names = [c for c, _ in COMMUNITIES]
     pair_shares: dict[frozenset[str], int] = defaultdict(int)

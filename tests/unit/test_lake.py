@@ -66,9 +66,11 @@ def read_posts(settings: Settings) -> list[dict[str, Any]]:
     if not lake.has_posts(settings):
         return []
     glob = lake.posts_glob(settings)
-    return duckdb.sql(
-        f"select * from read_parquet('{glob}', hive_partitioning = true) order by post_id"
-    ).to_arrow_table().to_pylist()
+    return (
+        duckdb.sql(f"select * from read_parquet('{glob}', hive_partitioning = true) order by post_id")
+        .to_arrow_table()
+        .to_pylist()
+    )
 
 
 def read_quarantine(settings: Settings) -> list[dict[str, Any]]:
@@ -126,7 +128,11 @@ def test_a_page_the_mapper_cannot_read_is_quarantined_and_the_run_goes_on(tmp_pa
 
 def test_partitions_are_hive_by_platform_and_created_date(tmp_path: Path) -> None:
     settings = load_settings(data_dir=tmp_path)
-    records = [post("a"), post("b", created_at=1790899200.5), post("c", created_at=datetime(2026, 10, 2, 23, 59))]
+    records = [
+        post("a"),
+        post("b", created_at=1790899200.5),
+        post("c", created_at=datetime(2026, 10, 2, 23, 59)),
+    ]
     result = lake.ingest(ListSource([records]), settings, WINDOW)
     files = sorted(Path(f).relative_to(tmp_path).as_posix() for f in result.files)
     assert files == [
@@ -137,7 +143,11 @@ def test_partitions_are_hive_by_platform_and_created_date(tmp_path: Path) -> Non
     table = pq.read_table(tmp_path / files[0])
     assert table.schema.equals(lake.FILE_SCHEMA)
     rows = read_posts(settings)
-    assert {r["post_id"]: r["community"] for r in rows} == {"test:a": "c/main", "test:b": "c/main", "test:c": "c/main"}
+    assert {r["post_id"]: r["community"] for r in rows} == {
+        "test:a": "c/main",
+        "test:b": "c/main",
+        "test:c": "c/main",
+    }
     assert all(r["root_id"] == r["post_id"] for r in rows)  # posts are their own roots
     assert {f.name for f in POSTS_SCHEMA} <= set(rows[0])
 
@@ -210,7 +220,9 @@ def test_raw_pages_carry_provenance(tmp_path: Path) -> None:
 
 def test_authors_are_pseudonymized_by_default(tmp_path: Path) -> None:
     settings = load_settings(data_dir=tmp_path)
-    lake.ingest(ListSource([[post("a"), post("b", author_id="bob", author_name="Bob Real")]]), settings, WINDOW)
+    lake.ingest(
+        ListSource([[post("a"), post("b", author_id="bob", author_name="Bob Real")]]), settings, WINDOW
+    )
     rows = read_posts(settings)
     assert all(r["author_name"] is None for r in rows)
     assert all(r["author_id"].startswith("u_") and r["author_id"] not in ("alice", "bob") for r in rows)

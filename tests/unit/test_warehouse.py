@@ -23,15 +23,26 @@ REPO_SQL = Path(__file__).resolve().parents[2] / "sql"
 def row(post_id: str, fetched_at: int, **extra: Any) -> dict[str, Any]:
     base = {name: None for name in lake.FILE_SCHEMA.names}
     base.update(
-        post_id=post_id, kind="post", created_at=1_790_899_200_000_000, fetched_at=fetched_at,
-        is_deleted=False, is_removed=False, run_id=f"r{fetched_at}", source="test", root_id=post_id,
-        community="c/a", author_id="u_1", text="hello",
+        post_id=post_id,
+        kind="post",
+        created_at=1_790_899_200_000_000,
+        fetched_at=fetched_at,
+        is_deleted=False,
+        is_removed=False,
+        run_id=f"r{fetched_at}",
+        source="test",
+        root_id=post_id,
+        community="c/a",
+        author_id="u_1",
+        text="hello",
     )
     base.update(extra)
     return base
 
 
-def write_partition(settings: Settings, platform: str, day: str, name: str, rows: list[dict[str, Any]]) -> Path:
+def write_partition(
+    settings: Settings, platform: str, day: str, name: str, rows: list[dict[str, Any]]
+) -> Path:
     path = settings.posts_dir / f"platform={platform}" / f"date={day}" / f"{name}.parquet"
     path.parent.mkdir(parents=True, exist_ok=True)
     pq.write_table(pa.Table.from_pylist(rows, schema=lake.FILE_SCHEMA), path)
@@ -80,29 +91,46 @@ def test_a_dependency_cycle_is_a_clear_error(tmp_path: Path) -> None:
         warehouse.load_models(sql)
 
 
-def test_stg_posts_keeps_the_latest_fetch_and_reads_dropped_in_files(tmp_path: Path, settings: Settings) -> None:
+def test_stg_posts_keeps_the_latest_fetch_and_reads_dropped_in_files(
+    tmp_path: Path, settings: Settings
+) -> None:
     # files written by anyone in the Post schema, dropped into the lake by hand
-    write_partition(settings, "demo", "2026-10-02", "old", [row("demo:1", 100, text="first"), row("demo:2", 100)])
+    write_partition(
+        settings, "demo", "2026-10-02", "old", [row("demo:1", 100, text="first"), row("demo:2", 100)]
+    )
     write_partition(settings, "demo", "2026-10-02", "new", [row("demo:1", 200, text="second")])
-    write_partition(settings, "mastodon", "2026-10-02", "x", [row("mastodon:9", 100, community="Fosstodon.org")])
+    write_partition(
+        settings, "mastodon", "2026-10-02", "x", [row("mastodon:9", 100, community="Fosstodon.org")]
+    )
     con = duckdb.connect()
     warehouse.build_database(con, settings, sql_dir=sql_dir_with(tmp_path, {}))
     rows = dict(con.sql("select post_id, text from stg_posts order by 1").fetchall())
     assert rows == {"demo:1": "second", "demo:2": "hello", "mastodon:9": "hello"}
-    assert con.sql("select community from stg_posts where platform = 'mastodon'").fetchall()[0] == ("fosstodon.org",)
+    assert con.sql("select community from stg_posts where platform = 'mastodon'").fetchall()[0] == (
+        "fosstodon.org",
+    )
 
 
 def test_a_failing_assertion_names_itself_and_shows_rows(tmp_path: Path, settings: Settings) -> None:
-    write_partition(settings, "demo", "2026-10-02", "a", [row("demo:1", 1, score=-5), row("demo:2", 1, score=3)])
-    sql = sql_dir_with(tmp_path, {}, {"assert_scores_positive.sql": "select post_id, score from stg_posts where score < 0"})
-    with pytest.raises(AssertionFailed, match=r"assertion assert_scores_positive failed: 1 violating row\(s\), e.g. post_id='demo:1', score=-5"):
+    write_partition(
+        settings, "demo", "2026-10-02", "a", [row("demo:1", 1, score=-5), row("demo:2", 1, score=3)]
+    )
+    sql = sql_dir_with(
+        tmp_path, {}, {"assert_scores_positive.sql": "select post_id, score from stg_posts where score < 0"}
+    )
+    with pytest.raises(
+        AssertionFailed,
+        match=r"assertion assert_scores_positive failed: 1 violating row\(s\), e.g. post_id='demo:1', score=-5",
+    ):
         warehouse.build_database(duckdb.connect(), settings, sql_dir=sql)
 
 
 def test_comments_from_model_headers_are_visible_to_analysts(tmp_path: Path, settings: Settings) -> None:
     sql = sql_dir_with(
         tmp_path,
-        {"marts/fct_things.sql": "-- grain: one row per thing\n-- description: Things.\n-- column n: how many\nselect 1 as n"},
+        {
+            "marts/fct_things.sql": "-- grain: one row per thing\n-- description: Things.\n-- column n: how many\nselect 1 as n"
+        },
     )
     con = duckdb.connect()
     warehouse.build_database(con, settings, sql_dir=sql)
@@ -118,8 +146,13 @@ def test_comments_from_model_headers_are_visible_to_analysts(tmp_path: Path, set
 
 def test_config_reaches_sql_as_variables(tmp_path: Path) -> None:
     settings = load_settings(data_dir=tmp_path / "d", overrides={"spread": {"min_outsider_share": 0.25}})
-    sql = sql_dir_with(tmp_path, {"marts/fct_cfg.sql": "select getvariable('spread_min_outsider_share') as v, "
-                                  "getvariable('membership_window_days') as w"})
+    sql = sql_dir_with(
+        tmp_path,
+        {
+            "marts/fct_cfg.sql": "select getvariable('spread_min_outsider_share') as v, "
+            "getvariable('membership_window_days') as w"
+        },
+    )
     con = duckdb.connect()
     warehouse.build_database(con, settings, sql_dir=sql)
     assert con.sql("select v, w from fct_cfg").fetchall()[0] == (0.25, 90)
@@ -134,8 +167,9 @@ for line in sys.stdin:
 
 
 def count_in_new_process(path: Path) -> int:
-    out = subprocess.run([sys.executable, "-c", READER, str(path)], input="go\n", capture_output=True, text=True,
-                         check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", READER, str(path)], input="go\n", capture_output=True, text=True, check=True
+    )
     return int(out.stdout.strip())
 
 
@@ -144,8 +178,12 @@ def test_publish_while_a_reader_holds_the_old_file(tmp_path: Path, settings: Set
     write_partition(settings, "demo", "2026-10-02", "a", [row("demo:1", 1)])
     warehouse.build(settings, sql_dir=sql)
     # an analyst's notebook in another process holds a read-only connection to the published file
-    reader = subprocess.Popen([sys.executable, "-c", READER, str(settings.warehouse_path)], stdin=subprocess.PIPE,
-                              stdout=subprocess.PIPE, text=True)
+    reader = subprocess.Popen(
+        [sys.executable, "-c", READER, str(settings.warehouse_path)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     assert reader.stdin and reader.stdout
     reader.stdin.write("q\n")
     reader.stdin.flush()
