@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 # pip prints one warning per package for the machine-wide extra indexes; keep real errors visible
 PIP_FILTER := grep -v -e "is ignored: it is neither a file nor a directory" || true
 
-.PHONY: help run test test-fast lint format bench report status clean
+.PHONY: help run test test-fast test-dags lint format bench report status up down clean
 
 help:
 	@echo "make run      - set up .venv and run the nightly pipeline on the demo source"
@@ -15,6 +15,8 @@ help:
 	@echo "make lint     - ruff check + format check"
 	@echo "make bench    - run the benchmarks in bench/ (small sizes; see bench/README.md for full runs)"
 	@echo "make report   - render the weekly report of the last complete week"
+	@echo "make test-dags - only the Airflow DAG tests (import checks + real airflow dags test runs)"
+	@echo "make up/down  - start / stop the Docker Compose deployment (docs/deploy.md)"
 	@echo "make clean    - remove .venv and ./data"
 
 $(BIN)/python:
@@ -38,6 +40,15 @@ test: $(VENV)/.dev-installed
 
 test-fast: $(VENV)/.dev-installed
 	$(BIN)/pytest -m "not slow and not airflow and not browser"
+
+test-dags: $(VENV)/.dev-installed
+	$(BIN)/pytest tests/dags
+
+up:
+	docker compose up -d
+
+down:
+	docker compose down
 
 lint: $(VENV)/.dev-installed
 	$(BIN)/ruff check pipeline dags tests bench

@@ -98,6 +98,12 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "memory_limit": "3GB",
     },
     "report": {"top_items": 20},
+    "airflow": {
+        # cron of the ripple_nightly DAG (UTC); each run covers the time since the previous tick
+        "nightly_schedule": "0 2 * * *",
+        "retries": 3,
+        "retry_delay_seconds": 120,
+    },
 }
 
 
@@ -241,6 +247,8 @@ def validate(settings: Settings) -> None:
     for key in ("conversation_budget", "quote_budget", "retweet_budget", "max_roots", "query_budget"):
         number("x", key, 0)
     number("x", "max_results", 1, 100)
+    number("airflow", "retries", 0)
+    number("airflow", "retry_delay_seconds", 0)
     if not isinstance(settings.get("run", "sources"), list):
         raise ConfigError("run.sources must be a list of source names")
     if not isinstance(settings.get("membership", "bots"), list):

@@ -3,7 +3,7 @@
 -- column run_id: run id, derived from the window
 -- column since: window start (UTC)
 -- column until: window end, exclusive (UTC)
--- column status: succeeded, or partial when a source failed
+-- column status: succeeded, partial when a source failed, or failed when nothing was published (Airflow runs)
 -- column started_at: when the run started
 -- column finished_at: when the run finished
 -- column rows: items written to the lake

@@ -1,0 +1,272 @@
+"""The Docker Compose deployment, checked without Docker: services, healthchecks, volumes, files, docs."""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import re
+
+import pytest
+
+from tests.dags.conftest import REPO, load_dag_module, require_airflow
+
+yaml = pytest.importorskip("yaml")
+
+COMPOSE = REPO / "docker-compose.yml"
+AIRFLOW_SERVICES = {
+    "airflow-apiserver": "api-server",
+    "airflow-scheduler": "scheduler",
+    "airflow-dag-processor": "dag-processor",
+    "airflow-triggerer": "triggerer",
+}
+CELERY_SERVICES = {"redis", "airflow-worker"}
+_VAR = re.compile(r"(?<!\$)\$\{(\w+)(?::?-([^}]*))?\}")
+
+
+def interpolate(value: str, env: dict[str, str] | None = None) -> str:
+    """What docker compose makes of ${VAR} / ${VAR:-default} (and $$ escapes) with the given environment."""
+    env = env or {}
+    out = _VAR.sub(lambda m: env.get(m.group(1)) or (m.group(2) or ""), value)
+    return out.replace("$$", "$")
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict:
+    return yaml.safe_load(COMPOSE.read_text(encoding="utf-8"))
+
+
+@pytest.fixture(scope="module")
+def services(compose) -> dict:
+    return compose["services"]
+
+
+def _env(service: dict) -> dict[str, str]:
+    env = service.get("environment", {})
+    if isinstance(env, list):
+        env = dict(item.split("=", 1) for item in env)
+    return {key: interpolate(str(value)) for key, value in env.items()}
+
+
+def _command(service: dict) -> str:
+    command = service.get("command", "")
+    return " ".join(command) if isinstance(command, list) else str(command)
+
+
+def test_the_airflow_3_components_run_on_postgres(services):
+    assert {"postgres", "airflow-init", *AIRFLOW_SERVICES, *CELERY_SERVICES} <= set(services)
+    for name, command in AIRFLOW_SERVICES.items():
+        assert _command(services[name]) == command
+        env = _env(services[name])
+        assert env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"].startswith(
+            "postgresql+psycopg2://airflow:airflow@postgres/"
+        )
+        # the default, when .env does not choose another executor
+        assert env["AIRFLOW__CORE__EXECUTOR"] == "LocalExecutor"
+        assert env["AIRFLOW__CORE__EXECUTION_API_SERVER_URL"] == "http://airflow-apiserver:8080/execution/"
+    assert services["postgres"]["image"].startswith("postgres:")
+
+
+def test_every_long_running_service_has_a_healthcheck(services):
+    for name, service in services.items():
+        if name == "airflow-init":
+            continue
+        test = service.get("healthcheck", {}).get("test")
+        assert test, f"{name} has no healthcheck"
+    assert "8974/health" in " ".join(services["airflow-scheduler"]["healthcheck"]["test"])
+    assert "/api/v2/version" in " ".join(services["airflow-apiserver"]["healthcheck"]["test"])
+
+
+def test_airflow_services_wait_for_the_database_and_the_init(services):
+    for name in [*AIRFLOW_SERVICES, "airflow-worker"]:
+        depends = services[name]["depends_on"]
+        assert depends["postgres"]["condition"] == "service_healthy", name
+        assert depends["airflow-init"]["condition"] == "service_completed_successfully", name
+    assert services["airflow-init"]["depends_on"]["postgres"]["condition"] == "service_healthy"
+
+
+def test_init_migrates_the_database_creates_the_admin_and_a_pool_per_platform(services):
+    from pipeline.sources.base import REGISTRY
+
+    script = _command(services["airflow-init"])
+    assert "airflow db migrate" in script
+    assert "airflow users create --role Admin" in script
+    pools = dict(re.findall(r"airflow pools set (\S+) (\d+)", script))
+    platforms = {platform for _target, platform in REGISTRY.values()}
+    assert set(pools) == {f"ripple_{platform}" for platform in platforms}
+    assert all(int(slots) >= 1 for slots in pools.values())
+
+
+def test_celery_is_an_opt_in_profile(services):
+    for name, service in services.items():
+        if name in CELERY_SERVICES:
+            assert service.get("profiles") == ["celery"], name
+        else:
+            assert not service.get("profiles"), f"{name} would not start with a plain `docker compose up`"
+    worker = services["airflow-worker"]
+    assert _command(worker) == "celery worker"
+    assert worker["depends_on"]["redis"]["condition"] == "service_healthy"
+    assert _env(worker)["AIRFLOW__CELERY__BROKER_URL"].startswith("redis://")
+
+
+def test_the_data_directory_is_a_named_volume_shared_by_every_airflow_service(compose, services):
+    named = set(compose["volumes"])
+    assert {"ripple-data", "postgres-db", "airflow-logs"} <= named
+    for name in ["airflow-init", *AIRFLOW_SERVICES, "airflow-worker"]:
+        data_dir = _env(services[name])["RIPPLE_DATA_DIR"]
+        mounts = {v.split(":")[1]: v.split(":")[0] for v in services[name]["volumes"]}
+        assert mounts[data_dir] == "ripple-data", name
+        assert mounts["/opt/airflow/logs"] == "airflow-logs", name
+    assert services["postgres"]["volumes"][0].split(":")[0] == "postgres-db"
+    # every named volume a service mounts is declared
+    for service in services.values():
+        for volume in service.get("volumes", []):
+            source = volume.split(":")[0]
+            if not source.startswith((".", "/")):
+                assert source in named, source
+
+
+def _dockerignore() -> list[str]:
+    return [
+        line.strip()
+        for line in (REPO / ".dockerignore").read_text(encoding="utf-8").splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
+
+
+def _ignored(path: str, patterns: list[str]) -> bool:
+    ignored = False
+    for pattern in patterns:
+        negate = pattern.startswith("!")
+        pattern = pattern.lstrip("!").rstrip("/")
+        if fnmatch.fnmatch(path, pattern) or fnmatch.fnmatch(path.split("/")[0], pattern):
+            ignored = not negate
+    return ignored
+
+
+def test_every_file_the_deployment_references_exists(services):
+    for name, service in services.items():
+        build = service.get("build")
+        if build:
+            context = REPO / (build if isinstance(build, str) else build.get("context", "."))
+            dockerfile = "Dockerfile" if isinstance(build, str) else build.get("dockerfile", "Dockerfile")
+            assert (context / dockerfile).is_file(), name
+        for volume in service.get("volumes", []):
+            source = volume.split(":")[0]
+            if source.startswith("."):
+                assert (REPO / source).exists(), f"{name} mounts {source}, which does not exist"
+        for env_file in service.get("env_file", []):
+            entry = env_file if isinstance(env_file, dict) else {"path": env_file}
+            path = REPO / entry["path"]
+            if entry.get("required", True):
+                assert path.is_file(), f"{name} needs {path}"
+            else:
+                # an optional .env is made from the committed example
+                assert (REPO / f"{entry['path']}.example").is_file(), name
+    patterns = _dockerignore()
+    for line in (REPO / "Dockerfile").read_text(encoding="utf-8").splitlines():
+        if line.startswith("COPY"):
+            sources = [part for part in line.split()[1:-1] if not part.startswith("--")]
+            for source in sources:
+                assert (REPO / source).exists(), f"Dockerfile copies {source}, which does not exist"
+                assert not _ignored(source, patterns), f".dockerignore hides {source} from the build"
+
+
+def test_secrets_and_local_data_stay_out_of_the_image():
+    patterns = _dockerignore()
+    for path in (".env", "data/lake", ".venv/bin", ".git/config", "ripple.toml"):
+        assert _ignored(path, patterns), path
+    assert not _ignored(".env.example", patterns)
+
+
+def _env_example() -> dict[str, str]:
+    """Every VAR=value of .env.example, commented-out examples included."""
+    found = {}
+    for line in (REPO / ".env.example").read_text(encoding="utf-8").splitlines():
+        match = re.match(r"^#?\s*([A-Za-z_][A-Za-z0-9_]*)=(.*)$", line)
+        if match:
+            value = match.group(2).strip()
+            if len(value) >= 2 and value[0] == value[-1] == "'":
+                value = value[1:-1]
+            found[match.group(1)] = value
+    return found
+
+
+def test_env_example_documents_every_variable_the_compose_file_reads():
+    text = COMPOSE.read_text(encoding="utf-8")
+    compose_time = {m.group(1) for m in _VAR.finditer(text)}
+    container_time = set(re.findall(r"\$\$\{(\w+):-", text))
+    documented = _env_example()
+    missing = sorted((compose_time | container_time) - set(documented))
+    assert missing == [], f".env.example does not mention {missing}"
+    for key in ("AIRFLOW_CONN_REDDIT_DEFAULT", "AIRFLOW_CONN_X_DEFAULT", "RIPPLE__RUN__SOURCES"):
+        assert key in documented
+
+
+def test_env_example_connections_are_connection_json():
+    documented = _env_example()
+    reddit = json.loads(documented["AIRFLOW_CONN_REDDIT_DEFAULT"])
+    x = json.loads(documented["AIRFLOW_CONN_X_DEFAULT"])
+    assert reddit["conn_type"] and x["conn_type"]
+    assert {"login", "password"} <= set(reddit) and "user_agent" in reddit["extra"]
+    assert x["password"]
+
+
+@pytest.mark.airflow
+def test_env_example_connections_reach_the_pipeline_as_client_arguments(ripple_env):
+    require_airflow()
+    from airflow.sdk import Connection
+
+    nightly = load_dag_module("ripple_nightly")
+    documented = _env_example()
+    reddit = Connection.from_json(documented["AIRFLOW_CONN_REDDIT_DEFAULT"], conn_id="reddit_default")
+    assert set(nightly.connection_credentials("reddit", reddit)) == {
+        "client_id",
+        "client_secret",
+        "user_agent",
+        "username",
+        "password",
+    }
+    x = Connection.from_json(documented["AIRFLOW_CONN_X_DEFAULT"], conn_id="x_default")
+    assert set(nightly.connection_credentials("x", x)) == {"bearer_token"}
+
+
+@pytest.mark.airflow
+def test_compose_pools_have_the_slots_the_dag_declares(services, ripple_env):
+    require_airflow()
+    nightly = load_dag_module("ripple_nightly")
+    pools = {
+        name: int(slots)
+        for name, slots in re.findall(r"airflow pools set (\S+) (\d+)", _command(services["airflow-init"]))
+    }
+    assert pools == {nightly.pool_name(p): nightly.POOL_SLOTS[p] for p in nightly.PLATFORMS}
+
+
+def test_deploy_docs_say_how_to_start_with_and_without_docker():
+    text = (REPO / "docs" / "deploy.md").read_text(encoding="utf-8")
+    for needle in (
+        "docker compose up -d",
+        "cp .env.example .env",
+        "--profile celery",
+        "airflow standalone",
+        "AIRFLOW_CONN_REDDIT_DEFAULT",
+        "AIRFLOW_CONN_X_DEFAULT",
+        "airflow pools set",
+        "ripple_reddit",
+        "ripple_x",
+        "ripple_demo",
+    ):
+        assert needle in text, needle
+
+
+def test_operations_docs_cover_schedules_backfills_failures_and_logs():
+    text = (REPO / "docs" / "operations.md").read_text(encoding="utf-8")
+    for needle in (
+        "0 2 * * *",
+        "airflow backfill create --dag-id ripple_nightly",
+        "ripple run --since",
+        "airflow tasks clear",
+        "state/runs.jsonl",
+        "ripple status",
+        "ripple_weekly_report",
+    ):
+        assert needle in text, needle
