@@ -63,6 +63,10 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "resolution": 1.0,
         "seed": 42,
         "min_size": 5,
+        # a week's detected community keeps last week's label when their members overlap this much (Jaccard)
+        "match_jaccard": 0.2,
+        # Leiden iterations; -1 = until the partition stops improving
+        "n_iterations": -1,
     },
     "affect": {
         "enabled": True,

@@ -40,7 +40,7 @@ SQL_DIR = Path(os.environ.get("RIPPLE_SQL_DIR", Path(__file__).resolve().parent.
 
 #: Python steps of the build, as "module:function"; each is called as fn(con, settings) -> dict | None
 HOOKS: dict[str, list[str]] = {
-    "after_staging": [],
+    "after_staging": ["pipeline.communities:detect_communities"],
     "after_marts": [],
 }
 
@@ -214,9 +214,7 @@ def register_sources(con: duckdb.DuckDBPyConnection, settings: Settings) -> dict
     platforms |= {row[0] for row in con.execute("select distinct platform from src_posts").fetchall()}
     bots = [str(b) for b in settings.get("membership", "bots", [])]
     pseudo = Pseudonymizer(pseudonym_key(settings)) if settings.get("privacy", "pseudonymize") else None
-    rows = [
-        (p, pseudo(p, b) if pseudo else b, b) for p in sorted(platforms) for b in bots
-    ]
+    rows = [(p, pseudo(p, b) if pseudo else b, b) for p in sorted(platforms) for b in bots]
     con.execute("create or replace table cfg_bots (platform varchar, author_id varchar, author_name varchar)")
     if rows:
         con.executemany("insert into cfg_bots values (?, ?, ?)", rows)
@@ -225,18 +223,23 @@ def register_sources(con: duckdb.DuckDBPyConnection, settings: Settings) -> dict
     for name in ("planted_effects", "planted_overlap"):
         path = settings.lake_dir / "demo" / f"{name}.parquet"
         if path.exists():
-            con.execute(
-                f"create or replace table demo_{name} as select * from read_parquet('{str(path)}')"
-            )
+            con.execute(f"create or replace table demo_{name} as select * from read_parquet('{str(path)}')")
             counts[f"demo_{name}"] = con.execute(f"select count(*) from demo_{name}").fetchall()[0][0]
     return counts
 
 
 QUARANTINE_COLUMNS = {"source": "varchar", "run_id": "varchar", "reason": "varchar", "location": "varchar"}
 RUN_LOG_COLUMNS = {
-    "run_id": "varchar", "since": "timestamptz", "until": "timestamptz", "status": "varchar",
-    "started_at": "timestamptz", "finished_at": "timestamptz", "rows": "bigint", "quarantined": "bigint",
-    "failed_sources": "json", "resumed": "boolean",
+    "run_id": "varchar",
+    "since": "timestamptz",
+    "until": "timestamptz",
+    "status": "varchar",
+    "started_at": "timestamptz",
+    "finished_at": "timestamptz",
+    "rows": "bigint",
+    "quarantined": "bigint",
+    "failed_sources": "json",
+    "resumed": "boolean",
 }
 
 
@@ -299,7 +302,9 @@ def run_assertions(con: duckdb.DuckDBPyConnection, sql_dir: Path = SQL_DIR) -> i
         if n:
             sample = rel.limit(5).fetchall()
             cols = rel.columns
-            shown = "; ".join(", ".join(f"{c}={v!r}" for c, v in zip(cols, row, strict=False)) for row in sample)
+            shown = "; ".join(
+                ", ".join(f"{c}={v!r}" for c, v in zip(cols, row, strict=False)) for row in sample
+            )
             raise AssertionFailed(f"assertion {path.stem} failed: {n} violating row(s), e.g. {shown}")
         count += 1
     return count
@@ -356,8 +361,10 @@ def build_database(
         "select table_name, table_type from information_schema.tables where table_name like 'src\\_%' escape '\\'"
     ).fetchall():
         con.execute(f"drop {'view' if kind == 'VIEW' else 'table'} if exists {name}")
-    con.execute("create or replace table ripple_build as select ?::timestamptz as built_at, ? as models",
-                [datetime.now(UTC), len(models)])
+    con.execute(
+        "create or replace table ripple_build as select ?::timestamptz as built_at, ? as models",
+        [datetime.now(UTC), len(models)],
+    )
     con.execute("comment on table ripple_build is 'Grain: one row. When this warehouse file was built.'")
     return result
 
@@ -481,5 +488,7 @@ def build(
 def connect_readonly(settings: Settings) -> duckdb.DuckDBPyConnection:
     """A read-only connection to the published warehouse (never blocks a publish)."""
     if not settings.warehouse_path.exists():
-        raise BuildError(f"no warehouse at {settings.warehouse_path}: run `ripple run` or `ripple build` first")
+        raise BuildError(
+            f"no warehouse at {settings.warehouse_path}: run `ripple run` or `ripple build` first"
+        )
     return duckdb.connect(str(settings.warehouse_path), read_only=True)

@@ -1,0 +1,78 @@
+-- One row per item: the edge that hangs it in its cascade tree (docs/metrics.md, "Cascades").
+-- The declared parent is parent_id when the item replies to something, else shared_id. When that parent is not in
+-- the data (or is the item itself), the item hangs under its thread root (root_id) if that is known and present;
+-- otherwise it starts a cascade of its own. Either way it counts as a missing parent of its cascade.
+-- Keys are the 64-bit node_key of int_posts, so the recursive walks join integers, not strings; the payload the
+-- cascade metrics need (time, author, edge type) rides along so no later step has to join back by key.
+with
+
+parent_checked as (
+    select
+        child.node_key,
+        child.post_id,
+        coalesce(child.parent_id, child.shared_id) as declared_parent_id,
+        child.parent_id is null and child.shared_id is not null as is_share_link,
+        child.share_type,
+        child.root_id,
+        child.created_at,
+        hash(child.author_id) as author_key,
+        child.author_id is not null as has_author,
+        coalesce(coalesce(child.parent_id, child.shared_id) = child.post_id, false) as is_self_parent,
+        coalesce(parent.node_key is not null and coalesce(child.parent_id, child.shared_id) <> child.post_id, false)
+            as is_parent_present
+    from int_posts as child
+    left join (select node_key from int_posts) as parent
+        on parent.node_key = hash(coalesce(child.parent_id, child.shared_id))
+),
+
+-- the few items whose declared parent is unusable look up their thread root. Only thread roots (items whose
+-- root_id is empty or themselves) are candidates, and only when there are orphans at all: the materialized
+-- orphan list gates the lookup table, so complete data pays for one small scan, not a second hash join.
+orphans as materialized (
+    select node_key, hash(root_id) as thread_root_key
+    from parent_checked
+    where declared_parent_id is not null and not is_parent_present and root_id <> post_id
+),
+
+has_orphans as materialized (
+    select count(*) > 0 as yes from orphans
+),
+
+fallback as (
+    select orphans.node_key
+    from orphans
+    inner join (
+        select node_key
+        from int_posts
+        semi join has_orphans on has_orphans.yes
+        where root_id is null or root_id = post_id
+    ) as thread_root on thread_root.node_key = orphans.thread_root_key
+),
+
+resolved as (
+    select
+        c.*,
+        f.node_key is not null as is_thread_root_fallback
+    from parent_checked as c
+    left join fallback as f on f.node_key = c.node_key
+),
+
+final as (
+    select
+        node_key,
+        case
+            when is_parent_present then hash(declared_parent_id)
+            when is_thread_root_fallback then hash(root_id)
+        end as tree_parent_key,
+        is_share_link,
+        is_share_link and share_type in ('retweet', 'boost', 'repost') as is_flat_reshare,
+        declared_parent_id is not null and not is_parent_present as is_missing_parent,
+        is_self_parent,
+        is_thread_root_fallback,
+        created_at,
+        author_key,
+        has_author
+    from resolved
+)
+
+select * from final

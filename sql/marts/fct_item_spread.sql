@@ -1,0 +1,148 @@
+-- grain: one row per cascade root (same rows as fct_cascades)
+-- description: How far each item travelled beyond the community it was born in (docs/metrics.md, "Spread beyond
+--   origin"). The explain step and the weekly report read these columns.
+-- column root_id: post_id of the cascade root
+-- column platform: platform of the root
+-- column origin_community: community the root was posted in (null when it has none, detected or explicit)
+-- column root_author_id: author of the root (pseudonymous; null when deleted)
+-- column root_created_at: creation time of the root (UTC)
+-- column iso_week: ISO week of root_created_at, 'YYYY-Www'
+-- column size: items in the cascade, root included
+-- column depth: most hops from the root
+-- column engagers: distinct authors of cascade items other than the root's author (deleted authors and configured
+--   bots left out)
+-- column outsider_engagers: engagers who were not members of origin_community at root_created_at (fewer than
+--   membership.min_items items there in the membership.window_days before it); null without an origin community
+-- column outsider_share: outsider_engagers / engagers; null when there are no engagers or no origin community
+-- column communities_reached: distinct communities the cascade's items were posted in (root included)
+-- column community_entropy: Shannon entropy in bits of the cascade's items over communities (items without a
+--   community left out); 0 when all are in one community
+-- column escaped: communities_reached > 1, or engagers >= spread.min_engagers and outsider_share >=
+--   spread.min_outsider_share
+-- column week_start: Monday (UTC) of the root's ISO week
+-- column root_kind: kind of the root item (post, comment, share)
+-- column is_complete: the cascade has no missing parents and nothing cut off (see fct_cascades)
+-- column reshare_tree: none / api_star / reconstructed (see fct_cascades)
+with
+
+cascades as (
+    select
+        hash(root_id) as root_key,
+        root_id,
+        platform,
+        community as origin_community,
+        root_author_id,
+        root_created_at,
+        iso_week,
+        cast(date_trunc('week', root_created_at at time zone 'UTC') as date) as week_start,
+        root_kind,
+        size,
+        depth,
+        is_complete,
+        reshare_tree
+    from fct_cascades
+),
+
+cascade_items as (
+    select
+        nodes.root_key,
+        posts.author_id,
+        posts.community
+    from int_cascade_nodes as nodes
+    inner join int_posts as posts on posts.node_key = nodes.node_key
+),
+
+engagers as (
+    select distinct
+        items.root_key,
+        items.author_id,
+        c.platform,
+        c.origin_community,
+        c.root_created_at
+    from cascade_items as items
+    inner join cascades as c on c.root_key = items.root_key
+    anti join cfg_bots as bots on bots.platform = c.platform and bots.author_id = items.author_id
+    where items.author_id is not null and items.author_id is distinct from c.root_author_id
+),
+
+-- was the engager a member of the origin at the root's time? as-of lookup of their latest earlier item there
+engager_membership as (
+    select
+        e.root_key,
+        e.author_id,
+        e.origin_community is not null
+        and a.kth_latest_at >= e.root_created_at - to_days(getvariable('membership_window_days')) as is_member
+    from engagers as e
+    asof left join int_community_activity as a
+        on
+            a.platform = e.platform
+            and a.community = e.origin_community
+            and a.author_id = e.author_id
+            and a.created_at < e.root_created_at
+),
+
+engagement as (
+    select
+        root_key,
+        count(*) as engagers,
+        count(*) filter (where not coalesce(is_member, false)) as outsider_engagers
+    from engager_membership
+    group by root_key
+),
+
+community_counts as (
+    select
+        root_key,
+        community,
+        count(*) as items
+    from cascade_items
+    where community is not null
+    group by all
+),
+
+reach as (
+    select
+        root_key,
+        count(*) as communities_reached,
+        -sum(items / total * log2(items / total)) as community_entropy
+    from (
+        select *, sum(items) over (partition by root_key) as total
+        from community_counts
+    ) as shares
+    group by root_key
+),
+
+final as (
+    select
+        c.root_id,
+        c.platform,
+        c.origin_community,
+        c.root_author_id,
+        c.root_created_at,
+        c.iso_week,
+        c.size,
+        c.depth,
+        coalesce(e.engagers, 0) as engagers,
+        case when c.origin_community is not null then coalesce(e.outsider_engagers, 0) end as outsider_engagers,
+        case
+            when c.origin_community is not null and e.engagers > 0 then e.outsider_engagers / e.engagers
+        end as outsider_share,
+        coalesce(r.communities_reached, 0) as communities_reached,
+        coalesce(abs(r.community_entropy), 0.0) as community_entropy,
+        coalesce(r.communities_reached, 0) > 1
+        or coalesce(
+            e.engagers >= getvariable('spread_min_engagers')
+            and c.origin_community is not null
+            and e.outsider_engagers / e.engagers >= getvariable('spread_min_outsider_share'),
+            false
+        ) as escaped,
+        c.week_start,
+        c.root_kind,
+        c.is_complete,
+        c.reshare_tree
+    from cascades as c
+    left join engagement as e on e.root_key = c.root_key
+    left join reach as r on r.root_key = c.root_key
+)
+
+select * from final

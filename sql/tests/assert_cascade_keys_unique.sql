@@ -1,0 +1,5 @@
+-- node_key (a 64-bit hash of post_id) must identify one item; a collision would merge two items' cascade edges
+select node_key, count(*) as items
+from int_posts
+group by node_key
+having count(*) > 1

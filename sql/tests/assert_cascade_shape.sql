@@ -1,0 +1,20 @@
+-- shape invariants of every cascade: 0 <= depth <= size - 1, breadth <= size - 1, thread/share depth within depth,
+-- depth <= thread_depth + share_depth, unique users <= size, times-to-size monotone in k
+select root_id, size, depth, max_breadth, thread_depth, share_depth, unique_users
+from fct_cascades
+where
+    size < 1
+    or depth < 0
+    or depth > size - 1
+    or max_breadth > size - 1
+    or (size > 1 and max_breadth < 1)
+    or thread_depth > depth
+    or share_depth > depth
+    or depth > thread_depth + share_depth
+    or unique_users > size
+    or minutes_to_size_100 < minutes_to_size_10
+    or minutes_to_size_1000 < minutes_to_size_100
+    or minutes_to_depth_2 < minutes_to_depth_1
+    or (size >= 10) <> (minutes_to_size_10 is not null)
+    or (depth >= 1) <> (minutes_to_depth_1 is not null)
+    or is_complete <> (missing_parents = 0 and truncated_items = 0)
