@@ -238,13 +238,15 @@ def ingest(
         window: Window | None
         run_id = None
         if thread:
-            options["threads"] = list(thread)
-            window = None
+            # specific threads are not a window: their own run id, so they never replace a night's files
+            import hashlib
+
             from pipeline.lake import run_id_for
 
-            run_id = run_id_for(
-                source, None, label="threads-" + "-".join(t.rstrip("/").split("/")[-1] for t in thread)[:80]
-            )
+            options["threads"] = list(thread)
+            window = None
+            digest = hashlib.sha1(",".join(sorted(thread)).encode()).hexdigest()[:10]
+            run_id = run_id_for(source, None, label=f"threads-{digest}")
         else:
             window = resolve_window(settings, since, until)
         result = ingest_source(

@@ -83,6 +83,11 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "replace_more_limit": 32,
         "revisit_days": 3,
         "submission_limit": 1000,
+        "comment_sort": "confidence",
+        # on top of PRAW's own retries: 5xx, 429, timeouts and dropped connections, exponential backoff
+        "max_retries": 5,
+        "retry_base_seconds": 2.0,
+        "retry_max_seconds": 120.0,
     },
     "x": {
         "queries": [],
@@ -251,6 +256,9 @@ def validate(settings: Settings) -> None:
     for key in ("conversation_budget", "quote_budget", "retweet_budget", "max_roots", "query_budget"):
         number("x", key, 0)
     number("x", "max_results", 1, 100)
+    number("reddit", "max_retries", 0)
+    number("reddit", "retry_base_seconds", 0)
+    number("reddit", "retry_max_seconds", 0)
     number("airflow", "retries", 0)
     number("airflow", "retry_delay_seconds", 0)
     if not isinstance(settings.get("run", "sources"), list):
