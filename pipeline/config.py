@@ -75,7 +75,13 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "processes": 2,
         "batch_size": 5_000,
     },
-    "explain": {"min_n": 200, "min_events": 20},
+    "explain": {
+        "min_n": 200,
+        "min_events": 20,
+        # roots from the first days of a platform's data are left out: nobody is a member yet, so every
+        # engager looks like an outsider
+        "warmup_days": 7,
+    },
     "reddit": {
         "subreddits": [],
         "searches": [],
@@ -253,6 +259,7 @@ def validate(settings: Settings) -> None:
     number("spread", "min_outsider_share", 0, 1)
     number("cascades", "max_depth", 1)
     number("affect", "processes", 1)
+    number("explain", "warmup_days", 0)
     for key in ("conversation_budget", "quote_budget", "retweet_budget", "max_roots", "query_budget"):
         number("x", key, 0)
     number("x", "max_results", 1, 100)

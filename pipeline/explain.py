@@ -1,0 +1,700 @@
+"""Which features predict that an item spreads beyond its origin community.
+
+Runs inside the warehouse build after the marts exist (hook ``after_marts``): reads ``fct_item_spread``,
+``stg_posts`` and ``fct_affect`` from the build database and writes two tables (see ``docs/affect.md``):
+
+* ``fct_spread_drivers``: one row per fit x term. A logistic regression of ``escaped`` on standardized
+  affect features plus controls, fitted overall, per platform and per ISO week; odds ratios per standard
+  deviation with 95% confidence intervals from standard errors clustered by origin community.
+* ``fct_item_drivers``: for the top escaped items of each week, each affect feature's contribution
+  ``coef * z`` to the item's linear predictor under the overall fit, ranked, so a report can say "this post
+  spread with unusually high anger and surprise".
+
+Nothing here raises on thin or degenerate data: a fit without enough items or events gets status
+``insufficient_data``; constant or collinear terms are dropped with a note; perfect separation gives status
+``separation`` with the estimates withheld. A fake number is never written.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import warnings
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+if TYPE_CHECKING:
+    import duckdb
+
+    from pipeline.config import Settings
+
+log = logging.getLogger(__name__)
+
+# Valence once (VADER compound: built for social media text; vader_pos/neu/neg sum to 1 and TextBlob
+# polarity measures the same thing), subjectivity, and the eight NRC emotions. Arousal is left out: it is a
+# near-function of anger, anticipation, fear, joy and surprise, which are in the model.
+AFFECT_FEATURES: tuple[str, ...] = (
+    "vader_compound",
+    "tb_subjectivity",
+    "nrc_anger",
+    "nrc_anticipation",
+    "nrc_disgust",
+    "nrc_fear",
+    "nrc_joy",
+    "nrc_sadness",
+    "nrc_surprise",
+    "nrc_trust",
+)
+CONTINUOUS_CONTROLS: tuple[str, ...] = (
+    "log_author_prior_items",
+    "log_origin_community_authors",
+    "log_text_chars",
+)
+BINARY_CONTROLS: tuple[str, ...] = ("has_link",)
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+# with fewer origin communities, cluster-robust errors are unreliable: heteroskedasticity-robust ones are used
+MIN_CLUSTERS = 10
+# a standardized coefficient beyond this (odds ratio > e^15 per SD) only happens under (quasi-)separation
+MAX_ABS_COEF = 15.0
+# relative smallest singular value below which a column is a linear combination of the others
+COLLINEAR_TOL = 1e-7
+Z_95 = 1.959963984540054
+DEFAULT_WARMUP_DAYS = 7
+
+# --------------------------------------------------------------------------------------------- input frame
+
+_FRAME_SQL = """
+with spread as (
+    select
+        root_id,
+        platform,
+        origin_community,
+        root_author_id,
+        root_created_at,
+        iso_week,
+        escaped,
+        size,
+        outsider_engagers,
+        communities_reached
+    from fct_item_spread
+    -- a comment is a root only when its thread started before the data does (an orphan): it did not start
+    -- anything, so it is no observation of what makes content travel
+    where root_kind <> 'comment'
+),
+
+author_activity as (
+    -- items by the same author in the window before each item (the item itself excluded)
+    select
+        post_id,
+        count(*) over (
+            partition by author_id
+            order by created_at
+            range between interval ({window_days}) day preceding and current row
+        ) - 1 as author_prior_items
+    from stg_posts
+    where author_id is not null
+),
+
+lake_start as (
+    -- first item of each platform: membership before it is unknown
+    select platform, min(created_at) as first_at
+    from stg_posts
+    group by platform
+),
+
+root_weeks as (
+    select distinct
+        platform,
+        origin_community,
+        date_trunc('week', root_created_at at time zone 'UTC') as week_start
+    from spread
+    where origin_community is not null
+),
+
+community_size as (
+    select
+        w.platform,
+        w.origin_community,
+        w.week_start,
+        count(distinct p.author_id) as origin_community_authors
+    from root_weeks as w
+    inner join stg_posts as p
+        on p.platform = w.platform
+        and p.community = w.origin_community
+        and (p.created_at at time zone 'UTC') >= w.week_start - interval ({window_days}) day
+        and (p.created_at at time zone 'UTC') < w.week_start
+    where p.author_id is not null
+    group by all
+),
+
+final as (
+    select
+        s.root_id,
+        s.platform,
+        s.origin_community,
+        s.iso_week,
+        s.escaped,
+        s.size,
+        s.outsider_engagers,
+        s.communities_reached,
+        coalesce(a.author_prior_items, 0) as author_prior_items,
+        coalesce(c.origin_community_authors, 0) as origin_community_authors,
+        length(coalesce(p.title, '')) + length(coalesce(p.text, '')) as text_chars,
+        coalesce(p.url, '') <> ''
+            or regexp_matches(coalesce(p.title, '') || ' ' || coalesce(p.text, ''), '(https?://|www\\.)')
+            as has_link,
+        isodow(s.root_created_at at time zone 'UTC') as iso_weekday,
+        coalesce(s.root_created_at < l.first_at + interval ({warmup_days}) day, false) as in_warmup,
+        {affect_columns}
+    from spread as s
+    left join stg_posts as p on p.post_id = s.root_id
+    left join author_activity as a on a.post_id = s.root_id
+    left join lake_start as l on l.platform = s.platform
+    left join community_size as c
+        on c.platform = s.platform
+        and c.origin_community = s.origin_community
+        and c.week_start = date_trunc('week', s.root_created_at at time zone 'UTC')
+    {affect_join}
+)
+
+select * from final
+"""
+
+
+def warmup_days(settings: Settings) -> int:
+    """Days after a platform's first item during which roots are left out of the fits.
+
+    Membership needs history: at the start of a lake nobody is a member yet, every engager counts as an
+    outsider and "escaped" is mostly an artefact. Roots of the first days are therefore not used.
+    """
+    return int(settings.get("explain", "warmup_days", DEFAULT_WARMUP_DAYS))
+
+
+def _table_exists(con: duckdb.DuckDBPyConnection, name: str) -> bool:
+    rows = con.execute(
+        "select count(*) from information_schema.tables"
+        " where table_name = ? and table_schema = current_schema()",
+        [name],
+    ).fetchall()
+    return bool(rows[0][0])
+
+
+def load_frame(con: duckdb.DuckDBPyConnection, settings: Settings) -> pd.DataFrame:
+    """One row per cascade root with the outcome, raw affect features and raw controls."""
+    window_days = int(settings.get("membership", "window_days", 90))
+    if _table_exists(con, "fct_affect"):
+        affect_columns = ",\n        ".join(f"f.{c}" for c in AFFECT_FEATURES)
+        affect_join = "left join fct_affect as f on f.post_id = s.root_id"
+    else:
+        affect_columns = ",\n        ".join(f"cast(null as double) as {c}" for c in AFFECT_FEATURES)
+        affect_join = ""
+    sql = _FRAME_SQL.format(
+        window_days=window_days,
+        warmup_days=warmup_days(settings),
+        affect_columns=affect_columns,
+        affect_join=affect_join,
+    )
+    frame = con.execute(sql).df()
+    frame["escaped"] = frame["escaped"].fillna(False).astype(bool)
+    frame["has_link"] = frame["has_link"].fillna(False).astype(bool)
+    frame["in_warmup"] = frame["in_warmup"].fillna(False).astype(bool)
+    frame["log_author_prior_items"] = np.log1p(frame["author_prior_items"].astype(float).clip(lower=0))
+    frame["log_origin_community_authors"] = np.log1p(frame["origin_community_authors"].astype(float))
+    frame["log_text_chars"] = np.log1p(frame["text_chars"].astype(float))
+    for col in AFFECT_FEATURES:
+        frame[col] = pd.to_numeric(frame[col], errors="coerce").astype(float)
+    return frame
+
+
+# --------------------------------------------------------------------------------------------- one fit
+
+
+@dataclass
+class Term:
+    term: str
+    term_kind: str  # affect | control
+    scale: str  # per_sd | per_unit
+    status: str = "ok"
+    note: str | None = None
+    coef: float | None = None
+    std_error: float | None = None
+    z_value: float | None = None
+    p_value: float | None = None
+    feature_mean: float | None = None
+    feature_sd: float | None = None
+
+    @property
+    def odds_ratio(self) -> float | None:
+        return None if self.coef is None else math.exp(self.coef)
+
+    @property
+    def ci(self) -> tuple[float | None, float | None]:
+        if self.coef is None or self.std_error is None:
+            return None, None
+        return math.exp(self.coef - Z_95 * self.std_error), math.exp(self.coef + Z_95 * self.std_error)
+
+
+@dataclass
+class Fit:
+    scope: str
+    key: str
+    status: str = "ok"
+    note: str | None = None
+    n: int = 0
+    n_escaped: int = 0
+    n_clusters: int = 0
+    cov_type: str | None = None
+    pseudo_r2: float | None = None
+    intercept: float | None = None
+    terms: list[Term] = field(default_factory=list)
+
+    def coef(self, term: str) -> float | None:
+        for t in self.terms:
+            if t.term == term and t.status == "ok":
+                return t.coef
+        return None
+
+
+def _notes(*parts: str | None) -> str | None:
+    text = "; ".join(p for p in parts if p)
+    return text or None
+
+
+def fit_logit(
+    df: pd.DataFrame,
+    scope: str,
+    key: str,
+    min_n: int,
+    min_events: int,
+    platform_dummies: bool = True,
+    note: str | None = None,
+) -> Fit:
+    """Logistic regression of ``escaped`` on standardized affect features and controls (rows of ``df``)."""
+    fit = Fit(scope=scope, key=key)
+    notes: list[str] = [note] if note else []
+    terms: dict[str, Term] = {}
+
+    # affect features never scored in this sample (emotion scoring off, affect disabled) are left out
+    usable = []
+    for col in AFFECT_FEATURES:
+        if df.empty or df[col].notna().any():
+            usable.append(col)
+        else:
+            terms[col] = Term(col, "affect", "per_sd", status="dropped", note="not scored")
+    missing = df[usable].isna().any(axis=1) if usable else pd.Series(True, index=df.index)
+    if missing.any():
+        notes.append(f"{int(missing.sum())} roots without affect scores left out")
+    data = df.loc[~missing]
+    fit.n = int(len(data))
+    fit.n_escaped = int(data["escaped"].sum())
+    n_other = fit.n - fit.n_escaped
+    if not usable or fit.n < min_n or fit.n_escaped < min_events or n_other < min_events:
+        fit.status = "insufficient_data"
+        need = f"needs n >= {min_n} and >= {min_events} items of each outcome"
+        fit.note = _notes(f"n={fit.n}, escaped={fit.n_escaped}: {need}", *notes)
+        for col in AFFECT_FEATURES:
+            terms.setdefault(col, Term(col, "affect", "per_sd", status="insufficient_data"))
+        fit.terms = [terms[col] for col in AFFECT_FEATURES]
+        return fit
+
+    # design matrix: standardized continuous columns, 0/1 indicators for the rest
+    columns: dict[str, np.ndarray] = {}
+    for col in (*usable, *CONTINUOUS_CONTROLS):
+        kind = "affect" if col in AFFECT_FEATURES else "control"
+        values = data[col].to_numpy(dtype=float)
+        mean, sd = float(values.mean()), float(values.std(ddof=1))
+        term = Term(col, kind, "per_sd", feature_mean=mean, feature_sd=sd)
+        terms[col] = term
+        if not np.isfinite(sd) or sd <= 1e-12 * max(1.0, abs(mean)):
+            term.status, term.note = "dropped", "constant in this sample"
+            continue
+        columns[col] = (values - mean) / sd
+    indicators: dict[str, np.ndarray] = {"has_link": data["has_link"].to_numpy(dtype=float)}
+    if platform_dummies:
+        platforms = data["platform"].fillna("(none)")
+        levels = platforms.value_counts()
+        if len(levels) > 1:
+            reference = str(levels.index[0])
+            notes.append(f"platform reference: {reference}")
+            for level in sorted(levels.index[1:]):
+                indicators[f"platform[{level}]"] = (platforms == level).to_numpy(dtype=float)
+    weekday = data["iso_weekday"].fillna(1).astype(int)
+    counts = weekday.value_counts()
+    if len(counts) > 1:
+        reference_day = int(counts.index[0])
+        notes.append(f"weekday reference: {WEEKDAYS[reference_day - 1]}")
+        for day in sorted(counts.index[1:]):
+            indicators[f"weekday[{WEEKDAYS[int(day) - 1]}]"] = (weekday == day).to_numpy(dtype=float)
+    for name, values in indicators.items():
+        term = Term(
+            name, "control", "per_unit", feature_mean=float(values.mean()), feature_sd=float(values.std())
+        )
+        terms[name] = term
+        if values.min() == values.max():
+            term.status, term.note = "dropped", "constant in this sample"
+            continue
+        columns[name] = values
+
+    kept = _drop_collinear(columns, terms)
+    y = data["escaped"].to_numpy(dtype=float)
+    X = np.column_stack([np.ones(fit.n), *[columns[c] for c in kept]])
+
+    groups = data["origin_community"].astype(object).where(data["origin_community"].notna(), None)
+    # items without an origin community are their own cluster
+    labels = [g if g is not None else f"\x00{i}" for i, g in enumerate(groups.tolist())]
+    codes, uniques = pd.factorize(pd.Series(labels))
+    fit.n_clusters = int(len(uniques))
+    if fit.n_clusters >= MIN_CLUSTERS:
+        fit.cov_type, cov_kwds = "cluster", {"groups": codes}
+    else:
+        fit.cov_type, cov_kwds = "HC1", None
+        notes.append(
+            f"only {fit.n_clusters} origin communities: heteroskedasticity-robust errors, not clustered"
+        )
+
+    result, problem = _fit(y, X, fit.cov_type, cov_kwds)
+    if problem is not None:
+        fit.status = problem[0]
+        fit.note = _notes(problem[1], *notes)
+        for name in kept:
+            terms[name].status = fit.status
+        fit.terms = list(terms.values())
+        return fit
+
+    params, bse, zvalues, pvalues = (
+        np.asarray(a, dtype=float) for a in (result.params, result.bse, result.tvalues, result.pvalues)
+    )
+    fit.intercept = float(params[0])
+    fit.pseudo_r2 = float(result.prsquared)
+    for i, name in enumerate(kept, start=1):
+        term = terms[name]
+        term.coef, term.std_error = float(params[i]), float(bse[i])
+        term.z_value, term.p_value = float(zvalues[i]), float(pvalues[i])
+    fit.note = _notes(*notes)
+    fit.terms = list(terms.values())
+    return fit
+
+
+def _drop_collinear(columns: dict[str, np.ndarray], terms: dict[str, Term]) -> list[str]:
+    """Keep columns in order (affect first, then controls) unless one is a linear combination of the earlier.
+
+    One QR decomposition of [1, columns...] in that order: |R_jj| is the norm of what column j adds to the
+    span of the columns before it, so a tiny |R_jj| / ||x_j|| marks a linear combination of earlier ones.
+    """
+    names = list(columns)
+    if not names:
+        return []
+    X = np.column_stack([np.ones(len(columns[names[0]])), *[columns[c] for c in names]])
+    unit = X / np.linalg.norm(X, axis=0)
+    r = np.abs(np.diag(np.linalg.qr(unit, mode="r")))
+    kept = []
+    for j, name in enumerate(names, start=1):
+        if r[j] < COLLINEAR_TOL:
+            terms[name].status = "dropped"
+            terms[name].note = "collinear with other terms"
+        else:
+            kept.append(name)
+    return kept
+
+
+def _fit(y: np.ndarray, X: np.ndarray, cov_type: str, cov_kwds: dict[str, Any] | None) -> tuple[Any, Any]:
+    """Fit; return (result, None) or (None, (status, note)) for separation and numerical failure."""
+    import statsmodels.api as sm
+    from statsmodels.tools import sm_exceptions
+
+    separation = (sm_exceptions.PerfectSeparationError, sm_exceptions.PerfectSeparationWarning)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", sm_exceptions.PerfectSeparationWarning)
+        warnings.simplefilter("ignore", sm_exceptions.ConvergenceWarning)
+        warnings.simplefilter("ignore", sm_exceptions.HessianInversionWarning)
+        warnings.simplefilter("ignore", RuntimeWarning)
+        try:
+            model = sm.Logit(y, X)
+            kwargs: dict[str, Any] = {"cov_type": cov_type}
+            if cov_kwds:
+                kwargs["cov_kwds"] = cov_kwds
+            result = model.fit(method="newton", maxiter=100, disp=0, **kwargs)
+        except separation:
+            return None, ("separation", "outcome perfectly predicted by the terms: estimates withheld")
+        except (np.linalg.LinAlgError, ValueError) as exc:
+            return None, ("failed", f"fit failed: {exc}")
+    params = np.asarray(result.params, dtype=float)
+    bse = np.asarray(result.bse, dtype=float)
+    if np.any(np.abs(params[1:]) > MAX_ABS_COEF):
+        return None, ("separation", "quasi-complete separation (diverging coefficients): estimates withheld")
+    if not result.mle_retvals.get("converged", True):
+        return None, ("failed", "maximum likelihood did not converge: estimates withheld")
+    if not (np.all(np.isfinite(params)) and np.all(np.isfinite(bse))):
+        return None, ("failed", "non-finite estimates or standard errors: estimates withheld")
+    return result, None
+
+
+# --------------------------------------------------------------------------------------------- all fits
+
+
+def fit_all(frame: pd.DataFrame, settings: Settings) -> list[Fit]:
+    """Overall, per platform (when more than one) and per ISO week."""
+    min_n = int(settings.get("explain", "min_n", 200))
+    min_events = int(settings.get("explain", "min_events", 20))
+    weeks = sorted(frame["iso_week"].dropna().unique().tolist())
+    warm = frame["in_warmup"].to_numpy(dtype=bool) if "in_warmup" in frame else np.zeros(len(frame), bool)
+
+    def note_for(mask: np.ndarray) -> str | None:
+        k = int((mask & warm).sum())
+        days = warmup_days(settings)
+        return (
+            f"{k} roots of the first {days} days of the lake left out (no membership history)" if k else None
+        )
+
+    everything = np.ones(len(frame), bool)
+    used = frame[~warm]
+    fits = [fit_logit(used, "overall", "all", min_n, min_events, note=note_for(everything))]
+    platforms = sorted(frame["platform"].dropna().unique().tolist())
+    if len(platforms) > 1:
+        for platform in platforms:
+            mask = (frame["platform"] == platform).to_numpy()
+            sub = frame[mask & ~warm]
+            fits.append(
+                fit_logit(
+                    sub, "platform", platform, min_n, min_events, platform_dummies=False, note=note_for(mask)
+                )
+            )
+    for week in weeks:
+        mask = (frame["iso_week"] == week).to_numpy()
+        fits.append(fit_logit(frame[mask & ~warm], "week", week, min_n, min_events, note=note_for(mask)))
+    return fits
+
+
+def item_drivers(frame: pd.DataFrame, overall: Fit, top_items: int) -> pd.DataFrame:
+    """Affect contributions ``coef * z`` for the top escaped items of each week under the overall fit."""
+    columns = [
+        "root_id",
+        "iso_week",
+        "platform",
+        "item_rank",
+        "feature",
+        "value",
+        "z",
+        "coef",
+        "contribution",
+        "rank",
+        "fit_scope",
+        "fit_key",
+    ]
+    if overall.status != "ok":
+        return pd.DataFrame(columns=columns)
+    features = [t for t in overall.terms if t.term_kind == "affect" and t.status == "ok"]
+    escaped = frame[frame["escaped"] & ~frame["in_warmup"]].copy()
+    escaped = escaped.dropna(subset=[t.term for t in features])
+    if escaped.empty or not features:
+        return pd.DataFrame(columns=columns)
+    escaped = escaped.sort_values(
+        ["iso_week", "outsider_engagers", "communities_reached", "size", "root_id"],
+        ascending=[True, False, False, False, True],
+    )
+    escaped["item_rank"] = escaped.groupby("iso_week").cumcount() + 1
+    top = escaped[escaped["item_rank"] <= top_items]
+    rows = []
+    for t in features:
+        assert t.feature_mean is not None and t.feature_sd is not None and t.coef is not None
+        z = (top[t.term].to_numpy(dtype=float) - t.feature_mean) / t.feature_sd
+        rows.append(
+            pd.DataFrame(
+                {
+                    "root_id": top["root_id"].to_numpy(),
+                    "iso_week": top["iso_week"].to_numpy(),
+                    "platform": top["platform"].to_numpy(),
+                    "item_rank": top["item_rank"].to_numpy(),
+                    "feature": t.term,
+                    "value": top[t.term].to_numpy(dtype=float),
+                    "z": z,
+                    "coef": t.coef,
+                    "contribution": t.coef * z,
+                }
+            )
+        )
+    out = pd.concat(rows, ignore_index=True)
+    out["rank"] = out.groupby("root_id")["contribution"].rank(method="first", ascending=False).astype("int64")
+    out["fit_scope"], out["fit_key"] = overall.scope, overall.key
+    return out.sort_values(["iso_week", "item_rank", "rank"])[columns].reset_index(drop=True)
+
+
+def drivers_frame(fits: list[Fit], fitted_at: datetime) -> pd.DataFrame:
+    rows = []
+    for fit in fits:
+        for t in fit.terms:
+            ci_low, ci_high = t.ci
+            rows.append(
+                {
+                    "fit_scope": fit.scope,
+                    "fit_key": fit.key,
+                    "term": t.term,
+                    "term_kind": t.term_kind,
+                    "scale": t.scale,
+                    "coef": t.coef,
+                    "odds_ratio_per_sd": t.odds_ratio,
+                    "ci_low": ci_low,
+                    "ci_high": ci_high,
+                    "std_error": t.std_error,
+                    "z_value": t.z_value,
+                    "p_value": t.p_value,
+                    "feature_mean": t.feature_mean,
+                    "feature_sd": t.feature_sd,
+                    "n": fit.n,
+                    "n_escaped": fit.n_escaped,
+                    "n_clusters": fit.n_clusters,
+                    "cov_type": fit.cov_type,
+                    "pseudo_r2": fit.pseudo_r2,
+                    "status": t.status if fit.status == "ok" else fit.status,
+                    "note": _notes(t.note, fit.note) if fit.status == "ok" else _notes(fit.note, t.note),
+                    "fitted_at": fitted_at,
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+# --------------------------------------------------------------------------------------------- tables
+
+DRIVERS_COLUMNS: tuple[tuple[str, str, str], ...] = (
+    ("fit_scope", "varchar", "overall, platform or week"),
+    ("fit_key", "varchar", "'all' for the overall fit, the platform, or the ISO week (YYYY-Www)"),
+    ("term", "varchar", "model term: an affect feature, a control, or an indicator such as weekday[sat]"),
+    ("term_kind", "varchar", "affect or control"),
+    (
+        "scale",
+        "varchar",
+        "per_sd: continuous term standardized in this fit's sample; per_unit: 0/1 indicator",
+    ),
+    ("coef", "double", "log-odds of escaping per SD (per_sd) or for the indicator (per_unit)"),
+    (
+        "odds_ratio_per_sd",
+        "double",
+        "exp(coef): odds ratio of escaping per SD of the term (per unit for 0/1)",
+    ),
+    ("ci_low", "double", "lower bound of the 95% confidence interval of the odds ratio"),
+    ("ci_high", "double", "upper bound of the 95% confidence interval of the odds ratio"),
+    ("std_error", "double", "standard error of coef (clustered by origin community when cov_type = cluster)"),
+    ("z_value", "double", "coef / std_error"),
+    ("p_value", "double", "two-sided p-value of coef = 0 (normal reference)"),
+    ("feature_mean", "double", "mean of the raw term in the fit's sample (z = (value - mean) / sd)"),
+    ("feature_sd", "double", "standard deviation of the raw term in the fit's sample"),
+    ("n", "bigint", "cascade roots in the fit (roots without affect scores are left out)"),
+    ("n_escaped", "bigint", "roots in the fit that escaped their origin community"),
+    ("n_clusters", "bigint", "origin communities (clusters of the standard errors)"),
+    ("cov_type", "varchar", "cluster (by origin community) or HC1 when there are fewer than 10 communities"),
+    ("pseudo_r2", "double", "McFadden pseudo R-squared of the fit"),
+    (
+        "status",
+        "varchar",
+        "ok, dropped (constant/collinear/not scored), insufficient_data, separation or failed",
+    ),
+    ("note", "varchar", "why a term or fit has no estimate, references of indicators, left-out rows"),
+    ("fitted_at", "timestamptz", "when the model was fitted"),
+)
+
+ITEM_COLUMNS: tuple[tuple[str, str, str], ...] = (
+    ("root_id", "varchar", "post_id of the cascade root (fct_item_spread.root_id)"),
+    ("iso_week", "varchar", "ISO week of the root (YYYY-Www)"),
+    ("platform", "varchar", "platform of the root"),
+    (
+        "item_rank",
+        "bigint",
+        "rank of the item among the week's escaped roots by outsider engagers, reach, size",
+    ),
+    ("feature", "varchar", "affect feature"),
+    ("value", "double", "the root's raw affect score"),
+    ("z", "double", "(value - mean) / sd with the overall fit's mean and sd"),
+    ("coef", "double", "log-odds per SD of the feature in the overall fit"),
+    ("contribution", "double", "coef * z: the feature's push on the item's log-odds of escaping"),
+    ("rank", "bigint", "1 = the feature that pushed this item most towards escaping"),
+    ("fit_scope", "varchar", "scope of the fit whose coefficients are used (overall)"),
+    ("fit_key", "varchar", "key of that fit"),
+)
+
+DRIVERS_COMMENT = (
+    "Grain: one row per fit x term. Logistic regression of escaped (fct_item_spread) on standardized affect "
+    "features of the root (fct_affect) with controls (log author prior items, log origin community authors, "
+    "log text length, has link, platform, weekday); per-SD odds ratios with 95% CIs, standard errors "
+    "clustered by origin community. Fitted overall, per platform and per ISO week; see docs/affect.md."
+)
+ITEMS_COMMENT = (
+    "Grain: one row per top escaped root x affect feature. Each affect feature's contribution coef * z to "
+    "the root's log-odds of escaping under the overall fit of fct_spread_drivers; rank 1 pushes most."
+)
+
+
+def _quote(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _write(
+    con: duckdb.DuckDBPyConnection,
+    name: str,
+    spec: tuple[tuple[str, str, str], ...],
+    df: pd.DataFrame,
+    comment: str,
+) -> None:
+    ddl = ", ".join(f"{col} {typ}" for col, typ, _ in spec)
+    con.execute(f"create or replace table {name} ({ddl})")
+    if len(df):
+        view = f"_{name}_rows"
+        con.register(view, df[[c for c, _, _ in spec]])
+        try:
+            con.execute(f"insert into {name} by name select * from {view}")
+        finally:
+            con.unregister(view)
+    con.execute(f"comment on table {name} is {_quote(comment)}")
+    for col, _, text in spec:
+        con.execute(f"comment on column {name}.{col} is {_quote(text)}")
+
+
+def explain(con: duckdb.DuckDBPyConnection, settings: Settings) -> dict[str, Any]:
+    """Fit the spread models on the build database and write fct_spread_drivers and fct_item_drivers."""
+    fitted_at = datetime.now(UTC)
+    if _table_exists(con, "fct_item_spread"):
+        frame = load_frame(con, settings)
+    else:
+        log.warning("fct_item_spread is missing: spread drivers are empty")
+        frame = pd.DataFrame(
+            columns=[
+                "root_id",
+                "platform",
+                "origin_community",
+                "iso_week",
+                "escaped",
+                "iso_weekday",
+                "size",
+                "outsider_engagers",
+                "communities_reached",
+                "has_link",
+                "in_warmup",
+                *AFFECT_FEATURES,
+                *CONTINUOUS_CONTROLS,
+            ]
+        )
+        frame[["escaped", "has_link", "in_warmup"]] = frame[["escaped", "has_link", "in_warmup"]].astype(bool)
+    fits = fit_all(frame, settings)
+    drivers = drivers_frame(fits, fitted_at)
+    top_items = int(settings.get("report", "top_items", 20))
+    items = item_drivers(frame, fits[0], top_items)
+    _write(con, "fct_spread_drivers", DRIVERS_COLUMNS, drivers, DRIVERS_COMMENT)
+    _write(con, "fct_item_drivers", ITEM_COLUMNS, items, ITEMS_COMMENT)
+    statuses: dict[str, int] = {}
+    for fit in fits:
+        statuses[fit.status] = statuses.get(fit.status, 0) + 1
+    overall = fits[0]
+    return {
+        "roots": int(len(frame)),
+        "fits": len(fits),
+        "fit_status": statuses,
+        "overall_status": overall.status,
+        "overall_n": overall.n,
+        "overall_n_escaped": overall.n_escaped,
+        "driver_rows": int(len(drivers)),
+        "item_driver_rows": int(len(items)),
+    }

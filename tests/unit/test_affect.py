@@ -1,0 +1,487 @@
+"""Affect scoring: equality with direct library calls, junk input, emotions switch, incremental scoring."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import random
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from nrclex import NRCLex
+from textblob import TextBlob
+from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
+
+from pipeline import affect
+from pipeline.affect import AFFECT_COLUMNS, Scorer, score_direct, score_lake, text_for_scoring, tokenize
+from pipeline.config import load_settings
+from pipeline.schema import POSTS_SCHEMA
+
+JUNK = [
+    "",
+    " ",
+    "\n\n\t",
+    "\x1c\x1d",
+    "\x00\x01\x02 binary \xff\xfe",
+    "\ud800 lone surrogate",
+    "😀😡🔥",
+    "!!! ??? ...",
+    ":-) :( <3",
+    "http://example.com/a?b=c www.example.org",
+    "@someone @other",
+    "12345 678",
+    "Привет, мир! Это ужасно.",
+    "東京は素晴らしい",
+    "x" * 200_000,
+    "angry " * 20_000,
+]
+
+
+def assert_same(a: dict, b: dict) -> None:
+    for col in AFFECT_COLUMNS:
+        x, y = a[col], b[col]
+        if isinstance(x, float) and math.isnan(x):
+            assert isinstance(y, float) and math.isnan(y), col
+        else:
+            assert x == y, (col, x, y)
+
+
+def test_text_for_scoring_joins_non_empty_parts_title_first():
+    assert text_for_scoring("Title", "Body") == "Title\n\nBody"
+    assert text_for_scoring(None, "Body") == "Body"
+    assert text_for_scoring("Title", "") == "Title"
+    assert text_for_scoring("  ", None) == ""
+
+
+def test_tokenize_keeps_words_and_drops_urls_handles_punctuation_emoji_numbers():
+    toks = tokenize("@bob I'm SO angry!!! 😡 #Rage http://x.co/a www.bbc.co.uk :-) 2024 café")
+    assert toks == ["i'm", "so", "angry", "rage", "café"]
+    assert tokenize("😀😡🔥 !!! 123") == []
+
+
+@pytest.mark.parametrize("text", JUNK, ids=range(len(JUNK)))
+def test_junk_input_gives_defined_scores_equal_to_direct_calls(text):
+    scorer = Scorer()
+    row = scorer.score(text)
+    assert set(row) == set(AFFECT_COLUMNS)
+    assert all(not math.isnan(row[c]) for c in AFFECT_COLUMNS)
+    assert_same(row, score_direct(text))
+
+
+def test_blank_and_emoji_only_texts_have_zero_tokens_and_zero_rates():
+    scorer = Scorer()
+    for text in ("", "   ", "😀😡🔥"):
+        row = scorer.score(text)
+        assert row["n_tokens"] == 0
+        assert row["arousal"] == 0.0
+        assert all(row[f"nrc_{e}"] == 0.0 for e in affect.EMOTIONS)
+
+
+def test_emotions_off_gives_nan_emotion_columns_and_keeps_sentiment():
+    row = Scorer(emotions=False).score("I am furious and terrified")
+    assert all(math.isnan(row[c]) for c in affect.EMOTION_COLUMNS)
+    assert row["vader_neg"] > 0
+    assert row["n_tokens"] == 5
+    assert_same(row, score_direct("I am furious and terrified", emotions=False))
+
+
+def test_score_many_returns_typed_columns_in_order():
+    texts = ["I love this", "I hate this", ""]
+    cols = Scorer().score_many(texts)
+    assert list(cols) == list(AFFECT_COLUMNS)
+    assert cols["n_tokens"].dtype == np.int64
+    assert cols["vader_compound"].dtype == np.float64
+    assert cols["vader_compound"][0] > 0 > cols["vader_compound"][1]
+    assert cols["n_tokens"][2] == 0
+
+
+# ------------------------------------------------------------------------------------- equality on real text
+
+REALDATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "realdata"
+TEXT_KEYS = {"body", "selftext", "title", "text", "full_text"}
+
+
+def _walk_texts(obj, out: list[str]) -> None:
+    if isinstance(obj, dict):
+        for key, value in obj.items():
+            if key in TEXT_KEYS and isinstance(value, str):
+                out.append(value)
+            else:
+                _walk_texts(value, out)
+    elif isinstance(obj, list):
+        for value in obj:
+            _walk_texts(value, out)
+
+
+def real_texts(limit: int) -> list[str]:
+    """Unique post/comment/tweet texts from the recorded API responses (JSON, NDJSON, betamax cassettes)."""
+    if not REALDATA.is_dir():
+        pytest.skip("../shared/realdata is not available")
+    out: list[str] = []
+    for path in sorted(REALDATA.rglob("*.json*")):
+        raw = path.read_text(encoding="utf-8", errors="replace")
+        try:
+            docs = [json.loads(raw)]
+        except json.JSONDecodeError:
+            docs = []
+            for line in raw.splitlines():
+                with contextlib.suppress(json.JSONDecodeError):
+                    docs.append(json.loads(line))
+        for doc in list(docs):
+            if isinstance(doc, dict) and "interactions" in doc:  # betamax: bodies are JSON strings
+                for it in doc["interactions"]:
+                    with contextlib.suppress(KeyError, TypeError, json.JSONDecodeError):
+                        docs.append(json.loads(it["response"]["body"]["string"]))
+        for doc in docs:
+            _walk_texts(doc, out)
+    unique = list(dict.fromkeys(out))
+    step = max(1, len(unique) // limit)
+    return unique[::step][:limit]
+
+
+def synthetic_texts(n: int, seed: int = 7) -> list[str]:
+    rng = random.Random(seed)
+    words = (
+        "i you we love hate angry furious scared afraid happy joy sad terrible wonderful surprise shocked "
+        "trust honest vote election government people the a is not very never no but kind of LOL OMG wtf "
+        "amazing awful disgusting war peace hope wait soon tomorrow kill death money bank crisis"
+    ).split()
+    extras = [
+        "😡",
+        "😂",
+        "❤️",
+        "🔥",
+        "👍🏽",
+        ":)",
+        ":-(",
+        "!!!",
+        "?!",
+        "#Brexit",
+        "@someone",
+        "https://t.co/xYz12",
+        "www.example.com",
+        "2024",
+        "&amp;",
+        "...",
+        "—",
+        "Привет",
+        "東京",
+        "\n",
+        "\t",
+    ]
+    texts = []
+    for _ in range(n):
+        k = rng.choice([1, 3, 8, 20, 60, 200])
+        toks = [rng.choice(words) if rng.random() < 0.8 else rng.choice(extras) for _ in range(k)]
+        texts.append(" ".join(toks))
+    return texts
+
+
+def reference_scores(text: str, vader) -> dict:
+    """The direct library calls; one stock VADER analyzer (its polarity_scores keeps no state)."""
+    sentiment = TextBlob(text).sentiment
+    vs = vader.polarity_scores(text)
+    tokens = tokenize(text)
+    n = len(tokens)
+    nrc = NRCLex()
+    nrc.load_token_list(tokens)
+    row = {
+        "tb_polarity": sentiment.polarity,
+        "tb_subjectivity": sentiment.subjectivity,
+        "vader_compound": vs["compound"],
+        "vader_pos": vs["pos"],
+        "vader_neu": vs["neu"],
+        "vader_neg": vs["neg"],
+        "n_tokens": n,
+    }
+    for e in affect.EMOTIONS:
+        row[f"nrc_{e}"] = nrc.raw_emotion_scores.get(e, 0) / n if n else 0.0
+    high = set(affect.HIGH_AROUSAL)
+    row["arousal"] = (sum(1 for t in tokens if high & set(nrc.affect_dict.get(t, ()))) / n) if n else 0.0
+    return row
+
+
+def test_scores_equal_direct_library_calls_on_real_and_synthetic_texts():
+    texts = real_texts(2500) + synthetic_texts(1500) + JUNK[:-2]
+    assert len(texts) > 3000
+    vader = SentimentIntensityAnalyzer()
+    cols = Scorer().score_many(texts)
+    for i, text in enumerate(texts):
+        expected = reference_scores(text, vader)
+        for col in AFFECT_COLUMNS:
+            assert cols[col][i] == expected[col], (col, text[:80])
+
+
+def test_fresh_library_objects_give_the_same_scores_as_the_cached_scorer():
+    scorer = Scorer()
+    for text in real_texts(60) + synthetic_texts(60, seed=3):
+        assert_same(scorer.score(text), score_direct(text))
+
+
+# ------------------------------------------------------------------------------------- lake integration
+
+
+def write_posts(settings, platform: str, day: str, name: str, rows: list[dict]) -> None:
+    base = datetime(2026, 11, 2, 12, tzinfo=UTC)
+    defaults = {
+        "kind": "post",
+        "share_type": None,
+        "community": "r/test",
+        "author_id": "a1",
+        "author_name": None,
+        "parent_id": None,
+        "root_id": None,
+        "shared_id": None,
+        "created_at": base,
+        "title": None,
+        "text": None,
+        "url": None,
+        "lang": None,
+        "score": 1,
+        "reply_count": 0,
+        "share_count": 0,
+        "is_deleted": False,
+        "is_removed": False,
+        "fetched_at": base,
+        "run_id": name,
+        "source": "test",
+    }
+    schema = pa.schema([f for f in POSTS_SCHEMA if f.name != "platform"])
+    table = pa.Table.from_pylist([{**defaults, **r} for r in rows], schema=schema)
+    path = settings.posts_dir / f"platform={platform}" / f"date={day}" / f"{name}.parquet"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pq.write_table(table, path)
+
+
+def read_affect(settings) -> pa.Table:
+    files = sorted(affect.affect_dir(settings).glob("scorer=*/*.parquet"))
+    if not files:
+        return pa.table({})
+    return pa.concat_tables(pq.read_table(f, schema=affect.AFFECT_ARROW_SCHEMA) for f in files)
+
+
+@pytest.fixture
+def lake(tmp_path):
+    settings = load_settings(
+        data_dir=tmp_path, environ={}, overrides={"affect": {"processes": 1, "batch_size": 2}}
+    )
+    t0 = datetime(2026, 11, 2, 12, tzinfo=UTC)
+    write_posts(
+        settings,
+        "reddit",
+        "2026-11-02",
+        "run1",
+        [
+            {"post_id": "reddit:t3_a", "title": "Furious!", "text": "I am so angry about this"},
+            {"post_id": "reddit:t1_b", "text": "What a wonderful surprise", "kind": "comment"},
+            {"post_id": "reddit:t1_c", "text": "same words", "kind": "comment"},
+            {"post_id": "reddit:t1_d", "text": "same words", "kind": "comment"},
+            {"post_id": "reddit:t1_e", "text": "  ", "kind": "comment"},
+            {"post_id": "reddit:t1_f", "text": "[deleted]", "is_deleted": True, "kind": "comment"},
+        ],
+    )
+    # a later fetch of t1_b with edited text: the latest fetch wins
+    write_posts(
+        settings,
+        "reddit",
+        "2026-11-02",
+        "run2",
+        [
+            {
+                "post_id": "reddit:t1_b",
+                "text": "What a terrible shock",
+                "kind": "comment",
+                "fetched_at": t0 + timedelta(hours=5),
+            }
+        ],
+    )
+    write_posts(settings, "x", "2026-11-03", "run1", [{"post_id": "x:1", "text": "trust me, it is fine 👍"}])
+    return settings
+
+
+def test_score_lake_scores_latest_text_of_each_post_once(lake):
+    seen: list[tuple[int, int]] = []
+    result = score_lake(lake, progress=lambda done, total: seen.append((done, total)))
+    assert result["candidates"] == 5
+    assert result["scored"] == 5
+    assert result["texts_scored"] == 4  # t1_c and t1_d share their text
+    assert result["skipped_deleted"] == 1
+    assert result["skipped_no_text"] == 1
+    assert result["failed"] == 0
+    assert seen[0] == (0, 5) and seen[-1] == (5, 5)
+
+    table = read_affect(lake)
+    rows = {r["post_id"]: r for r in table.to_pylist()}
+    assert sorted(rows) == ["reddit:t1_b", "reddit:t1_c", "reddit:t1_d", "reddit:t3_a", "x:1"]
+    scorer = Scorer()
+    for pid, text in [
+        ("reddit:t3_a", "Furious!\n\nI am so angry about this"),
+        ("reddit:t1_b", "What a terrible shock"),
+        ("x:1", "trust me, it is fine 👍"),
+    ]:
+        assert rows[pid]["text_hash"] == affect.text_hash(text)
+        expected = scorer.score(text)
+        assert {c: rows[pid][c] for c in AFFECT_COLUMNS} == expected
+    assert rows["reddit:t1_c"]["scorer_version"] == affect.SCORER_VERSION
+    # no temporary files or spill directories left behind
+    leftovers = [p for p in affect.affect_dir(lake).rglob("*") if p.name.startswith(".")]
+    assert leftovers == []
+
+
+def test_score_lake_is_incremental(lake):
+    first = score_lake(lake)
+    second = score_lake(lake)
+    assert second["scored"] == 0 and second["reused"] == 0
+    assert second["skipped_already_scored"] == first["candidates"]
+    assert second["files_written"] == 0
+
+    # a new post with known text reuses the score; an edited post is scored again
+    later = datetime(2026, 11, 4, tzinfo=UTC)
+    write_posts(
+        lake,
+        "reddit",
+        "2026-11-04",
+        "run3",
+        [
+            {"post_id": "reddit:t1_g", "text": "same words", "kind": "comment"},
+            {"post_id": "reddit:t3_a", "title": "Furious!", "text": "calm now", "fetched_at": later},
+        ],
+    )
+    third = score_lake(lake)
+    assert (third["reused"], third["scored"], third["skipped_already_scored"]) == (1, 1, 4)
+    assert read_affect(lake).num_rows == 7
+
+
+def test_scorer_version_bump_rescores_everything_and_drops_the_old_version(lake, monkeypatch):
+    score_lake(lake)
+    monkeypatch.setattr(affect, "SCORER_VERSION", "999")
+    result = score_lake(lake)
+    assert result["scored"] == 5
+    assert result["files_removed"] >= 1
+    table = read_affect(lake)
+    assert set(table.column("scorer_version").to_pylist()) == {"999"}
+    assert [p.name for p in affect.affect_dir(lake).iterdir()] == ["scorer=999"]
+
+
+def test_rescore_replaces_files_of_the_current_version(lake):
+    score_lake(lake)
+    result = affect.rescore(lake)
+    assert result["scored"] == 5 and result["reused"] == 0
+    assert read_affect(lake).num_rows == 5
+
+
+def test_emotions_off_writes_null_emotions_under_its_own_version(lake):
+    score_lake(lake)
+    lake.section("affect")["emotions"] = False
+    result = score_lake(lake)
+    assert result["scorer_version"] == f"{affect.SCORER_VERSION}-noemotions"
+    assert result["scored"] == 5
+    table = read_affect(lake)
+    assert table.num_rows == 5
+    for col in affect.EMOTION_COLUMNS:
+        assert table.column(col).null_count == 5
+    assert table.column("vader_compound").null_count == 0
+
+
+def test_affect_disabled_does_nothing(lake):
+    lake.section("affect")["enabled"] = False
+    assert score_lake(lake)["enabled"] is False
+    assert not affect.affect_dir(lake).exists()
+
+
+def test_empty_lake_gives_zero_counts(tmp_path):
+    settings = load_settings(data_dir=tmp_path, environ={})
+    result = score_lake(settings)
+    assert result["candidates"] == 0 and result["scored"] == 0
+
+
+def test_score_lake_with_two_worker_processes(lake):
+    lake.section("affect")["processes"] = 2
+    lake.section("affect")["batch_size"] = 1
+    result = score_lake(lake)
+    assert result["scored"] == 5 and result["failed"] == 0
+    assert result["files_written"] == 4
+    single = Scorer()
+    for row in read_affect(lake).to_pylist():
+        if row["post_id"] == "x:1":
+            assert {c: row[c] for c in AFFECT_COLUMNS} == single.score("trust me, it is fine 👍")
+
+
+# ------------------------------------------------------------------------------------- SQL models
+
+
+def run_model(con, path: Path) -> None:
+    sql = path.read_text()
+    con.execute(f"create or replace view {path.stem} as {sql}")
+
+
+def test_stg_and_fct_affect_give_one_row_per_post_of_the_latest_scorer(lake, monkeypatch):
+    score_lake(lake)
+    write_posts(
+        lake,
+        "reddit",
+        "2026-11-04",
+        "run3",
+        [
+            {
+                "post_id": "reddit:t1_b",
+                "text": "edited again",
+                "kind": "comment",
+                "fetched_at": datetime(2026, 11, 5, tzinfo=UTC),
+            },
+            {  # deleted upstream since it was scored: its scores leave the mart
+                "post_id": "reddit:t1_c",
+                "text": "[deleted]",
+                "kind": "comment",
+                "is_deleted": True,
+                "fetched_at": datetime(2026, 11, 5, tzinfo=UTC),
+            },
+        ],
+    )
+    score_lake(lake)
+    sql_dir = Path(__file__).resolve().parents[2] / "sql"
+    con = duckdb.connect()
+    affect_files = affect.affect_dir(lake) / "**" / "*.parquet"
+    con.execute(
+        f"""
+        create view src_affect as
+        select * from read_parquet('{affect_files}', hive_partitioning = true, union_by_name = true)
+        """
+    )
+    post_files = lake.posts_dir / "**" / "*.parquet"
+    con.execute(
+        f"""
+        create view stg_posts as
+        select * from read_parquet('{post_files}', hive_partitioning = true, union_by_name = true)
+        qualify row_number() over (partition by post_id order by fetched_at desc) = 1
+        """
+    )
+    run_model(con, sql_dir / "staging" / "stg_affect.sql")
+    run_model(con, sql_dir / "marts" / "fct_affect.sql")
+    rows = con.execute(
+        "select post_id, platform, kind, text_hash from fct_affect order by post_id"
+    ).fetchall()
+    assert [r[0] for r in rows] == ["reddit:t1_b", "reddit:t1_d", "reddit:t3_a", "x:1"]
+    assert dict((r[0], r[3]) for r in rows)["reddit:t1_b"] == affect.text_hash("edited again")
+    assert dict((r[0], r[1]) for r in rows)["x:1"] == "x"
+
+    # the mart header documents every column it returns
+    header = [
+        ln for ln in (sql_dir / "marts" / "fct_affect.sql").read_text().splitlines() if ln.startswith("--")
+    ]
+    assert header[0].startswith("-- grain: one row per ")
+    assert header[1].startswith("-- description: ")
+    documented = [ln.split()[2].rstrip(":") for ln in header[2:] if ln.startswith("-- column ")]
+    assert documented == [d[0] for d in con.execute("select * from fct_affect limit 0").description]
+
+    # an empty table with the affect schema works as src_affect too
+    con.execute("drop view src_affect")
+    con.register("empty_affect", affect.AFFECT_ARROW_SCHEMA.empty_table())
+    con.execute("create table src_affect as select * from empty_affect")
+    assert con.execute("select count(*) from fct_affect").fetchone()[0] == 0
