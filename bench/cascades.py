@@ -319,6 +319,7 @@ def main(argv: list[str] | None = None) -> int:
             "cascade_cpu_seconds": round(result["cascade_cpu_seconds"], 2),
             "int_posts_seconds": round(result["seconds"]["int_posts"], 2),
             "model_seconds": {k: round(v, 2) for k, v in result["seconds"].items()},
+            "model_cpu_seconds": {k: round(v, 2) for k, v in result["cpu_seconds"].items()},
             "cascades": result["cascades"],
             "max_depth": result["max_depth"],
             "max_breadth": result["max_breadth"],
@@ -340,7 +341,10 @@ def main(argv: list[str] | None = None) -> int:
             flush=True,
         )
         print(
-            "             per model: " + ", ".join(f"{k} {v:.2f}s" for k, v in run["model_seconds"].items())
+            "             per model (wall / CPU): "
+            + ", ".join(
+                f"{k} {v:.2f}s / {run['model_cpu_seconds'][k]:.2f}s" for k, v in run["model_seconds"].items()
+            )
         )
         if biggest is None or n > len(biggest["parent"]):
             biggest = forest

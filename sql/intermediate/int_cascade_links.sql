@@ -6,32 +6,47 @@
 -- cascade metrics need (time, author, edge type) rides along so no later step has to join back by key.
 with
 
+-- everything the cascade models need is derived from the strings once, here; from then on only 64-bit keys and
+-- flags travel, so the materialized list below stays narrow
 parent_checked as (
     select
         child.node_key,
-        child.post_id,
-        coalesce(child.parent_id, child.shared_id) as declared_parent_id,
-        child.parent_id is null and child.shared_id is not null as is_share_link,
-        child.share_type,
-        child.root_id,
+        child.parent_key,
+        child.is_share_link,
+        child.is_flat_reshare,
+        child.thread_root_key,
         child.created_at,
-        hash(child.author_id) as author_key,
-        child.author_id is not null as has_author,
-        coalesce(coalesce(child.parent_id, child.shared_id) = child.post_id, false) as is_self_parent,
-        coalesce(parent.node_key is not null and coalesce(child.parent_id, child.shared_id) <> child.post_id, false)
-            as is_parent_present
-    from int_posts as child
+        child.author_key,
+        child.has_author,
+        child.is_self_parent,
+        parent.node_key is not null and not child.is_self_parent as is_parent_present
+    from (
+        -- hash(null) is not null, so parent_key is set only when a parent is declared
+        select
+            node_key,
+            case when coalesce(parent_id, shared_id) is not null then hash(coalesce(parent_id, shared_id)) end
+                as parent_key,
+            parent_id is null and shared_id is not null as is_share_link,
+            parent_id is null and shared_id is not null and share_type in ('retweet', 'boost', 'repost')
+                as is_flat_reshare,
+            case when root_id <> post_id then hash(root_id) end as thread_root_key,
+            created_at,
+            hash(author_id) as author_key,
+            author_id is not null as has_author,
+            coalesce(coalesce(parent_id, shared_id) = post_id, false) as is_self_parent
+        from int_posts
+    ) as child
     left join (select node_key from int_posts) as parent
-        on parent.node_key = hash(coalesce(child.parent_id, child.shared_id))
+        on parent.node_key = child.parent_key
 ),
 
 -- the few items whose declared parent is unusable look up their thread root. Only thread roots (items whose
 -- root_id is empty or themselves) are candidates, and only when there are orphans at all: the materialized
 -- orphan list gates the lookup table, so complete data pays for one small scan, not a second hash join.
 orphans as materialized (
-    select node_key, hash(root_id) as thread_root_key
+    select node_key, thread_root_key
     from parent_checked
-    where declared_parent_id is not null and not is_parent_present and root_id <> post_id
+    where parent_key is not null and not is_parent_present and thread_root_key is not null
 ),
 
 has_orphans as materialized (
@@ -61,12 +76,12 @@ final as (
     select
         node_key,
         case
-            when is_parent_present then hash(declared_parent_id)
-            when is_thread_root_fallback then hash(root_id)
+            when is_parent_present then parent_key
+            when is_thread_root_fallback then thread_root_key
         end as tree_parent_key,
         is_share_link,
-        is_share_link and share_type in ('retweet', 'boost', 'repost') as is_flat_reshare,
-        declared_parent_id is not null and not is_parent_present as is_missing_parent,
+        is_flat_reshare,
+        parent_key is not null and not is_parent_present as is_missing_parent,
         is_self_parent,
         is_thread_root_fallback,
         created_at,
