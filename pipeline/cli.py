@@ -158,6 +158,13 @@ def _print_build(build: dict[str, Any]) -> None:
         out.print(f"  {name}: {tables[name]:,} rows")
 
 
+def _print_import(results: list[Any]) -> None:
+    merged = {r.run_id: r.to_dict() for r in results}
+    _print_ingest(merged)
+    _print_quarantine(merged)
+    out.print("Run `ripple affect` then `ripple build` to score the imported items and publish them.")
+
+
 # ------------------------------------------------------------------------------------------------ commands
 @app.command()
 def run(
@@ -446,18 +453,16 @@ def import_reddit_dump(
         from pipeline.sources.reddit_dump import import_dump
 
         settings = _settings(config, data_dir)
-        results = import_dump(
-            settings,
-            list(files),
-            subreddits=subreddit or None,
-            since=parse_when(since),
-            until=parse_when(until),
-            progress=None,
-        )
-        merged = {r.run_id: r.to_dict() for r in results}
-        _print_ingest(merged)
-        _print_quarantine(merged)
-        out.print("Run `ripple build` to rebuild the warehouse with the imported items.")
+        with _progress_factory(quiet)("import reddit dump", None) as advance:
+            results = import_dump(
+                settings,
+                list(files),
+                subreddits=subreddit or None,
+                since=parse_when(since),
+                until=parse_when(until),
+                progress=advance,
+            )
+        _print_import(results)
 
 
 @import_app.command("x-archive")
@@ -475,11 +480,9 @@ def import_x_archive(
         from pipeline.sources.x_archive import import_archive
 
         settings = _settings(config, data_dir)
-        results = import_archive(settings, list(files), progress=None)
-        merged = {r.run_id: r.to_dict() for r in results}
-        _print_ingest(merged)
-        _print_quarantine(merged)
-        out.print("Run `ripple build` to rebuild the warehouse with the imported items.")
+        with _progress_factory(quiet)("import x archive", None) as advance:
+            results = import_archive(settings, list(files), progress=advance)
+        _print_import(results)
 
 
 @app.callback(invoke_without_command=True)

@@ -386,24 +386,37 @@ class PostWriter:
     def commit(self) -> list[Path]:
         """Close the partition files, rename them into place and drop this run's files that are now stale."""
         self.flush()
-        written: list[Path] = []
-        for writer, tmp, final in self._writers.values():
-            writer.close()
-            os.replace(tmp, final)
-            written.append(final)
+        written = commit_partition_files(self.settings, self.run_id, list(self._writers.values()))
         self._writers = {}
-        keep = set(written)
-        for old in self.settings.posts_dir.glob(f"platform=*/date=*/{self.run_id}.parquet"):
-            if old not in keep:
-                old.unlink()
         return written
 
     def abort(self) -> None:
-        for writer, tmp, _final in self._writers.values():
-            with contextlib.suppress(Exception):
-                writer.close()
-            tmp.unlink(missing_ok=True)
+        abort_partition_files(list(self._writers.values()))
         self._writers = {}
+
+
+def commit_partition_files(
+    settings: Settings, run_id: str, writers: list[tuple[pq.ParquetWriter, Path, Path]]
+) -> list[Path]:
+    """Close each (writer, temp file, final path), rename it into place, and delete this run's other partition
+    files: they are left from an earlier attempt of the same window whose items have moved or gone."""
+    written: list[Path] = []
+    for writer, tmp, final in writers:
+        writer.close()
+        os.replace(tmp, final)
+        written.append(final)
+    keep = set(written)
+    for old in settings.posts_dir.glob(f"platform=*/date=*/{run_id}.parquet"):
+        if old not in keep:
+            old.unlink()
+    return written
+
+
+def abort_partition_files(writers: list[tuple[pq.ParquetWriter, Path, Path]]) -> None:
+    for writer, tmp, _final in writers:
+        with contextlib.suppress(Exception):
+            writer.close()
+        tmp.unlink(missing_ok=True)
 
 
 class Quarantine:

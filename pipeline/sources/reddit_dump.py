@@ -512,26 +512,15 @@ class _PartitionWriter:
         self.flush()
         self._drain()
         self._pool.shutdown()
-        written = []
-        for writer, tmp, final in self._writers.values():
-            writer.close()
-            tmp.replace(final)
-            written.append(final)
+        written = lake.commit_partition_files(self.settings, self.run_id, list(self._writers.values()))
         self._writers = {}
-        keep = set(written)
-        for old in self.settings.posts_dir.glob(f"platform=*/date=*/{self.run_id}.parquet"):
-            if old not in keep:
-                old.unlink()
         return written
 
     def abort(self) -> None:
         with contextlib.suppress(Exception):
             self._drain()
         self._pool.shutdown()
-        for writer, tmp, _final in self._writers.values():
-            with contextlib.suppress(Exception):
-                writer.close()
-            tmp.unlink(missing_ok=True)
+        lake.abort_partition_files(list(self._writers.values()))
         self._writers = {}
 
 
