@@ -18,19 +18,11 @@ import duckdb
 import numpy as np
 import pandas as pd
 
+from pipeline.affect import NRC_COLUMNS
 from pipeline.report.weeks import IsoWeek
 
 AFFECT_MEASURES = ("vader_compound", "tb_polarity", "tb_subjectivity", "arousal")
-EMOTIONS = (
-    "nrc_anger",
-    "nrc_anticipation",
-    "nrc_disgust",
-    "nrc_fear",
-    "nrc_joy",
-    "nrc_sadness",
-    "nrc_surprise",
-    "nrc_trust",
-)
+EMOTIONS = NRC_COLUMNS
 #: weeks before the report week that trends and trending terms compare against
 BASELINE_WEEKS = 4
 #: the informative Dirichlet prior of the log-odds ratio: each term's count in week + baseline, times this
