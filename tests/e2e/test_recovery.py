@@ -8,7 +8,6 @@ rule or the regression were wrong, the fitted odds ratios would miss the planted
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import duckdb
 import pytest
@@ -63,6 +62,8 @@ def test_planted_drivers_are_recovered(fits: dict[int, dict[str, dict]], feature
 
 @pytest.mark.slow
 @pytest.mark.parametrize("feature", NOT_PLANTED)
-def test_emotions_without_an_effect_are_not_significant(fits: dict[int, dict[str, dict]], feature: str) -> None:
+def test_emotions_without_an_effect_are_not_significant(
+    fits: dict[int, dict[str, dict]], feature: str
+) -> None:
     significant = [seed for seed, terms in fits.items() if terms[feature]["p_value"] < 0.01]
     assert len(significant) <= 1, (feature, {s: fits[s][feature] for s in fits})
