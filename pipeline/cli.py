@@ -148,6 +148,21 @@ def _print_quarantine(results: dict[str, dict[str, Any]]) -> None:
             out.print(f"  {source}: {n:,} × {reason}")
 
 
+def _print_affect(result: dict[str, Any]) -> None:
+    if not result:
+        return
+    if "skipped" in result:
+        out.print(f"Affect: skipped ({result['skipped']})")
+        return
+    line = (
+        f"Affect: scored {result.get('scored', 0):,} items ({result.get('texts_scored', 0):,} distinct texts), "
+        f"{result.get('skipped_already_scored', 0):,} already scored"
+    )
+    if result.get("failed"):
+        line += f", [red]{result['failed']:,} failed[/red]"
+    out.print(line + (f" in {result['seconds']:.1f}s" if "seconds" in result else ""))
+
+
 def _print_build(build: dict[str, Any]) -> None:
     tables = build.get("tables", {})
     if not tables:
@@ -195,8 +210,7 @@ def run(
         _print_quarantine(summary.ingest)
         for name, reason in summary.failed_sources.items():
             out.print(f"[red]Source failed:[/red] {name}: {reason}", highlight=False)
-        if summary.affect:
-            out.print(f"Affect: {json.dumps(summary.affect, default=str)}")
+        _print_affect(summary.affect)
         _print_build(summary.build)
         out.print(f"Warehouse: {settings.warehouse_path}")
         try:
@@ -432,7 +446,7 @@ def affect(
                 result = affect_module.rescore(settings, progress=lambda done, total=None: advance(done))
             else:
                 result = affect_module.score_lake(settings, progress=lambda done, total=None: advance(done))
-        out.print(json.dumps(result, default=str, indent=1))
+        _print_affect(result)
         out.print("Run `ripple build` to publish the new scores in the warehouse.")
 
 

@@ -361,6 +361,10 @@ def build_database(
         "select table_name, table_type from information_schema.tables where table_name like 'src\\_%' escape '\\'"
     ).fetchall():
         con.execute(f"drop {'view' if kind == 'VIEW' else 'table'} if exists {name}")
+    # tables written by Python steps (community detection, explain) are reported like the models
+    for (name,) in con.execute("select table_name from duckdb_tables() where not internal").fetchall():
+        if name not in result.tables:
+            result.tables[name] = con.execute(f"select count(*) from {name}").fetchall()[0][0]
     con.execute(
         "create or replace table ripple_build as select ?::timestamptz as built_at, ? as models",
         [datetime.now(UTC), len(models)],
