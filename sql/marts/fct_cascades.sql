@@ -32,7 +32,9 @@
 -- column missing_parents: items whose declared parent is not in the data (or is the item itself); they hang under
 --   their thread root when it is known, else start their own cascade (this root itself may be one)
 -- column truncated_items: items cut off because they are deeper than cascades.max_depth
--- column is_complete: true when missing_parents = 0 and truncated_items = 0
+-- column is_complete: true when missing_parents = 0, truncated_items = 0 and the platform reports no replies that
+--   are missing from the data (Reddit: a thread whose "load more" stubs the replace_more budget left unexpanded,
+--   stg_reddit_posts.has_hidden_replies)
 -- column reshare_tree: 'none' (no share edges), 'api_star' (every share edge is a retweet / boost / repost pointing
 --   at the root: the platform API flattens reshares of reshares onto the original, so the star shape is an
 --   artefact and share_depth / structural_virality understate the real spread) or 'reconstructed' (share edges
@@ -133,6 +135,12 @@ truncated as (
     group by root_key
 ),
 
+hidden_replies as (
+    -- threads the platform says have replies that were not fetched (Reddit's unexpanded "load more" stubs)
+    select post_id from stg_reddit_posts
+    where has_hidden_replies
+),
+
 roots as (
     select
         node_key,
@@ -176,7 +184,7 @@ final as (
         r.last_activity_at,
         r.missing_parents,
         coalesce(t.truncated_items, 0) as truncated_items,
-        r.missing_parents = 0 and coalesce(t.truncated_items, 0) = 0 as is_complete,
+        r.missing_parents = 0 and coalesce(t.truncated_items, 0) = 0 and h.post_id is null as is_complete,
         case
             when r.share_links = 0 then 'none'
             when r.share_links = r.flat_reshares_of_root then 'api_star'
@@ -186,6 +194,7 @@ final as (
     inner join roots on roots.node_key = r.root_key
     left join subtrees as s on s.root_key = r.root_key
     left join truncated as t on t.root_key = r.root_key
+    left join hidden_replies as h on h.post_id = roots.post_id
     left join users as u on u.root_key = r.root_key
     left join first_10 as f10 on f10.root_key = r.root_key
     left join first_100 as f100 on f100.root_key = r.root_key

@@ -1,5 +1,5 @@
 -- shape invariants of every cascade: 0 <= depth <= size - 1, breadth <= size - 1, thread/share depth within depth,
--- depth <= thread_depth + share_depth, unique users <= size, times-to-size monotone in k
+-- depth <= thread_depth + share_depth, unique users <= size, times-to-size monotone in k, is_complete consistent
 select root_id, size, depth, max_breadth, thread_depth, share_depth, unique_users
 from fct_cascades
 where
@@ -17,4 +17,5 @@ where
     or minutes_to_depth_2 < minutes_to_depth_1
     or (size >= 10) <> (minutes_to_size_10 is not null)
     or (depth >= 1) <> (minutes_to_depth_1 is not null)
-    or is_complete <> (missing_parents = 0 and truncated_items = 0)
+    -- complete implies nothing missing or cut (a platform may still report replies that were not fetched)
+    or (is_complete and (missing_parents > 0 or truncated_items > 0))

@@ -596,3 +596,27 @@ def test_staging_tells_a_truncated_thread_from_a_whole_one(realdata: Path, tmp_p
     assert root["thread_comments_missing"] == submission["num_comments"] - landed > 2
     assert root["has_hidden_replies"] is True and root["is_thread_complete"] is False
     assert any(r["replies_hidden"] for r in rows.values() if r["kind"] == "comment")
+
+
+def test_a_thread_cut_by_the_budget_is_an_incomplete_cascade(realdata: Path, tmp_path: Path) -> None:
+    import duckdb
+
+    from pipeline.warehouse import build_database
+
+    cassette = realdata / CASSETTES / REPLACE_ALL
+    whole, short = make_settings(tmp_path / "whole"), make_settings(tmp_path / "short", replace_more_limit=3)
+    with ReplayServer([cassette]) as server:
+        ingest(whole, server, options={"threads": ["3hahrw"]})
+        ingest(short, server, options={"threads": ["3hahrw"]})
+    complete = {}
+    for name, settings in (("whole", whole), ("short", short)):
+        con = duckdb.connect()
+        build_database(con, settings)
+        rows = con.sql(
+            "select is_complete, missing_parents, size from fct_cascades where root_id = 'reddit:t3_3hahrw'"
+        ).fetchall()
+        complete[name] = rows[0]
+        con.close()
+    assert complete["whole"][0] is True and complete["whole"][2] == 542
+    # every landed comment has its parent, yet the cascade is known to be short
+    assert complete["short"][0] is False and complete["short"][1] == 0 and complete["short"][2] < 542
