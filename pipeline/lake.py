@@ -136,6 +136,19 @@ def raw_path(settings: Settings, source: str, run_id: str, day: date) -> Path:
     return settings.raw_dir / source / f"date={day.isoformat()}" / f"{run_id}.jsonl.zst"
 
 
+def encode_raw_page(cctx: zstandard.ZstdCompressor, page: dict[str, Any]) -> bytes:
+    """One page as one complete zstd frame holding one ASCII JSON line (lone surrogates stay escaped)."""
+    return cctx.compress(json.dumps(page, separators=(",", ":"), default=str).encode("ascii") + b"\n")
+
+
+def rewrite_raw_file(path: Path, pages: list[dict[str, Any]]) -> None:
+    """Replace a raw file atomically with exactly ``pages``, one frame each."""
+    cctx = zstandard.ZstdCompressor(level=3)
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+        for page in pages:
+            fh.write(encode_raw_page(cctx, page))
+
+
 class RawWriter:
     """Appends pages to ``<run_id>.jsonl.zst.partial``, one zstd frame per page."""
 
@@ -149,8 +162,7 @@ class RawWriter:
         self._cctx = zstandard.ZstdCompressor(level=3)
 
     def write(self, page: dict[str, Any]) -> None:
-        line = json.dumps(page, separators=(",", ":"), default=str).encode("ascii") + b"\n"
-        self._fh.write(self._cctx.compress(line))
+        self._fh.write(encode_raw_page(self._cctx, page))
         self._fh.flush()
         self.pages += 1
 
@@ -184,12 +196,7 @@ def read_raw_pages(path: Path) -> Iterator[dict[str, Any]]:
 def _recover_partial(partial: Path) -> list[dict[str, Any]]:
     """Read the complete pages of an interrupted run and rewrite the partial file with exactly those."""
     pages = list(read_raw_pages(partial))
-    cctx = zstandard.ZstdCompressor(level=3)
-    with atomic_path(partial) as tmp, open(tmp, "wb") as fh:
-        for page in pages:
-            fh.write(
-                cctx.compress(json.dumps(page, separators=(",", ":"), default=str).encode("ascii") + b"\n")
-            )
+    rewrite_raw_file(partial, pages)
     return pages
 
 

@@ -9,7 +9,6 @@ missing and marks the cascade incomplete.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections import Counter
 from pathlib import Path
@@ -18,7 +17,6 @@ from typing import Any
 import duckdb
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
-import zstandard
 
 from pipeline import lake
 from pipeline.config import Settings
@@ -87,10 +85,7 @@ def _redact_raw_file(path: Path, native_ids: set[str]) -> int:
         total += n
         redacted.append({**page, "data": data})
     if total:
-        cctx = zstandard.ZstdCompressor(level=3)
-        with lake.atomic_path(path) as tmp, open(tmp, "wb") as fh:
-            for page in redacted:
-                fh.write(cctx.compress(json.dumps(page, separators=(",", ":")).encode("ascii") + b"\n"))
+        lake.rewrite_raw_file(path, redacted)
     return total
 
 
