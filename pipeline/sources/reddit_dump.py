@@ -64,6 +64,8 @@ PLATFORM = "reddit"
 PAGE_LINES = 10_000
 MAX_WINDOW = 2**31
 READ_BYTES = 1 << 20
+# compressed bytes per decompress call: dumps compress ~15x, and outputs much over 1 MiB cost page faults
+ZST_READ_BYTES = 1 << 16
 BLOCK_BYTES = 16 << 20
 
 
@@ -83,7 +85,7 @@ def _zst_chunks(path: Path, report: ReadReport) -> Iterator[bytes]:
     in_frame = False
     with open(path, "rb") as fh:
         while True:
-            data = fh.read(READ_BYTES)
+            data = fh.read(ZST_READ_BYTES)
             if not data:
                 break
             while data:
@@ -111,13 +113,14 @@ def _plain_chunks(path: Path, size: int) -> Iterator[bytes]:
             yield data
 
 
-def read_blocks(
+def read_raw_blocks(
     path: Path, report: ReadReport, block_bytes: int | None = None
-) -> Iterator[tuple[int, list[bytes]]]:
-    """(number of the first line, complete lines) blocks of about ``block_bytes`` of text.
+) -> Iterator[tuple[int, bytes, int]]:
+    """(number of the first line, complete lines joined by newlines, number of lines) blocks.
 
-    Lines are numbered from 1. A last line without a newline is yielded as a line of its own, except at the
-    end of a truncated .zst stream, where it is kept in ``report.tail`` instead.
+    A block is about ``block_bytes`` of text. Lines are numbered from 1 and blank lines count. A last line
+    without a newline is a block of its own, except at the end of a truncated .zst stream, where it is kept
+    in ``report.tail`` instead.
     """
     block_bytes = block_bytes or BLOCK_BYTES
     chunks = _zst_chunks(path, report) if path.name.endswith(".zst") else _plain_chunks(path, block_bytes)
@@ -130,51 +133,64 @@ def read_blocks(
         size += len(chunk)
         if size < block_bytes:
             continue
-        lines = b"".join([carry, *buffered]).split(b"\n")
-        buffered, size = [], 0
-        carry = lines.pop()
-        if lines:
-            yield next_line, lines
-            next_line += len(lines)
+        cut = chunk.rfind(b"\n")
+        if cut < 0:
+            continue  # no line ends in this chunk: wait for one
+        buffered[-1] = chunk[:cut]
+        data = b"".join([carry, *buffered])
+        carry, buffered, size = chunk[cut + 1 :], [], 0
+        lines = data.count(b"\n") + 1
+        yield next_line, data, lines
+        next_line += lines
     text = b"".join([carry, *buffered])
-    if text:
-        lines = text.split(b"\n")
-        last = lines.pop()
-        if last:
-            if report.truncated:
-                report.tail = last
-            else:
-                lines.append(last)
-        if lines:
-            yield next_line, lines
-            next_line += len(lines)
+    cut = text.rfind(b"\n")
+    if cut >= 0:
+        data = text[:cut]
+        lines = data.count(b"\n") + 1
+        yield next_line, data, lines
+        next_line += lines
+    last = text[cut + 1 :]
+    if last and report.truncated:
+        report.tail = last
+    elif last:
+        yield next_line, last, 1
+        next_line += 1
     report.lines = next_line - 1
 
 
-def _blocks_in_background(
+def read_blocks(
     path: Path, report: ReadReport, block_bytes: int | None = None
 ) -> Iterator[tuple[int, list[bytes]]]:
-    """:func:`read_blocks` on a helper thread (zstd releases the GIL), a few blocks ahead of the consumer."""
+    """(number of the first line, its lines) blocks of :func:`read_raw_blocks`."""
+    for first, data, _ in read_raw_blocks(path, report, block_bytes):
+        yield first, data.split(b"\n")
+
+
+def _in_background(items: Iterator[Any], name: str) -> Iterator[Any]:
+    """Run the iterator on a helper thread (zstd releases the GIL), a few items ahead of the consumer."""
     handoff: queue.Queue[Any] = queue.Queue(maxsize=3)
     done = object()
     stop = threading.Event()
 
+    def put(item: Any) -> bool:
+        while not stop.is_set():
+            try:
+                handoff.put(item, timeout=0.2)
+                return True
+            except queue.Full:
+                continue
+        return False
+
     def produce() -> None:
         try:
-            for block in read_blocks(path, report, block_bytes):
-                while not stop.is_set():
-                    try:
-                        handoff.put(block, timeout=0.2)
-                        break
-                    except queue.Full:
-                        continue
-                if stop.is_set():
+            for item in items:
+                if not put(item):
                     return
-            handoff.put(done)
+            put(done)
         except BaseException as exc:  # handed to the consumer, which re-raises it
-            handoff.put(exc)
+            put(exc)
 
-    worker = threading.Thread(target=produce, name=f"read {path.name}", daemon=True)
+    worker = threading.Thread(target=produce, name=name, daemon=True)
     worker.start()
     try:
         while True:
@@ -187,6 +203,13 @@ def _blocks_in_background(
     finally:
         stop.set()
         worker.join(timeout=5)
+
+
+def _blocks_in_background(
+    path: Path, report: ReadReport, block_bytes: int | None = None
+) -> Iterator[tuple[int, list[bytes]]]:
+    """:func:`read_blocks` on a helper thread, a few blocks ahead of the consumer."""
+    return _in_background(read_blocks(path, report, block_bytes), f"read {path.name}")
 
 
 def file_kind(path: Path) -> str | None:
@@ -392,9 +415,21 @@ def _strings(values: list[Any]) -> pa.Array:
     return pa.array(values, pa.string())
 
 
+def _null_where(arr: pa.Array, mask: pa.Array) -> pa.Array:
+    """``arr`` with nulls where ``mask`` is true, sharing its string data (no copy, unlike ``if_else``)."""
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks()
+    keep = pc.and_(pc.is_valid(arr), pc.invert(pc.fill_null(mask, False)))
+    if arr.offset or keep.offset or not pa.types.is_string(arr.type):
+        return pc.if_else(keep, arr, pa.scalar(None, arr.type))
+    validity = keep.buffers()[1]
+    buffers = arr.buffers()
+    return pa.StringArray.from_buffers(len(arr), buffers[1], buffers[2], validity)
+
+
 def _nonempty(arr: pa.Array) -> pa.Array:
     """Null where the value is null or empty (the ``_str`` of the generic mapping)."""
-    return pc.if_else(pc.equal(pc.utf8_length(arr), 0), pa.scalar(None, pa.string()), arr)
+    return _null_where(arr, pc.equal(pc.utf8_length(arr), 0))
 
 
 def _eq(arr: pa.Array, value: str) -> pa.Array:
@@ -455,6 +490,11 @@ def _record_columns(records: list[Any]) -> dict[str, pa.Array]:
     return out
 
 
+# columns with few distinct values per row group; ids and texts are unique, so a dictionary only costs time
+_DICTIONARY_COLUMNS = ["kind", "share_type", "community", "author_id", "author_name", "root_id", "lang",
+                       "run_id", "source"]  # fmt: skip
+
+
 class _PartitionWriter:
     """Arrow tables into ``lake/posts/platform=reddit/date=<d>/<run_id>.parquet``, renamed in on commit.
 
@@ -499,7 +539,9 @@ class _PartitionWriter:
                 final = lake.posts_file(self.settings, PLATFORM, day, self.run_id)
                 final.parent.mkdir(parents=True, exist_ok=True)
                 tmp = final.with_name(f".{final.name}.{os.getpid()}.tmp")
-                writer = pq.ParquetWriter(tmp, lake.FILE_SCHEMA, compression="zstd")
+                writer = pq.ParquetWriter(
+                    tmp, lake.FILE_SCHEMA, compression="zstd", use_dictionary=_DICTIONARY_COLUMNS
+                )
                 entry = self._writers[day] = (writer, tmp, final)
             entry[0].write_table(pa.concat_tables(tables), row_group_size=self.batch_rows)
 
@@ -524,93 +566,80 @@ class _PartitionWriter:
         self._writers = {}
 
 
+class _Lines:
+    """The lines of a block, split only when a line has to be looked at on its own."""
+
+    def __init__(self, data: bytes):
+        self.data = data
+        self._lines: list[bytes] | None = None
+
+    def get(self) -> list[bytes]:
+        if self._lines is None:
+            self._lines = self.data.split(b"\n")
+        return self._lines
+
+
 @dataclass
-class _FastImport:
-    settings: Settings
-    path: Path
-    run_id: str
-    keep: DumpFilter
-    progress: Callable[[int], None] | None = None
-    block_bytes: int | None = None
-    result: lake.IngestResult = field(init=False)
+class _Mapped:
+    """What one block became: rows for the lake, lines for the quarantine, duplicates dropped."""
 
-    def __post_init__(self) -> None:
-        self.kind = file_kind(self.path)
-        self.result = lake.IngestResult(source=SOURCE_NAME, run_id=self.run_id)
-        self.pseudo = (
-            lake.Pseudonymizer(lake.pseudonym_key(self.settings))
-            if self.settings.get("privacy", "pseudonymize")
-            else None
-        )
-        self.validator = lake.Validator(self.settings, PLATFORM, self.pseudo)
-        self.max_text = int(self.settings.get("lake", "max_text_chars"))
-        self.quarantine = lake.Quarantine(self.settings, SOURCE_NAME, self.run_id)
-        self.writer = _PartitionWriter(self.settings, self.run_id)
-        self.fetched = lake.to_micros(datetime.now(UTC))
-        self.communities: Counter[str | None] = Counter()
+    table: pa.Table | None
+    rejects: list[tuple[str, Any, str]]
+    duplicates: int = 0
 
-    def run(self) -> lake.IngestResult:
-        lake.remove_stale_temp_files(self.settings.posts_dir)
-        report = ReadReport()
-        try:
-            for first, lines in _blocks_in_background(self.path, report, self.block_bytes):
-                self._block(first, lines)
-                self.result.pages += 1
-                if self.progress is not None:
-                    self.progress(len(lines))
-            if report.truncated:
-                log.warning(
-                    "%s is truncated: imported the %d complete lines before the cut", self.path, report.lines
-                )
-                reject = truncation_reject(self.path, report)
-                self.quarantine.add(reject.reason, reject.record, reject.location)
-            self.result.files = [str(p) for p in self.writer.commit()]
-            self.quarantine.commit()
-        except BaseException:
-            self.writer.abort()
-            raise
-        self.result.quarantined = self.quarantine.count
-        self.result.quarantine_reasons = dict(self.quarantine.reasons)
-        counts = sorted(self.communities.items(), key=lambda kv: str(kv[0]))
-        self.result.by_community = {PLATFORM: {c or "(none)": n for c, n in counts}} if counts else {}
-        return self.result
 
-    # ----------------------------------------------------------------------------------------- one block
-    def _block(self, first: int, lines: list[bytes]) -> None:
+class _BlockMapper:
+    """Lines -> lake rows, the same in the importing process and in its worker processes."""
+
+    def __init__(
+        self, settings: Settings, name: str, kind: str | None, keep: DumpFilter, run_id: str, fetched: int,
+        key: bytes | None,
+    ):  # fmt: skip
+        self.name = name
+        self.kind = kind
+        self.keep = keep
+        self.run_id = run_id
+        self.fetched = fetched
+        self.pseudo = lake.Pseudonymizer(key) if key is not None else None
+        self.validator = lake.Validator(settings, PLATFORM, self.pseudo)
+        self.max_text = int(settings.get("lake", "max_text_chars"))
+
+    def map_block(self, first: int, data: bytes, count: int) -> _Mapped:
+        """The ``count`` lines ``first``.. of ``data`` (complete lines joined by newlines)."""
+        lines = _Lines(data)
+        rejects: list[tuple[str, Any, str]] = []
         tables: list[pa.Table] = []
         if self.kind is not None:
-            records, positions, slow_lines = self._decode_lines(lines)
+            records, positions, slow_lines = self._decode_lines(data, count, lines)
             if records:
                 table, python_rows = self._map_columns(_record_columns(records))
                 if table is not None and table.num_rows:
                     tables.append(table)
                 slow_lines.extend(positions[i] for i in python_rows)
         else:
-            slow_lines = list(range(len(lines)))
+            slow_lines = list(range(count))
         if slow_lines:
-            rows = self._python_rows(first, lines, sorted(slow_lines))
+            rows = self._python_rows(first, lines.get(), sorted(slow_lines), rejects)
             if rows:
                 tables.append(pa.Table.from_pylist(rows, schema=lake.FILE_SCHEMA))
         if not tables:
-            return
+            return _Mapped(None, rejects)
         table = pa.concat_tables(tables) if len(tables) > 1 else tables[0]
-        table = self._dedupe(table)
-        micros = pc.cast(table["created_at"], pa.int64())
-        days = pc.divide(micros, pa.scalar(86_400_000_000, pa.int64())).combine_chunks()
-        self.writer.add(table, days)
-        self.result.rows += table.num_rows
-        for entry in pc.value_counts(table["community"]).to_pylist():
-            self.communities[entry["values"]] += entry["counts"]
+        table, duplicates = self._dedupe(table)
+        return _Mapped(table, rejects, duplicates)
 
-    def _decode_lines(self, lines: list[bytes]) -> tuple[list[Any], list[int], list[int]]:
+    def _decode_lines(self, data: bytes, count: int, lines: _Lines) -> tuple[list[Any], list[int], list[int]]:
         """msgspec structs of the lines it can type, their positions in the block, and the other positions."""
-        decode = _DECODERS[self.kind or "t1"].decode
+        decoder = _DECODERS[self.kind or "t1"]
         try:
-            return [decode(line) for line in lines], list(range(len(lines))), []
+            records = decoder.decode_lines(data)
+            if len(records) == count:  # blank lines are skipped by decode_lines: positions would shift
+                return records, list(range(count)), []
         except _DECODE_ERRORS:
             pass
+        decode = decoder.decode
         records, positions, slow = [], [], []
-        for index, line in enumerate(lines):
+        for index, line in enumerate(lines.get()):
             try:
                 records.append(decode(line))
                 positions.append(index)
@@ -618,33 +647,34 @@ class _FastImport:
                 slow.append(index)
         return records, positions, slow
 
-    def _python_rows(self, first: int, lines: list[bytes], indexes: list[int]) -> list[dict[str, Any]]:
+    def _python_rows(
+        self, first: int, lines: list[bytes], indexes: list[int], rejects: list[tuple[str, Any, str]]
+    ) -> list[dict[str, Any]]:
         """The generic mapping and the lake's validator, for the lines the vectorized path left."""
         rows: list[dict[str, Any]] = []
         for index in indexes:
-            location = f"{self.path.name}:{first + index}"
+            location = f"{self.name}:{first + index}"
             for rec in map_line(lines[index], self.kind, self.keep, location):
                 if isinstance(rec, Reject):
-                    self.quarantine.add(rec.reason, rec.record, rec.location)
+                    rejects.append((rec.reason, rec.record, rec.location))
                     continue
                 row = self.validator(rec, self.fetched, self.run_id, SOURCE_NAME)
                 if isinstance(row, str):
-                    self.quarantine.add(row, rec, location)
+                    rejects.append((row, rec, location))
                 else:
                     rows.append(row)
         return rows
 
-    def _dedupe(self, table: pa.Table) -> pa.Table:
+    def _dedupe(self, table: pa.Table) -> tuple[pa.Table, int]:
         ids = table["post_id"]
         if pc.count_distinct(ids).as_py() == table.num_rows:
-            return table
+            return table, 0
         seen: set[str] = set()
         mask = []
         for post_id in ids.to_pylist():
             mask.append(post_id not in seen)
             seen.add(post_id)
-        self.result.duplicates += mask.count(False)
-        return table.filter(pa.array(mask))
+        return table.filter(pa.array(mask)), mask.count(False)
 
     def _map_columns(self, col: dict[str, pa.Array]) -> tuple[pa.Table | None, list[int]]:
         """Map and validate typed columns; return the table and the rows (by position) left to Python."""
@@ -689,10 +719,12 @@ class _FastImport:
         community = pc.utf8_trim_whitespace(_prefixed("r/", pc.utf8_lower(subreddit)))
         community = _nonempty(community)
         author = col["author"]
-        text = pc.if_else(
-            pc.or_(_eq(text_raw, DELETED_TEXT), _eq(text_raw, REMOVED_TEXT)),
-            pa.scalar(None, pa.string()),
-            _nonempty(text_raw),
+        text = _null_where(
+            text_raw,
+            pc.or_(
+                pc.equal(pc.utf8_length(text_raw), 0),
+                pc.or_(_eq(text_raw, DELETED_TEXT), _eq(text_raw, REMOVED_TEXT)),
+            ),
         )
         category = col["removed_by_category"]
         author_deletion = pc.fill_null(
@@ -803,6 +835,72 @@ class _FastImport:
         if len(self.pseudo._cache) > 2_000_000:  # bounded memory on huge files
             self.pseudo._cache.clear()
         return pc.take(pa.array(hashed, pa.string()), pc.index_in(authors, uniques))
+
+
+@dataclass
+class _FastImport:
+    settings: Settings
+    path: Path
+    run_id: str
+    keep: DumpFilter
+    progress: Callable[[int], None] | None = None
+    block_bytes: int | None = None
+    result: lake.IngestResult = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.result = lake.IngestResult(source=SOURCE_NAME, run_id=self.run_id)
+        key = lake.pseudonym_key(self.settings) if self.settings.get("privacy", "pseudonymize") else None
+        self.mapper = _BlockMapper(
+            self.settings, self.path.name, file_kind(self.path), self.keep, self.run_id,
+            lake.to_micros(datetime.now(UTC)), key,
+        )  # fmt: skip
+        self.quarantine = lake.Quarantine(self.settings, SOURCE_NAME, self.run_id)
+        self.writer = _PartitionWriter(self.settings, self.run_id)
+        self.communities: Counter[str | None] = Counter()
+
+    def run(self) -> lake.IngestResult:
+        lake.remove_stale_temp_files(self.settings.posts_dir)
+        report = ReadReport()
+        try:
+            blocks = _in_background(
+                read_raw_blocks(self.path, report, self.block_bytes), f"read {self.path.name}"
+            )
+            for first, data, lines in blocks:
+                block = self.mapper.map_block(first, data, lines)
+                self._land(block)
+                self.result.pages += 1
+                if self.progress is not None:
+                    self.progress(lines)
+            if report.truncated:
+                log.warning(
+                    "%s is truncated: imported the %d complete lines before the cut", self.path, report.lines
+                )
+                reject = truncation_reject(self.path, report)
+                self.quarantine.add(reject.reason, reject.record, reject.location)
+            self.result.files = [str(p) for p in self.writer.commit()]
+            self.quarantine.commit()
+        except BaseException:
+            self.writer.abort()
+            raise
+        self.result.quarantined = self.quarantine.count
+        self.result.quarantine_reasons = dict(self.quarantine.reasons)
+        counts = sorted(self.communities.items(), key=lambda kv: str(kv[0]))
+        self.result.by_community = {PLATFORM: {c or "(none)": n for c, n in counts}} if counts else {}
+        return self.result
+
+    def _land(self, block: _Mapped) -> None:
+        for reason, record, location in block.rejects:
+            self.quarantine.add(reason, record, location)
+        self.result.duplicates += block.duplicates
+        table = block.table
+        if table is None or not table.num_rows:
+            return
+        micros = pc.cast(table["created_at"], pa.int64())
+        days = pc.divide(micros, pa.scalar(86_400_000_000, pa.int64())).combine_chunks()
+        self.writer.add(table, days)
+        self.result.rows += table.num_rows
+        for entry in pc.value_counts(table["community"]).to_pylist():
+            self.communities[entry["values"]] += entry["counts"]
 
 
 # --------------------------------------------------------------------------------------------- entry point
