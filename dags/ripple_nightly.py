@@ -21,7 +21,7 @@ from typing import Any, NoReturn
 
 from airflow.sdk import Asset, CronDataIntervalTimetable, Param, dag, get_current_context, task
 
-from pipeline.config import load_settings
+from pipeline.config import airflow_default_args, load_settings
 from pipeline.sources.base import REGISTRY, Window
 
 DEFAULT_SCHEDULE = "0 2 * * *"
@@ -38,16 +38,8 @@ WAREHOUSE = Asset(name="ripple_warehouse", uri="x-ripple://warehouse", group="ri
 
 # The [airflow] section of ripple.toml, or RIPPLE__AIRFLOW__<KEY> variables (docs/deploy.md). Reading this
 # small file is the only work done when the DAG file is parsed.
-AIRFLOW_SETTINGS: dict[str, Any] = dict(load_settings().values.get("airflow", {}))
-
-DEFAULT_ARGS: dict[str, Any] = {
-    "owner": "ripple",
-    "retries": int(AIRFLOW_SETTINGS.get("retries", 3)),
-    # 2 min, 4 min, 8 min by default: long enough for a rate-limit window or a flaky API to recover
-    "retry_delay": timedelta(seconds=float(AIRFLOW_SETTINGS.get("retry_delay_seconds", 120))),
-    "retry_exponential_backoff": 2.0,
-    "max_retry_delay": timedelta(hours=1),
-}
+SETTINGS = load_settings()
+DEFAULT_ARGS: dict[str, Any] = airflow_default_args(SETTINGS)
 
 
 def pool_name(platform: str) -> str:
@@ -179,7 +171,7 @@ def run_log_entry(
     dag_id="ripple_nightly",
     description="Ingest → lake → affect → warehouse → explain → publish, for the run's data interval",
     schedule=CronDataIntervalTimetable(
-        AIRFLOW_SETTINGS.get("nightly_schedule") or DEFAULT_SCHEDULE, timezone="UTC"
+        SETTINGS.get("airflow", "nightly_schedule") or DEFAULT_SCHEDULE, timezone="UTC"
     ),
     start_date=datetime(2026, 1, 1, tzinfo=UTC),
     catchup=False,

@@ -18,21 +18,14 @@ from typing import Any
 
 from airflow.sdk import Asset, Param, dag, get_current_context, task
 
-from pipeline.config import load_settings
+from pipeline.config import airflow_default_args, load_settings
 
 #: emitted by ripple_nightly's publish task (same name and URI there)
 WAREHOUSE = Asset(name="ripple_warehouse", uri="x-ripple://warehouse", group="ripple")
 #: one event per rendered week; the event's extra names the week and the report's path
 REPORT = Asset(name="ripple_weekly_report", uri="x-ripple://reports", group="ripple")
 
-AIRFLOW_SETTINGS: dict[str, Any] = dict(load_settings().values.get("airflow", {}))
-DEFAULT_ARGS: dict[str, Any] = {
-    "owner": "ripple",
-    "retries": int(AIRFLOW_SETTINGS.get("retries", 3)),
-    "retry_delay": timedelta(seconds=float(AIRFLOW_SETTINGS.get("retry_delay_seconds", 120))),
-    "retry_exponential_backoff": 2.0,
-    "max_retry_delay": timedelta(hours=1),
-}
+DEFAULT_ARGS: dict[str, Any] = airflow_default_args(load_settings())
 WEEK_PATTERN = r"^[0-9]{4}-W[0-9]{2}$"
 
 

@@ -17,6 +17,7 @@ import copy
 import os
 import tomllib
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -180,6 +181,18 @@ def _merge(base: dict[str, dict[str, Any]], extra: dict[str, Any], origin: str) 
         if not isinstance(table, dict):
             raise ConfigError(f"{origin}: [{section}] must be a table, got {type(table).__name__}")
         base.setdefault(section, {}).update(table)
+
+
+def airflow_default_args(settings: Settings) -> dict[str, Any]:
+    """``default_args`` of ripple's DAGs, from the ``[airflow]`` settings (no Airflow import needed)."""
+    return {
+        "owner": "ripple",
+        "retries": int(settings.get("airflow", "retries", 3)),
+        # 2 min, 4 min, 8 min by default: long enough for a rate-limit window or a flaky API to recover
+        "retry_delay": timedelta(seconds=float(settings.get("airflow", "retry_delay_seconds", 120))),
+        "retry_exponential_backoff": 2.0,
+        "max_retry_delay": timedelta(hours=1),
+    }
 
 
 def load_settings(
