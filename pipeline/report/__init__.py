@@ -21,10 +21,11 @@ import logging
 import math
 import os
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import duckdb
 import pandas as pd
@@ -37,6 +38,8 @@ from pipeline.errors import RippleError
 from pipeline.report import charts, queries
 from pipeline.report.queries import Unavailable, Warehouse
 from pipeline.report.weeks import IsoWeek, last_complete_week
+
+T = TypeVar("T")
 
 __all__ = ["render_report", "resolve_week", "IsoWeek", "last_complete_week"]
 
@@ -93,6 +96,11 @@ class _Report:
         self.sections: list[Section] = []
         self.exports: dict[str, pd.DataFrame] = {}
         self.chart_files: dict[str, bytes] = {}
+
+    def section(self, key: str, title: str) -> Section:
+        section = Section(key, title)
+        self.sections.append(section)
+        return section
 
     def export(self, section: Section, name: str, df: pd.DataFrame) -> None:
         self.exports[name] = df
@@ -203,20 +211,28 @@ def resolve_week(wh: Warehouse, week: str | None, now: datetime | None = None) -
 
 
 # ------------------------------------------------------------------------------------------- sections
-def _unavailable(section: Section, exc: Exception) -> None:
-    section.unavailable.append(f"Not available in this warehouse: {exc}.")
+def _fetch(section: Section, query: Callable[[], T], what: str = "") -> T | None:
+    """The query's result, or None with a note in the section when the warehouse lacks what it needs."""
+    try:
+        return query()
+    except Unavailable as exc:
+        subject = f"{what} not" if what else "Not"
+        section.unavailable.append(f"{subject} available in this warehouse: {exc}.")
+        return None
+
+
+def _with_headline(wh: Warehouse, week: IsoWeek) -> tuple[dict[str, pd.DataFrame], pd.DataFrame]:
+    tables = queries.volume(wh, week)
+    return tables, queries.headline(tables, wh, week)
 
 
 def _glance(rep: _Report, wh: Warehouse, week: IsoWeek) -> dict[str, pd.DataFrame]:
-    sec = Section("glance", "The week at a glance")
-    rep.sections.append(sec)
+    sec = rep.section("glance", "The week at a glance")
     prev = week.shift(-1)
-    try:
-        tables = queries.volume(wh, week)
-        head = queries.headline(tables, wh, week)
-    except Unavailable as exc:
-        _unavailable(sec, exc)
+    fetched = _fetch(sec, lambda: _with_headline(wh, week))
+    if fetched is None:
         return {}
+    tables, head = fetched
     rep.export(sec, "headline", head)
     for name in ("volume_by_platform", "volume_by_community", "volume_daily"):
         rep.export(sec, name, tables[name])
@@ -296,13 +312,10 @@ def _closest(columns: list[str], prefix: str, target: int) -> str | None:
 
 
 def _escaped(rep: _Report, wh: Warehouse, week: IsoWeek, settings: Settings) -> None:
-    sec = Section("escaped", "Items that escaped their community")
-    rep.sections.append(sec)
+    sec = rep.section("escaped", "Items that escaped their community")
     with_names = settings.get("privacy", "pseudonymize", True) is False
-    try:
-        tables = queries.escaped_items(wh, week, with_author_names=with_names)
-    except Unavailable as exc:
-        _unavailable(sec, exc)
+    tables = _fetch(sec, lambda: queries.escaped_items(wh, week, with_author_names=with_names))
+    if tables is None:
         return
     items, dest = tables["escaped_items"], tables["escape_destinations"]
     rep.export(sec, "escaped_items", items)
@@ -359,11 +372,8 @@ def _escaped(rep: _Report, wh: Warehouse, week: IsoWeek, settings: Settings) -> 
         )
     if not dest.empty:
         rep.chart(sec, charts.escape_flows(dest))
-    try:
-        profile = queries.escaped_affect_profile(wh, week)
-    except Unavailable as exc:
-        sec.unavailable.append(f"Emotional profile not available in this warehouse: {exc}.")
-    else:
+    profile = _fetch(sec, lambda: queries.escaped_affect_profile(wh, week), "Emotional profile")
+    if profile is not None:
         rep.export(sec, "escaped_affect_profile", profile)
         rep.chart(sec, charts.affect_profile(profile))
         sec.tables.append(
@@ -450,12 +460,9 @@ def driver_reading(drivers: pd.DataFrame, fits: list[tuple[str, str | None]]) ->
 
 
 def _drivers(rep: _Report, wh: Warehouse, week: IsoWeek) -> None:
-    sec = Section("drivers", "What drives spread")
-    rep.sections.append(sec)
-    try:
-        drivers = queries.spread_drivers(wh)
-    except Unavailable as exc:
-        _unavailable(sec, exc)
+    sec = rep.section("drivers", "What drives spread")
+    drivers = _fetch(sec, lambda: queries.spread_drivers(wh))
+    if drivers is None:
         return
     rep.export(sec, "spread_drivers", drivers)
     if drivers.empty:
@@ -499,12 +506,9 @@ def _drivers(rep: _Report, wh: Warehouse, week: IsoWeek) -> None:
 
 
 def _overlap(rep: _Report, wh: Warehouse, week: IsoWeek) -> None:
-    sec = Section("overlap", "Community overlap")
-    rep.sections.append(sec)
-    try:
-        tables = queries.community_overlap(wh, week)
-    except Unavailable as exc:
-        _unavailable(sec, exc)
+    sec = rep.section("overlap", "Community overlap")
+    tables = _fetch(sec, lambda: queries.community_overlap(wh, week))
+    if tables is None:
         return
     for name, df in tables.items():
         rep.export(sec, name, df)
@@ -567,12 +571,9 @@ def _overlap(rep: _Report, wh: Warehouse, week: IsoWeek) -> None:
 
 
 def _cascades(rep: _Report, wh: Warehouse, week: IsoWeek) -> pd.DataFrame | None:
-    sec = Section("cascades", "Cascade depth and size")
-    rep.sections.append(sec)
-    try:
-        tables = queries.cascades(wh, week)
-    except Unavailable as exc:
-        _unavailable(sec, exc)
+    sec = rep.section("cascades", "Cascade depth and size")
+    tables = _fetch(sec, lambda: queries.cascades(wh, week))
+    if tables is None:
         return None
     rep.export(sec, "cascade_ccdf", tables["cascade_ccdf"])
     rep.export(sec, "cascade_summary", tables["cascade_summary"])
@@ -606,12 +607,9 @@ def _cascades(rep: _Report, wh: Warehouse, week: IsoWeek) -> pd.DataFrame | None
 
 
 def _affect(rep: _Report, wh: Warehouse, week: IsoWeek) -> None:
-    sec = Section("affect", "Sentiment and emotion")
-    rep.sections.append(sec)
-    try:
-        tables = queries.affect_trends(wh, week)
-    except Unavailable as exc:
-        _unavailable(sec, exc)
+    sec = rep.section("affect", "Sentiment and emotion")
+    tables = _fetch(sec, lambda: queries.affect_trends(wh, week))
+    if tables is None:
         return
     rep.export(sec, "affect_daily", tables["affect_daily"])
     rep.export(sec, "affect_week_vs_baseline", tables["affect_week_vs_baseline"])
@@ -652,12 +650,9 @@ def _affect(rep: _Report, wh: Warehouse, week: IsoWeek) -> None:
 
 
 def _terms(rep: _Report, wh: Warehouse, week: IsoWeek) -> None:
-    sec = Section("terms", "Trending terms, hashtags and domains")
-    rep.sections.append(sec)
-    try:
-        counts = queries.term_counts(wh, week)
-    except Unavailable as exc:
-        _unavailable(sec, exc)
+    sec = rep.section("terms", "Trending terms, hashtags and domains")
+    counts = _fetch(sec, lambda: queries.term_counts(wh, week))
+    if counts is None:
         return
     ranked = {k: queries.fightin_words(v) for k, v in counts.items()}
     names = {"terms": "trending_terms", "hashtags": "trending_hashtags", "domains": "trending_domains"}
@@ -683,13 +678,9 @@ def _terms(rep: _Report, wh: Warehouse, week: IsoWeek) -> None:
 
 
 def _quality(rep: _Report, wh: Warehouse, week: IsoWeek, cascade_quality: pd.DataFrame | None) -> None:
-    sec = Section("quality", "Data quality")
-    rep.sections.append(sec)
-    try:
-        runs = queries.quality_runs(wh, week)
-    except Unavailable as exc:
-        sec.unavailable.append(f"Run log not available in this warehouse: {exc}.")
-    else:
+    sec = rep.section("quality", "Data quality")
+    runs = _fetch(sec, lambda: queries.quality_runs(wh, week), "Run log")
+    if runs is not None:
         rep.export(sec, "quality_runs", runs)
         failed = runs[runs["failed_sources"] != ""] if "failed_sources" in runs.columns else runs.iloc[:0]
         if runs.empty:
@@ -717,11 +708,8 @@ def _quality(rep: _Report, wh: Warehouse, week: IsoWeek, cascade_quality: pd.Dat
                 ],
             )
         )
-    try:
-        quarantine = queries.quality(wh, week)["quality_quarantine"]
-    except Unavailable as exc:
-        sec.unavailable.append(f"Quarantine not available in this warehouse: {exc}.")
-    else:
+    quarantine = _fetch(sec, lambda: queries.quality(wh, week)["quality_quarantine"], "Quarantine")
+    if quarantine is not None:
         rep.export(sec, "quality_quarantine", quarantine)
         sec.bullets.append(
             f"{int(quarantine['records_this_week'].sum()):,} records quarantined by the runs covering the "
