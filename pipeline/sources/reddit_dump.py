@@ -205,13 +205,6 @@ def _in_background(items: Iterator[Any], name: str) -> Iterator[Any]:
         worker.join(timeout=5)
 
 
-def _blocks_in_background(
-    path: Path, report: ReadReport, block_bytes: int | None = None
-) -> Iterator[tuple[int, list[bytes]]]:
-    """:func:`read_blocks` on a helper thread, a few blocks ahead of the consumer."""
-    return _in_background(read_blocks(path, report, block_bytes), f"read {path.name}")
-
-
 def file_kind(path: Path) -> str | None:
     """t1 for comment files (RC_*, *_comments*), t3 for submission files (RS_*, *_submissions*)."""
     name = path.name
@@ -331,7 +324,7 @@ class RedditDumpSource:
                 raise ConfigError(f"reddit_dump: no such file: {path}")
             report = ReadReport()
             kind = file_kind(path)
-            for first, lines in _blocks_in_background(path, report):
+            for first, lines in _in_background(read_blocks(path, report), f"read {path.name}"):
                 for offset in range(0, len(lines), self.page_lines):
                     yield {
                         "request": {"file": str(path), "first_line": first + offset, "kind": kind},
@@ -566,19 +559,6 @@ class _PartitionWriter:
         self._writers = {}
 
 
-class _Lines:
-    """The lines of a block, split only when a line has to be looked at on its own."""
-
-    def __init__(self, data: bytes):
-        self.data = data
-        self._lines: list[bytes] | None = None
-
-    def get(self) -> list[bytes]:
-        if self._lines is None:
-            self._lines = self.data.split(b"\n")
-        return self._lines
-
-
 @dataclass
 class _Mapped:
     """What one block became: rows for the lake, lines for the quarantine, duplicates dropped."""
@@ -589,7 +569,7 @@ class _Mapped:
 
 
 class _BlockMapper:
-    """Lines -> lake rows, the same in the importing process and in its worker processes."""
+    """Lines -> lake rows and quarantine records; the caller lands them (:meth:`_FastImport._land`)."""
 
     def __init__(
         self, settings: Settings, name: str, kind: str | None, keep: DumpFilter, run_id: str, fetched: int,
@@ -606,11 +586,11 @@ class _BlockMapper:
 
     def map_block(self, first: int, data: bytes, count: int) -> _Mapped:
         """The ``count`` lines ``first``.. of ``data`` (complete lines joined by newlines)."""
-        lines = _Lines(data)
+        lines: list[bytes] | None = None  # split only when a line has to be looked at on its own
         rejects: list[tuple[str, Any, str]] = []
         tables: list[pa.Table] = []
         if self.kind is not None:
-            records, positions, slow_lines = self._decode_lines(data, count, lines)
+            records, positions, slow_lines, lines = self._decode_lines(data, count)
             if records:
                 table, python_rows = self._map_columns(_record_columns(records))
                 if table is not None and table.num_rows:
@@ -619,7 +599,9 @@ class _BlockMapper:
         else:
             slow_lines = list(range(count))
         if slow_lines:
-            rows = self._python_rows(first, lines.get(), sorted(slow_lines), rejects)
+            if lines is None:
+                lines = data.split(b"\n")
+            rows = self._python_rows(first, lines, sorted(slow_lines), rejects)
             if rows:
                 tables.append(pa.Table.from_pylist(rows, schema=lake.FILE_SCHEMA))
         if not tables:
@@ -628,24 +610,28 @@ class _BlockMapper:
         table, duplicates = self._dedupe(table)
         return _Mapped(table, rejects, duplicates)
 
-    def _decode_lines(self, data: bytes, count: int, lines: _Lines) -> tuple[list[Any], list[int], list[int]]:
-        """msgspec structs of the lines it can type, their positions in the block, and the other positions."""
+    def _decode_lines(
+        self, data: bytes, count: int
+    ) -> tuple[list[Any], list[int], list[int], list[bytes] | None]:
+        """msgspec structs of the lines it can type, their positions in the block, the other positions, and
+        the split lines when they had to be decoded one by one (else None)."""
         decoder = _DECODERS[self.kind or "t1"]
         try:
             records = decoder.decode_lines(data)
             if len(records) == count:  # blank lines are skipped by decode_lines: positions would shift
-                return records, list(range(count)), []
+                return records, list(range(count)), [], None
         except _DECODE_ERRORS:
             pass
+        lines = data.split(b"\n")
         decode = decoder.decode
         records, positions, slow = [], [], []
-        for index, line in enumerate(lines.get()):
+        for index, line in enumerate(lines):
             try:
                 records.append(decode(line))
                 positions.append(index)
             except _DECODE_ERRORS:
                 slow.append(index)
-        return records, positions, slow
+        return records, positions, slow, lines
 
     def _python_rows(
         self, first: int, lines: list[bytes], indexes: list[int], rejects: list[tuple[str, Any, str]]
