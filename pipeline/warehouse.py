@@ -249,26 +249,34 @@ def _columns_sql(columns: dict[str, str]) -> str:
 
 def _register_operations(con: duckdb.DuckDBPyConnection, settings: Settings) -> None:
     """Quarantine records and the run log, so the warehouse alone can tell what went wrong (report section)."""
-    quarantine = list(settings.quarantine_dir.glob("*/*.jsonl"))
-    if quarantine:
-        glob = str(settings.quarantine_dir / "*" / "*.jsonl").replace("'", "''")
-        con.execute(
-            f"create or replace table src_quarantine as select * from read_json('{glob}', "
-            f"format = 'newline_delimited', columns = {_columns_sql(QUARANTINE_COLUMNS)}, filename = true)"
-        )
-    else:
-        cols = ", ".join(f"{k} {v}" for k, v in QUARANTINE_COLUMNS.items())
-        con.execute(f"create or replace table src_quarantine ({cols}, filename varchar)")
+    quarantine = settings.quarantine_dir / "*" / "*.jsonl"
+    found = any(settings.quarantine_dir.glob("*/*.jsonl"))
+    _json_lines_table(con, "src_quarantine", quarantine, QUARANTINE_COLUMNS, found, with_filename=True)
     runs = settings.state_dir / "runs.jsonl"
-    if runs.exists() and runs.stat().st_size:
-        path = str(runs).replace("'", "''")
+    found = runs.exists() and runs.stat().st_size > 0
+    _json_lines_table(con, "src_runs", runs, RUN_LOG_COLUMNS, found)
+
+
+def _json_lines_table(
+    con: duckdb.DuckDBPyConnection,
+    name: str,
+    path: Path,
+    columns: dict[str, str],
+    found: bool,
+    with_filename: bool = False,
+) -> None:
+    """``name`` from the JSON-lines file(s) at ``path`` (a glob), or empty with the same columns."""
+    if found:
+        source = str(path).replace("'", "''")
+        extra = ", filename = true" if with_filename else ""
         con.execute(
-            f"create or replace table src_runs as select * from read_json('{path}', "
-            f"format = 'newline_delimited', columns = {_columns_sql(RUN_LOG_COLUMNS)})"
+            f"create or replace table {name} as select * from read_json('{source}', "
+            f"format = 'newline_delimited', columns = {_columns_sql(columns)}{extra})"
         )
     else:
-        cols = ", ".join(f"{k} {v}" for k, v in RUN_LOG_COLUMNS.items())
-        con.execute(f"create or replace table src_runs ({cols})")
+        cols = ", ".join(f"{k} {v}" for k, v in columns.items())
+        filename = ", filename varchar" if with_filename else ""
+        con.execute(f"create or replace table {name} ({cols}{filename})")
 
 
 def _registry() -> dict[str, tuple[str, str]]:
