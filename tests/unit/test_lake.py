@@ -16,8 +16,13 @@ import pytest
 
 from pipeline import lake
 from pipeline.config import Settings, load_settings
+from pipeline.errors import ConfigError
+from pipeline.files import atomic_path
+from pipeline.pseudonyms import fingerprint, key_fingerprint, rekey
 from pipeline.schema import POSTS_SCHEMA
 from pipeline.sources.base import FetchContext, Reject, Window
+from pipeline.state import state_for
+from pipeline.validation import to_micros
 
 WINDOW = Window(datetime(2026, 10, 1, tzinfo=UTC), datetime(2026, 10, 3, tzinfo=UTC))
 
@@ -184,7 +189,7 @@ def test_an_interrupted_ingest_resumes_from_landed_pages_without_duplicates(tmp_
     # a kill -9 while page 2 was being written: its frame is torn and the cursor still points at page 2
     data = partial.read_bytes()
     partial.write_bytes(data[:-7])
-    state = lake.state_for(settings, "testsrc")
+    state = state_for(settings, "testsrc")
     state.data["runs"][f"testsrc-{WINDOW.key()}"] = {"next": 2}
     state.save()
     source = ListSource(pages)
@@ -240,15 +245,79 @@ def test_authors_are_pseudonymized_by_default(tmp_path: Path) -> None:
     assert third["test:c"] == first["test:a"]
 
 
+KEY_1 = "first-key-" + "1" * 32
+KEY_2 = "second-key-" + "2" * 32
+
+
 def test_pseudonym_key_from_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("RIPPLE_PSEUDONYM_KEY", "k1")
+    monkeypatch.setenv("RIPPLE_PSEUDONYM_KEY", KEY_1)
     settings = load_settings(data_dir=tmp_path)
     lake.ingest(ListSource([[post("a")]]), settings, WINDOW)
     first = read_posts(settings)[0]["author_id"]
-    monkeypatch.setenv("RIPPLE_PSEUDONYM_KEY", "k2")
-    lake.ingest(ListSource([[post("a")]]), settings, WINDOW)
-    assert read_posts(settings)[0]["author_id"] != first
     assert not (settings.state_dir / "pseudonym.key").exists()
+    # the same key again: the same pseudonym
+    lake.ingest(ListSource([[post("a")]]), settings, WINDOW)
+    assert read_posts(settings)[0]["author_id"] == first
+
+
+@pytest.mark.parametrize("key", ["k1", "x" * 31])
+def test_a_short_pseudonym_key_stops_the_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, key: str
+) -> None:
+    monkeypatch.setenv("RIPPLE_PSEUDONYM_KEY", key)
+    settings = load_settings(data_dir=tmp_path)
+    with pytest.raises(ConfigError, match=f"is {len(key)} bytes; it must be at least 32"):
+        lake.ingest(ListSource([[post("a")]]), settings, WINDOW)
+    assert read_posts(settings) == []
+
+
+def test_an_unreadable_key_file_stops_the_run(tmp_path: Path) -> None:
+    settings = load_settings(data_dir=tmp_path)
+    settings.state_dir.mkdir(parents=True)
+    (settings.state_dir / "pseudonym.key").write_bytes(b"\xff\xfe" * 40)
+    with pytest.raises(ConfigError, match="pseudonym.key is not text"):
+        lake.ingest(ListSource([[post("a")]]), settings, WINDOW)
+    assert read_posts(settings) == []
+
+
+def test_a_changed_key_stops_the_run_and_rekey_refuses_over_old_pseudonyms(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("RIPPLE_PSEUDONYM_KEY", KEY_1)
+    settings = load_settings(data_dir=tmp_path)
+    lake.ingest(ListSource([[post("a")]]), settings, WINDOW)
+    before = read_posts(settings)
+    recorded = json.loads((settings.state_dir / "pseudonym.json").read_text())
+    assert recorded["fingerprint"] == fingerprint(KEY_1.encode()) == key_fingerprint(settings)
+    assert KEY_1 not in json.dumps(recorded) and len(recorded["fingerprint"]) == 16
+
+    monkeypatch.setenv("RIPPLE_PSEUDONYM_KEY", KEY_2)
+    with pytest.raises(ConfigError, match="pseudonym key changed .*--rekey"):
+        lake.ingest(ListSource([[post("a")]]), settings, WINDOW)
+    with pytest.raises(ConfigError, match="--rekey refused"):
+        rekey(settings)
+    assert read_posts(settings) == before  # nothing in the lake changed
+
+    # with the old pseudonyms moved aside, --rekey records the new key and runs go on with it
+    settings.posts_dir.rename(tmp_path / "posts.old")
+    assert rekey(settings) == fingerprint(KEY_2.encode())
+    lake.ingest(ListSource([[post("a")]]), settings, WINDOW)
+    assert read_posts(settings)[0]["author_id"] != before[0]["author_id"]
+
+
+def test_raw_and_state_are_owner_only(tmp_path: Path) -> None:
+    settings = load_settings(data_dir=tmp_path)
+    settings.raw_dir.mkdir(parents=True, mode=0o755)  # as an older version left it
+    os.chmod(settings.raw_dir, 0o755)
+    lake.ingest(ListSource([[post("a")], [post("b")]]), settings, WINDOW)
+    for top in (settings.raw_dir, settings.state_dir):
+        assert stat.S_IMODE(top.stat().st_mode) == 0o700, top
+        entries = list(top.rglob("*"))
+        assert any(p.is_file() for p in entries), top
+        for path in entries:
+            expected = 0o700 if path.is_dir() else 0o600
+            assert stat.S_IMODE(path.stat().st_mode) == expected, path
+    assert (settings.raw_dir / "testsrc").is_dir() and (settings.state_dir / "pseudonym.key").is_file()
 
 
 def test_raw_names_kept_only_when_pseudonymisation_is_off(tmp_path: Path) -> None:
@@ -268,7 +337,7 @@ def test_deleted_authors_have_no_id(tmp_path: Path) -> None:
 def test_atomic_path_leaves_nothing_on_failure(tmp_path: Path) -> None:
     target = tmp_path / "f.txt"
     target.write_text("old")
-    with pytest.raises(RuntimeError), lake.atomic_path(target) as tmp:
+    with pytest.raises(RuntimeError), atomic_path(target) as tmp:
         tmp.write_text("half")
         raise RuntimeError("boom")
     assert target.read_text() == "old"
@@ -287,4 +356,4 @@ def test_atomic_path_leaves_nothing_on_failure(tmp_path: Path) -> None:
     ],
 )
 def test_timestamps_in_every_era_format(value: Any, expected: int) -> None:
-    assert lake.to_micros(value) == expected
+    assert to_micros(value) == expected
