@@ -108,10 +108,13 @@ def key_fingerprint(settings: Settings) -> str | None:
     return fingerprint(pseudonym_key(settings))
 
 
-def rekey(settings: Settings) -> str:
+def rekey(settings: Settings) -> str | None:
     """Accept a new key: record its fingerprint. Pseudonyms cannot be translated from one key to another (the HMAC
     is one-way, and imports keep no raw copy), so this refuses while the lake holds posts written under the old
-    key: move ``lake/posts`` aside (and re-ingest or re-import) or restore the old key."""
+    key: move ``lake/posts`` aside (and re-ingest or re-import) or restore the old key. Returns the new
+    fingerprint (None when pseudonymisation is off)."""
+    if not settings.get("privacy", "pseudonymize"):
+        return None
     key = _usable_key(settings)
     current, recorded = fingerprint(key), _recorded(settings)
     if recorded not in (None, current) and any(settings.posts_dir.glob("platform=*/date=*/*.parquet")):

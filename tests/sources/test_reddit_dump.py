@@ -495,3 +495,29 @@ def test_reimporting_a_file_replaces_its_rows(realdata: Path, tmp_path: Path) ->
     assert first[0].run_id == second[0].run_id == f"reddit_dump-RC_sample-{src.stat().st_size}"
     post_ids = [r["post_id"] for r in rows_of(settings)]
     assert len(post_ids) == len(set(post_ids)) == 27
+
+
+# --------------------------------------------------------------------------------------------- command line
+def test_command_line_missing_file_and_changed_key_are_one_line_errors(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from typer.testing import CliRunner
+
+    from pipeline.cli import app
+
+    data = ["--data-dir", str(tmp_path / "data"), "--quiet"]
+    missing = CliRunner().invoke(app, ["import", "reddit-dump", str(tmp_path / "RC_nope.zst"), *data])
+    assert missing.exit_code == 2
+    assert missing.output.strip().splitlines() == [
+        f"error: reddit_dump: no such file: {tmp_path / 'RC_nope.zst'}"
+    ]
+
+    path = tmp_path / "RC_one.ndjson"
+    path.write_text(json.dumps({"id": "c1", "body": "hi", "author": "a", "subreddit": "x", "link_id": "t3_p",
+                                "parent_id": "t3_p", "created_utc": 1_600_000_000}) + "\n")  # fmt: skip
+    assert CliRunner().invoke(app, ["import", "reddit-dump", str(path), *data]).exit_code == 0
+    monkeypatch.setenv("RIPPLE_PSEUDONYM_KEY", "another-key-" + "x" * 32)
+    changed = CliRunner().invoke(app, ["import", "reddit-dump", str(path), *data])
+    assert changed.exit_code == 2 and "the pseudonym key changed" in changed.output
+    rekeyed = CliRunner().invoke(app, ["import", "reddit-dump", str(path), "--rekey", *data])
+    assert rekeyed.exit_code == 2 and "--rekey refused" in rekeyed.output
