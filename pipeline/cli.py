@@ -62,7 +62,7 @@ def _settings(config: Path | None, data_dir: Path | None) -> Settings:
 
 def _rekey(settings: Settings, rekey: bool) -> None:
     if rekey:
-        from pipeline.pseudonyms import rekey as accept_new_key
+        from pipeline.pseudonyms import accept_new_key
 
         accept_new_key(settings)
 

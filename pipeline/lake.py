@@ -347,11 +347,11 @@ class LakeRun:
     :func:`ingest` feeds it pages; bulk importers feed it validated tables and rows directly.
     """
 
-    def __init__(self, settings: Settings, source: str, platform: str, run_id: str):
+    def __init__(self, settings: Settings, source: str, platform: str, run_id: str, *, rekey: bool = False):
         self.settings = settings
         self.source = source
         self.run_id = run_id
-        self.validate = Validator(settings, platform, pseudonymizer(settings))
+        self.validate = Validator(settings, platform, pseudonymizer(settings, rekey=rekey))
         self.writer = PartitionWriter(settings, run_id)
         self.quarantine = Quarantine(settings, source, run_id)
         self.result = IngestResult(source=source, run_id=run_id)
@@ -458,11 +458,13 @@ def ingest(
     options: dict[str, Any] | None = None,
     progress: Callable[[int], None] | None = None,
     pages: Iterable[dict[str, Any]] | None = None,
+    rekey: bool = False,
 ) -> IngestResult:
     """Fetch, land, normalize, validate and write one source for one window (or one import).
 
     Safe to re-run: the window's files are replaced. Resumable: pages landed by a killed attempt are re-used and
-    the source continues from the cursor it checkpointed.
+    the source continues from the cursor it checkpointed. ``rekey=True`` accepts a changed pseudonym key
+    (:func:`pipeline.pseudonyms.accept_new_key`); without it a changed key stops the run.
     """
     run_id = run_id or run_id_for(source.name, window)
     state = state_for(settings, source.name)
@@ -470,7 +472,7 @@ def ingest(
         settings=settings, run_id=run_id, window=window, state=state,
         credentials=credentials or {}, options=options or {},
     )  # fmt: skip
-    run = LakeRun(settings, source.name, source.platform, run_id)
+    run = LakeRun(settings, source.name, source.platform, run_id, rekey=rekey)
     try:
         _land(run, source, ctx, pages, progress)
     except BaseException:

@@ -3,7 +3,7 @@
 The key comes from ``RIPPLE_PSEUDONYM_KEY`` or is generated once in ``state/pseudonym.key`` (mode 0600). It must
 be at least :data:`MIN_KEY_BYTES` bytes. Its fingerprint (which reveals nothing about the key) is recorded in
 ``state/pseudonym.json`` on first use; a later run with a different key stops, because every author would get
-a new pseudonym and the lake would count each of them twice. :func:`rekey` is the deliberate way to change it
+a new pseudonym and the lake would count each of them twice. :func:`accept_new_key` is the deliberate way to change it
 (``--rekey``); see docs/data-contract.md.
 """
 
@@ -87,8 +87,11 @@ def _record(settings: Settings, print_: str) -> None:
     atomic_write_text(state_dir(settings) / "pseudonym.json", json.dumps(entry, indent=1) + "\n")
 
 
-def pseudonym_key(settings: Settings) -> bytes:
-    """The checked key: long enough, and the one the lake's earlier runs used (recorded on first use)."""
+def pseudonym_key(settings: Settings, *, rekey: bool = False) -> bytes:
+    """The checked key: long enough, and the one the lake's earlier runs used (recorded on first use).
+    ``rekey=True`` accepts a new key first (see :func:`accept_new_key`)."""
+    if rekey:
+        accept_new_key(settings)
     key = _usable_key(settings)
     current, recorded = fingerprint(key), _recorded(settings)
     if recorded is None:
@@ -108,7 +111,7 @@ def key_fingerprint(settings: Settings) -> str | None:
     return fingerprint(pseudonym_key(settings))
 
 
-def rekey(settings: Settings) -> str | None:
+def accept_new_key(settings: Settings) -> str | None:
     """Accept a new key: record its fingerprint. Pseudonyms cannot be translated from one key to another (the HMAC
     is one-way, and imports keep no raw copy), so this refuses while the lake holds posts written under the old
     key: move ``lake/posts`` aside (and re-ingest or re-import) or restore the old key. Returns the new
@@ -126,9 +129,11 @@ def rekey(settings: Settings) -> str | None:
     return current
 
 
-def pseudonymizer(settings: Settings) -> Pseudonymizer | None:
+def pseudonymizer(settings: Settings, *, rekey: bool = False) -> Pseudonymizer | None:
     """The pseudonymizer of this data directory, or None when ``privacy.pseudonymize`` is off."""
-    return Pseudonymizer(pseudonym_key(settings)) if settings.get("privacy", "pseudonymize") else None
+    if not settings.get("privacy", "pseudonymize"):
+        return None
+    return Pseudonymizer(pseudonym_key(settings, rekey=rekey))
 
 
 class Pseudonymizer:

@@ -1,19 +1,21 @@
 """Pushshift / Arctic Shift dumps: RC_ (comments) and RS_ (submissions) NDJSON files, ``.zst`` or plain.
 
 The published ``.zst`` files are single zstd frames made with ``--long=31`` (a 2 GiB window), which most
-readers refuse; they are read here with ``zstandard`` and ``max_window_size=2**31``, streaming, so memory does
-not grow with the file (the decoder itself needs up to min(2 GiB, decompressed size) for its window: that is
-the format, and ``zstd -d`` needs the same).
+readers refuse; they are read by the importers' shared reader (:mod:`pipeline.sources.imports`) with
+``max_window_size=2**31``, streaming, so memory does not grow with the file (the decoder itself needs up to
+min(2 GiB, decompressed size) for its window: that is the format, and ``zstd -d`` needs the same).
 
 Two ways in, same rows out:
 
 * :class:`RedditDumpSource` plugs into :func:`pipeline.lake.ingest` like any source (``lands_raw = False``:
   the dump already is the raw record). Pages are blocks of lines; ``normalize`` parses each line.
 * :func:`import_dump` (what ``ripple import reddit-dump`` calls) runs a vectorized fast path by default: lines
-  are decoded with msgspec into typed structs, mapped and validated column-wise with pyarrow and written
-  straight to the lake partitions. Any line the fast path is not certain about (unexpected types, a reason to
-  reject it, crosspost originals) goes through the generic mapping and :class:`pipeline.lake.Validator`, so
-  both paths give the same rows, rejects and reasons (tests/sources/test_reddit_dump.py checks it).
+  are decoded with msgspec into typed structs, mapped to Post columns with pyarrow (:func:`_map_columns`),
+  checked by the lake's :meth:`pipeline.validation.Validator.table` and written by its
+  :class:`pipeline.lake.PartitionWriter`. Any line the fast path is not certain about (unexpected types, a reason
+  to reject it, crosspost originals) goes through the generic mapping and the row
+  :class:`pipeline.validation.Validator`, so both paths give the same rows, rejects and reasons
+  (tests/sources/test_reddit_dump.py checks it).
 
 Bad input never stops an import: a malformed line is quarantined with ``file:line`` as its location; a
 truncated file keeps every complete line read, logs a warning and quarantines one record saying where the

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import stat
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -18,7 +19,7 @@ from pipeline import lake
 from pipeline.config import Settings, load_settings
 from pipeline.errors import ConfigError
 from pipeline.files import atomic_path
-from pipeline.pseudonyms import fingerprint, key_fingerprint, rekey
+from pipeline.pseudonyms import accept_new_key, fingerprint, key_fingerprint
 from pipeline.schema import POSTS_SCHEMA
 from pipeline.sources.base import FetchContext, Reject, Window
 from pipeline.state import state_for
@@ -295,14 +296,20 @@ def test_a_changed_key_stops_the_run_and_rekey_refuses_over_old_pseudonyms(
     with pytest.raises(ConfigError, match="pseudonym key changed .*--rekey"):
         lake.ingest(ListSource([[post("a")]]), settings, WINDOW)
     with pytest.raises(ConfigError, match="--rekey refused"):
-        rekey(settings)
+        lake.ingest(ListSource([[post("a")]]), settings, WINDOW, rekey=True)
     assert read_posts(settings) == before  # nothing in the lake changed
 
     # with the old pseudonyms moved aside, --rekey records the new key and runs go on with it
     settings.posts_dir.rename(tmp_path / "posts.old")
-    assert rekey(settings) == fingerprint(KEY_2.encode())
-    lake.ingest(ListSource([[post("a")]]), settings, WINDOW)
+    lake.ingest(ListSource([[post("a")]]), settings, WINDOW, rekey=True)
+    recorded = json.loads((settings.state_dir / "pseudonym.json").read_text())
+    assert recorded["fingerprint"] == fingerprint(KEY_2.encode()) != fingerprint(KEY_1.encode())
     assert read_posts(settings)[0]["author_id"] != before[0]["author_id"]
+    lake.ingest(ListSource([[post("a")]]), settings, WINDOW)  # the new key is now the lake's
+    # with an empty lake, accepting a key only records it
+    shutil.rmtree(settings.posts_dir)
+    monkeypatch.setenv("RIPPLE_PSEUDONYM_KEY", KEY_1)
+    assert accept_new_key(settings) == fingerprint(KEY_1.encode())
 
 
 def test_raw_and_state_are_owner_only(tmp_path: Path) -> None:
