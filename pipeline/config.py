@@ -108,6 +108,28 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         # search pages per query and run; 0 = no limit
         "query_budget": 0,
     },
+    "bluesky": {
+        # where to log in (the account's PDS) and where anonymous reads go (the public AppView)
+        "service_url": "https://bsky.social",
+        "appview_url": "https://public.api.bsky.app",
+        "queries": [],
+        "accounts": [],
+        "feeds": [],
+        "lists": [],
+        # "detected" (Leiden, like X) or "feed": the configured feed or list a root was found in
+        "community": "detected",
+        "page_size": 100,
+        # posts per query / account / feed / list and run; 0 = no limit
+        "query_budget": 0,
+        "max_roots": 200,
+        "thread_depth": 1000,
+        "quote_budget": 100,
+        "repost_budget": 100,
+        "max_retries": 5,
+        "retry_base_seconds": 2.0,
+        "retry_max_seconds": 120.0,
+        "max_rate_limit_wait_seconds": 960,
+    },
     "warehouse": {
         # DuckDB resources for the build; the published file is read with DuckDB's defaults
         "threads": 2,
@@ -277,6 +299,13 @@ def validate(settings: Settings) -> None:
         number("x", key, 0)
     number("x", "max_results", 1, 100)
     number("reddit", "max_retries", 0)
+    for key in ("query_budget", "max_roots", "thread_depth", "quote_budget", "repost_budget", "max_retries"):
+        number("bluesky", key, 0)
+    number("bluesky", "page_size", 1, 100)
+    for key in ("retry_base_seconds", "retry_max_seconds", "max_rate_limit_wait_seconds"):
+        number("bluesky", key, 0)
+    if settings.get("bluesky", "community") not in ("detected", "feed"):
+        raise ConfigError('bluesky.community must be "detected" or "feed"')
     number("reddit", "retry_base_seconds", 0)
     number("reddit", "retry_max_seconds", 0)
     number("airflow", "retries", 0)
