@@ -7,8 +7,10 @@ import base64
 import json
 import logging
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
+import duckdb
 import pyarrow.parquet as pq
 import pytest
 from bluesky_replay import Answer, XrpcServer, recorded_json, vcr_bodies, xrpc_error
@@ -19,6 +21,7 @@ from pipeline.errors import ConfigError
 from pipeline.sources.base import Window
 from pipeline.sources.bluesky import BlueskySource, permalink, tid_time, to_at_uri
 
+REPO = Path(__file__).resolve().parents[2]
 NOW = datetime(2025, 7, 20, 12, 0, tzinfo=UTC).timestamp()
 POST = "app.bsky.feed.post"
 
@@ -261,6 +264,23 @@ def test_author_feed_maps_reposts_and_reply_context(make_settings, server):
     assert {i for i, r in rows.items() if r["share_type"] == "repost"} == reposts
     assert set(rows) == set(expected) | reposts
     assert server.calls("app.bsky.feed.getAuthorFeed")[1]["cursor"] == page["cursor"]
+
+    # the staging model: reposts are stars, ids split into DID and record key
+    con = duckdb.connect()
+    glob = str(settings.posts_dir / "platform=*" / "date=*" / "*.parquet")
+    con.execute(f"create view src_posts as select * from read_parquet('{glob}', hive_partitioning = true)")
+    for model in ("stg_posts", "stg_bluesky_posts"):
+        con.execute(f"create table {model} as {(REPO / 'sql' / 'staging' / f'{model}.sql').read_text()}")
+    got = con.execute("""
+        select count(*) filter (where is_synthetic_repost and reshare_tree = 'api_star'),
+               count(*) filter (where is_reply), count(*) filter (where is_quote), count(*)
+        from stg_bluesky_posts""").fetchone()
+    kinds = [v[0] for v in expected.values()]
+    quotes = sum(1 for v in expected.values() if v[1] == "quote")
+    assert got == (2, kinds.count("comment"), quotes, len(expected) + 2)
+    first = page["feed"][1]["post"]["uri"]
+    did, rkey = con.execute("select did, rkey from stg_bluesky_posts where at_uri = ?", [first]).fetchone()
+    assert f"at://{did}/{POST}/{rkey}" == first
 
 
 def test_feed_communities_follow_the_configured_feed(make_settings, server):
