@@ -499,6 +499,25 @@ def import_x_archive(
         _print_import(results)
 
 
+@import_app.command("bluesky-jetstream")
+def import_bluesky_jetstream(
+    files: Annotated[list[Path], typer.Argument(help="Jetstream JSONL files (plain or .zst).", exists=True)],
+    data_dir: DataDir = None,
+    config: ConfigPath = None,
+    quiet: Quiet = False,
+) -> None:
+    """Import Bluesky Jetstream recordings: posts, replies, quotes, reposts and deletes."""
+    _setup_logging()
+    with _errors():
+        from pipeline.sources.bluesky_jetstream import import_jetstream, summary
+
+        settings = _settings(config, data_dir)
+        with _progress_factory(quiet)("import bluesky jetstream", None) as advance:
+            results, counts = import_jetstream(settings, list(files), progress=advance)
+        out.print(f"events: {summary(counts)}")
+        _print_import(results)
+
+
 @app.callback(invoke_without_command=True)
 def main(ctx: typer.Context) -> None:
     """Without a command, `ripple` runs the whole pipeline (on the demo source unless configured otherwise)."""
