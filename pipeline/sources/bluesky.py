@@ -679,7 +679,10 @@ def _is_auth_error(exc: BaseException) -> bool:
 def _as_source_error(nsid: str, exc: BaseException) -> SourceError:
     if isinstance(exc, SourceError):
         return exc
-    return SourceError(f"bluesky: {nsid} failed ({_error_text(exc)})")
+    hint = ""
+    if _is_auth_error(exc):
+        hint = f": this call needs a login; set {HANDLE_ENV} and {PASSWORD_ENV} or the connection bluesky_default"
+    return SourceError(f"bluesky: {nsid} failed ({_error_text(exc)}){hint}")
 
 
 def _iso(moment: datetime) -> str:

@@ -17,7 +17,7 @@ from bluesky_replay import Answer, XrpcServer, recorded_json, vcr_bodies, xrpc_e
 
 from pipeline import lake
 from pipeline.config import load_settings
-from pipeline.errors import ConfigError
+from pipeline.errors import ConfigError, SourceError
 from pipeline.sources.base import Window
 from pipeline.sources.bluesky import BlueskySource, permalink, tid_time, to_at_uri
 
@@ -376,6 +376,56 @@ def test_login_uses_the_app_password_and_never_lands_or_logs_it(make_settings, s
         stored += zstandard.ZstdDecompressor().stream_reader(path.open("rb")).read()
     for secret in (password, jwt):
         assert secret.encode() not in stored and secret not in caplog.text
+
+
+def test_anonymous_search_refused_by_the_appview_says_to_log_in(make_settings, server):
+    server.add("app.bsky.feed.searchPosts", xrpc_error(403, "Forbidden"))
+    with pytest.raises(SourceError, match="HTTP 403: Forbidden.*RIPPLE_BLUESKY_HANDLE"):
+        run(make_settings(queries=["fone"]), WINDOW)
+
+
+def test_a_killed_run_resumes_from_the_landed_page(make_settings, server):
+    page = recorded_json("bluesky_sdks", "atrrr", "app.bsky.feed.searchPosts_0e3ec.body.json")
+    # page 1, then the process dies while waiting out a 500 on page 2; the re-run asks for page 2 only
+    server.add("app.bsky.feed.searchPosts", Answer.json(page), xrpc_error(500, "InternalServerError"))
+    server.add("app.bsky.feed.searchPosts", Answer.json({"posts": []}), params={"cursor": page["cursor"]})
+    settings = make_settings(queries=["rstats"])
+
+    def killed(_seconds: float) -> None:
+        raise KeyboardInterrupt("simulated kill of the nightly run")
+
+    source = BlueskySource(settings, sleep=killed, clock=lambda: NOW)
+    with pytest.raises(KeyboardInterrupt):
+        lake.ingest(source, settings, WINDOW)
+    state = json.loads((settings.state_dir / "bluesky.json").read_text())
+    assert state["runs"][f"bluesky-{WINDOW.key()}"]["token"] == page["cursor"]
+
+    result = run(settings, WINDOW)
+    calls = server.calls("app.bsky.feed.searchPosts")
+    assert [c.get("cursor") for c in calls] == [None, page["cursor"], page["cursor"]]
+    assert result.resumed_pages == 1 and result.rows == len(page["posts"])
+    assert [p["data"] for p in raw_pages(settings)] == [page, {"posts": []}]
+
+
+def test_ripple_ingest_thread_takes_a_bsky_app_url(make_settings, server, tmp_path):
+    from typer.testing import CliRunner
+
+    from pipeline.cli import app
+
+    thread = vcr_bodies("f_postthread")[0]
+    view = thread["thread"]["post"]
+    url = permalink(view["uri"])
+    server.add("app.bsky.feed.getPostThread", Answer.json(thread), params={"uri": view["uri"]})
+    server.add("app.bsky.feed.getQuotes", Answer.json({"uri": view["uri"], "posts": []}))
+    server.add("app.bsky.feed.getRepostedBy", Answer.json({"uri": view["uri"], "repostedBy": []}))
+    env = {"RIPPLE__BLUESKY__SERVICE_URL": server.url, "RIPPLE__BLUESKY__APPVIEW_URL": server.url}
+    data = tmp_path / "cli-data"
+    result = CliRunner().invoke(
+        app, ["ingest", "bluesky", "--thread", url, "--data-dir", str(data), "-q"], env=env
+    )
+    assert result.exit_code == 0, result.output
+    settings = load_settings(data_dir=data, environ={})
+    assert set(lake_rows(settings)) == {"bluesky:" + view["uri"]}
 
 
 def test_a_run_without_window_or_threads_is_refused(make_settings):
