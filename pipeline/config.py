@@ -129,6 +129,13 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "retry_base_seconds": 2.0,
         "retry_max_seconds": 120.0,
         "max_rate_limit_wait_seconds": 960,
+        # `ripple stream bluesky`: Jetstream endpoint, optional filters, commit cadence and memory bound
+        "jetstream_url": "wss://jetstream2.us-east.bsky.network/subscribe",
+        "jetstream_dids": [],
+        "jetstream_keywords": [],
+        "stream_commit_seconds": 300,
+        "stream_buffer": 10_000,
+        "stream_max_backoff_seconds": 60,
     },
     "warehouse": {
         # DuckDB resources for the build; the published file is read with DuckDB's defaults
@@ -304,6 +311,9 @@ def validate(settings: Settings) -> None:
     number("bluesky", "page_size", 1, 100)
     for key in ("retry_base_seconds", "retry_max_seconds", "max_rate_limit_wait_seconds"):
         number("bluesky", key, 0)
+    number("bluesky", "stream_commit_seconds", 1)
+    number("bluesky", "stream_buffer", 1)
+    number("bluesky", "stream_max_backoff_seconds", 1)
     if settings.get("bluesky", "community") not in ("detected", "feed"):
         raise ConfigError('bluesky.community must be "detected" or "feed"')
     number("reddit", "retry_base_seconds", 0)

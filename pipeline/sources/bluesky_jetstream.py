@@ -110,7 +110,7 @@ def classify(event: Any) -> str:
     return short if operation == "create" else f"{operation} {short}"
 
 
-def _uri(event: dict[str, Any]) -> str:
+def event_uri(event: dict[str, Any]) -> str:
     commit = event["commit"]
     return f"at://{event.get('did')}/{commit.get('collection')}/{commit.get('rkey')}"
 
@@ -121,7 +121,7 @@ def map_create(event: dict[str, Any]) -> dict[str, Any] | Reject:
     did = event.get("did")
     if not isinstance(record, dict) or not isinstance(did, str) or not commit.get("rkey"):
         return Reject("create event without did, rkey or record", event)
-    uri = _uri(event)
+    uri = event_uri(event)
     if commit.get("collection") == POST_COLLECTION:
         return record_to_post(uri, did, record)
     subject = record.get("subject")
@@ -135,7 +135,7 @@ def map_create(event: dict[str, Any]) -> dict[str, Any] | Reject:
 def map_delete(event: dict[str, Any], known: dict[str, Any] | None) -> dict[str, Any] | None:
     """The deleted row of a delete event: the links of the create when known, else a bare post."""
     commit = event["commit"]
-    uri = _uri(event)
+    uri = event_uri(event)
     if known is None and commit.get("collection") != POST_COLLECTION:
         return None
     row: dict[str, Any] = {
@@ -182,22 +182,22 @@ class BlueskyJetstreamSource:
                 self.counts[what] += 1
                 if what in ("post", "repost"):
                     if deletes:
-                        self._remember(known, page["data"])
+                        self.remember(known, page["data"])
                         continue
                 elif what.startswith("delete_") and deletes:
-                    page["known"] = known.get(_uri(page["data"]))
+                    page["known"] = known.get(event_uri(page["data"]))
                 elif what != "malformed" or deletes:
                     continue
                 yield page
 
     @staticmethod
-    def _remember(known: dict[str, dict[str, Any]], event: dict[str, Any]) -> None:
+    def remember(known: dict[str, dict[str, Any]], event: dict[str, Any]) -> None:
         row = map_create(event)
         if isinstance(row, Reject):
             return
         if len(known) >= KNOWN_LIMIT:
             known.pop(next(iter(known)))
-        known[_uri(event)] = {k: row.get(k) for k in _LINKS}
+        known[event_uri(event)] = {k: row.get(k) for k in _LINKS}
 
     def normalize(self, page: dict[str, Any]) -> Iterator[dict[str, Any] | Reject]:
         location = page.get("_location")
