@@ -29,6 +29,9 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
+import httpx
+from atproto_client.exceptions import AtProtocolError
+
 from pipeline.config import Settings
 from pipeline.errors import ConfigError, SourceError
 from pipeline.sources.base import FetchContext, Reject
@@ -327,7 +330,8 @@ def call_with_retry(
             log.warning("bluesky: rate limit on %s; waiting %.0f s for ratelimit-reset", what, wait)
             sleep(wait)
             continue
-        except (atx.InvokeTimeoutError, atx.NetworkError) as exc:
+        except (atx.InvokeTimeoutError, atx.NetworkError, httpx.TransportError) as exc:
+            # the SDK passes some transport failures through as they are (a connection dropped mid-answer)
             problem = type(exc).__name__
         except atx.RequestException as exc:
             status = getattr(getattr(exc, "response", None), "status_code", None)
@@ -430,7 +434,6 @@ class BlueskySource:
     def make_client(self, ctx: FetchContext) -> Any:
         """An XRPC client: logged in at ``service_url`` (reads go through the account's PDS) when a handle and
         app password are given, else anonymous at ``appview_url``."""
-        import httpx
         from atproto import Client
         from atproto_client.request import Request
 
@@ -465,7 +468,10 @@ class BlueskySource:
         """One XRPC query, its answer kept as the JSON the server sent (no model validation)."""
         from atproto_client.models.dot_dict import DotDict
 
-        response = self._retrying(lambda: client.invoke_query(nsid, params=DotDict(params)), nsid)
+        try:
+            response = self._retrying(lambda: client.invoke_query(nsid, params=DotDict(params)), nsid)
+        except httpx.TransportError as exc:  # retries exhausted on a transport failure the SDK did not wrap
+            raise SourceError(f"bluesky: {nsid} failed ({type(exc).__name__}: {exc})") from None
         content = response.content
         if not isinstance(content, dict):
             raise SourceError(f"bluesky: {nsid} did not answer with a JSON object")
@@ -599,7 +605,7 @@ class BlueskySource:
             call_params = {**params, **({"cursor": token} if token else {})}
             try:
                 data = self._query(client, nsid, call_params)
-            except Exception as exc:
+            except (SourceError, AtProtocolError) as exc:
                 if not auxiliary or _is_auth_error(exc):
                     raise _as_source_error(nsid, exc) from None
                 log.warning(

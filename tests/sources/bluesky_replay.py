@@ -56,6 +56,11 @@ class Answer:
         )
 
 
+def dropped() -> Answer:
+    """The server closes the connection without answering."""
+    return Answer(0, b"")
+
+
 def xrpc_error(status: int, error: str, message: str = "", headers: dict[str, str] | None = None) -> Answer:
     return Answer.json({"error": error, "message": message}, status, headers)
 
@@ -88,6 +93,9 @@ class XrpcServer:
                 body = self.rfile.read(length) if length else b""
                 server.requests.append((self.command, nsid, params, dict(self.headers), body))
                 answer = server.answer_for(nsid, params)
+                if answer.status == 0:  # the connection drops without an answer
+                    self.close_connection = True
+                    return
                 self.send_response(answer.status)
                 for key, value in answer.headers.items():
                     self.send_header(key, value)

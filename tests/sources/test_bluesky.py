@@ -13,7 +13,7 @@ from typing import Any
 import duckdb
 import pyarrow.parquet as pq
 import pytest
-from bluesky_replay import Answer, XrpcServer, recorded_json, vcr_bodies, xrpc_error
+from bluesky_replay import Answer, XrpcServer, dropped, recorded_json, vcr_bodies, xrpc_error
 
 from pipeline import lake
 from pipeline.config import load_settings
@@ -318,6 +318,14 @@ def test_server_error_is_retried_with_backoff(make_settings, server):
     result = run(settings, WINDOW, sleeps=sleeps)
     assert sleeps == [3.0] and result.rows == 1
     assert len(server.calls("app.bsky.feed.searchPosts")) == 3  # 500, the page, the end of results
+
+
+def test_a_dropped_connection_is_retried(make_settings, server):
+    small_search(server, dropped())
+    settings = make_settings(queries=["fone"])
+    sleeps: list[float] = []
+    result = run(settings, WINDOW, sleeps=sleeps)
+    assert sleeps == [2.0] and result.rows == 1
 
 
 def test_a_failing_quotes_call_marks_the_cascade_incomplete_and_the_run_goes_on(make_settings, server):
