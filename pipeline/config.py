@@ -34,7 +34,8 @@ from pipeline.errors import ConfigError
 class Section(BaseModel):
     """One ``[section]`` of ripple.toml: unknown keys and values of the wrong type are errors."""
 
-    model_config = ConfigDict(extra="forbid", strict=True, validate_assignment=True)
+    # validate_default: a default out of its own bounds fails at once, and 30 for a float field is 30.0
+    model_config = ConfigDict(extra="forbid", strict=True, validate_assignment=True, validate_default=True)
 
 
 # ------------------------------------------------------------------------------------------------ sections
@@ -364,7 +365,7 @@ def _describe(exc: ValidationError, section: str, origins: dict[str, str]) -> st
         high = next((m.le for m in field.metadata if getattr(m, "le", None) is not None), None)
         wanted = f"between {low} and {high}" if low is not None and high is not None else bounds
     else:
-        wanted = _TYPE_NAMES.get(error["type"], error["msg"].removeprefix("Input should be ").lower())
+        wanted = _TYPE_NAMES.get(error["type"], error["msg"].removeprefix("Input should be "))
     return f"{prefix}{where} must be {wanted}, got {error['input']!r}"
 
 
