@@ -10,7 +10,7 @@ Precedence (highest first): explicit arguments (CLI flags, DAG arguments) > envi
 Every section is a pydantic model below; code reads attributes (``settings.membership.window_days``). Unknown
 sections and keys, values of the wrong type and values out of bounds stop loading with one :class:`ConfigError`
 line that names the setting and where it came from. Adding a section is one :class:`Section` subclass plus one
-line in :class:`Sections`.
+line in :class:`Sections`; an API platform's section subclasses :class:`PlatformSection` (retry settings).
 
 Secrets (API credentials, the pseudonymisation key) are never read from ripple.toml: only from the environment,
 PRAW's own configuration, or an Airflow connection handed in by the DAG.
@@ -131,7 +131,17 @@ class ExplainSettings(Section):
     )
 
 
-class RedditSettings(Section):
+class PlatformSection(Section):
+    """Settings every API platform has: how transient failures (5xx, 429, timeouts) are retried."""
+
+    max_retries: int = Field(
+        5, ge=0, description="retries of 5xx, 429, timeouts and dropped connections (exponential backoff)"
+    )
+    retry_base_seconds: float = Field(2.0, ge=0, description="first backoff delay (doubles each retry)")
+    retry_max_seconds: float = Field(120.0, ge=0, description="longest backoff delay")
+
+
+class RedditSettings(PlatformSection):
     subreddits: list[str] = Field([], description="subreddits to collect every night")
     searches: list[str | dict[str, Any]] = Field(
         [], description='keyword searches: plain strings or {"query": "...", "subreddit": "all"}'
@@ -143,11 +153,6 @@ class RedditSettings(Section):
     revisit_days: float = Field(3, description="submissions from the last N days are fetched again")
     submission_limit: int = Field(1000, description="newest submissions listed per subreddit and run")
     comment_sort: str = Field("confidence", description="comment sort requested for threads")
-    max_retries: int = Field(
-        5, ge=0, description="retries of 5xx, 429, timeouts and dropped connections on top of PRAW's own"
-    )
-    retry_base_seconds: float = Field(2.0, ge=0, description="first backoff delay (doubles each retry)")
-    retry_max_seconds: float = Field(120.0, ge=0, description="longest backoff delay")
 
 
 class XSettings(Section):
