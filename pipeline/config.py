@@ -7,10 +7,11 @@ Precedence (highest first): explicit arguments (CLI flags, DAG arguments) > envi
 * ``RIPPLE__<SECTION>__<KEY>=value``: override any setting, e.g. ``RIPPLE__DEMO__SCALE=20``.
   Values are parsed as TOML scalars/arrays when possible (``3``, ``true``, ``["a", "b"]``), else taken as text.
 
-Every section is a pydantic model below; code reads attributes (``settings.membership.window_days``). Unknown
-sections and keys, values of the wrong type and values out of bounds stop loading with one :class:`ConfigError`
-line that names the setting and where it came from. Adding a section is one :class:`Section` subclass plus one
-line in :class:`Sections`; an API platform's section subclasses :class:`PlatformSection` (retry settings).
+Every section is a pydantic model below; code reads attributes (``settings.membership.window_days``).
+Unknown sections and keys, values of the wrong type and values out of bounds stop loading with one
+:class:`ConfigError` line that names the setting and where it came from. Adding a section is one :class:`Section`
+subclass plus one line in :class:`Sections`; an API platform's section subclasses :class:`PlatformSection`
+(retry settings).
 
 Secrets (API credentials, the pseudonymisation key) are never read from ripple.toml: only from the environment,
 PRAW's own configuration, or an Airflow connection handed in by the DAG.
@@ -108,7 +109,7 @@ class CommunitiesSettings(Section):
     min_size: int = Field(5, description="detected communities smaller than this are dropped")
     match_jaccard: float = Field(
         0.2,
-        description="a week's community keeps last week's label when their members overlap this much (Jaccard)",
+        description="a week's community keeps last week's label when their members overlap this much",
     )
     n_iterations: int = Field(-1, description="Leiden iterations; -1 = until the partition stops improving")
 
@@ -117,7 +118,7 @@ class AffectSettings(Section):
     enabled: bool = Field(True, description="score sentiment and emotion during `ripple run`")
     emotions: bool = Field(
         True,
-        description="NRC EmoLex emotion scores; licensed for non-commercial research only: set false otherwise",
+        description="NRC EmoLex emotion scores; non-commercial research only: set false otherwise",
     )
     processes: int = Field(2, ge=1, description="worker processes")
     batch_size: int = Field(5_000, description="texts per batch (bounds memory)")
@@ -212,7 +213,11 @@ class Sections(BaseModel):
     airflow: AirflowSettings = Field(default_factory=AirflowSettings)
 
 
-SECTIONS: dict[str, type[Section]] = {name: f.annotation for name, f in Sections.model_fields.items()}  # type: ignore[misc]
+# section name -> its model class
+SECTIONS: dict[str, type[Section]] = {
+    name: field.annotation  # type: ignore[misc]
+    for name, field in Sections.model_fields.items()
+}
 
 # every setting's default, as plain values ({section: {key: value}})
 DEFAULTS: dict[str, dict[str, Any]] = Sections().model_dump()
@@ -256,7 +261,7 @@ class Settings(Sections):
             for key, value in getattr(self, name).model_dump().items():
                 yield name, key, value
 
-    # ------------------------------------------------------------ directories of the data layout (docs/data-contract.md)
+    # ------------------------------------------------- directories of the data layout (docs/data-contract.md)
     @property
     def raw_dir(self) -> Path:
         return self.data_dir / "raw"
