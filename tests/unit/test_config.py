@@ -73,7 +73,7 @@ def test_ripple_data_dir_env_wins_over_file(tmp_path: Path) -> None:
             "[membership]\nwindow_dayz = 90\n",
             "ripple.toml: membership.window_dayz: unknown setting (did you mean window_days?)",
         ),
-        ("[x]\ncolour = 1\n", "ripple.toml: x.colour: unknown setting (known: queries, max_results, "),
+        ("[x]\ncolour = 1\n", "ripple.toml: x.colour: unknown setting (known: "),
         ("window_days = 1\n", "ripple.toml: window_days: unknown setting"),
         # wrong types
         (
@@ -113,6 +113,16 @@ def test_bad_config_is_one_clear_error(tmp_path: Path, text: str, message: str) 
         load_settings(config=config, environ={})
     assert str(info.value).startswith(message.replace("ripple.toml", str(config)))
     assert "\n" not in str(info.value)
+
+
+def test_unknown_key_without_a_close_match_lists_the_known_ones(tmp_path: Path) -> None:
+    config = tmp_path / "ripple.toml"
+    config.write_text("[x]\ncolour = 1\n")
+    with pytest.raises(ConfigError) as info:
+        load_settings(config=config, environ={})
+    known = str(info.value).split("(known: ", 1)[1].rstrip(")").split(", ")
+    assert sorted(known) == sorted(SECTIONS["x"].model_fields)
+    assert "max_results" in known
 
 
 @pytest.mark.parametrize(
