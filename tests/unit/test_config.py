@@ -264,3 +264,21 @@ def test_cli_prints_one_line_and_exits_2_on_a_bad_config(tmp_path: Path) -> None
         f"error: {config}: membership.window_dayz: unknown setting (did you mean window_days?)"
     )
     assert proc.stdout == ""
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        b"\xff\xfe\x00binary",
+        b"[x]\nqueries = [1, [2]]\n",
+        b"[reddit]\nsearches = [{query = 1}, 2]\n",
+        b"[[run]]\n",
+    ],
+)
+def test_any_bad_file_is_a_config_error(tmp_path: Path, content: bytes) -> None:
+    """The DAGs load settings at parse time: anything but ConfigError would break the DAG import."""
+    config = tmp_path / "ripple.toml"
+    config.write_bytes(content)
+    with pytest.raises(ConfigError) as info:
+        load_settings(config=config, environ={})
+    assert str(info.value).startswith(f"{config}: ") and "\n" not in str(info.value)
