@@ -541,7 +541,7 @@ def stream(
 
 @import_app.command("bluesky-jetstream")
 def import_bluesky_jetstream(
-    files: Annotated[list[Path], typer.Argument(help="Jetstream JSONL files (plain or .zst).", exists=True)],
+    files: Annotated[list[Path], typer.Argument(help="Jetstream JSONL files (plain or .zst).")],
     data_dir: DataDir = None,
     config: ConfigPath = None,
     quiet: Quiet = False,
