@@ -42,13 +42,12 @@ import zstandard
 from pipeline.config import Settings
 from pipeline.files import atomic_path, atomic_write_text, private_dir, remove_stale_temp_files
 from pipeline.pseudonyms import pseudonymizer
+from pipeline.schema import FILE_SCHEMA
 from pipeline.sources.base import FetchContext, Reject, Source, Window
 from pipeline.state import state_for
-from pipeline.validation import EPOCH, FILE_SCHEMA, Validator, to_micros
+from pipeline.validation import EPOCH, Validator, to_micros
 
 log = logging.getLogger(__name__)
-
-__all__ = ["FILE_SCHEMA", "IngestResult", "PartitionWriter", "Quarantine", "ingest", "run_id_for"]
 
 MICROS_PER_DAY = 86_400_000_000
 

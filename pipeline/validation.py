@@ -20,6 +20,7 @@ from pipeline.config import Settings
 from pipeline.pseudonyms import Pseudonymizer
 from pipeline.schema import (
     BOOL_COLUMNS,
+    FILE_SCHEMA,
     INT_COLUMNS,
     KINDS,
     POSTS_SCHEMA,
@@ -34,7 +35,6 @@ MIN_CREATED = datetime(1990, 1, 1, tzinfo=UTC)
 MAX_FUTURE = timedelta(days=2)
 #: author ids and names that mean the account is gone: nobody to attribute, and not a community member
 DELETED_AUTHORS = frozenset({"[deleted]", "[removed]", ""})
-FILE_SCHEMA = pa.schema([f for f in POSTS_SCHEMA if f.name != "platform"])
 
 
 def to_micros(value: Any) -> int:

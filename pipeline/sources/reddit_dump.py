@@ -41,6 +41,7 @@ import pyarrow.compute as pc
 
 from pipeline import lake
 from pipeline.config import Settings
+from pipeline.schema import FILE_SCHEMA
 from pipeline.sources.base import FetchContext, Reject
 from pipeline.sources.imports import ReadReport, check_files, file_label, import_files, read_chunks
 from pipeline.sources.reddit import (
@@ -573,7 +574,7 @@ class _BlockMapper:
                 lines = data.split(b"\n")
             rows = self._python_rows(first, lines, sorted(slow_lines))
             if rows:
-                tables.append(pa.Table.from_pylist(rows, schema=lake.FILE_SCHEMA))
+                tables.append(pa.Table.from_pylist(rows, schema=FILE_SCHEMA))
         if tables:
             self.run.writer.add_table(pa.concat_tables(tables) if len(tables) > 1 else tables[0], PLATFORM)
 

@@ -14,13 +14,13 @@ import pytest
 import zstandard
 from x_replay import realdata, spec_links, twarc_pages
 
-from pipeline import lake
 from pipeline.config import load_settings
 from pipeline.errors import ConfigError
+from pipeline.schema import FILE_SCHEMA
 from pipeline.sources.base import get_source
 from pipeline.sources.x_archive import XArchiveSource, import_archive
 
-COMPARED = [c for c in lake.FILE_SCHEMA.names if c not in ("run_id",)]
+COMPARED = [c for c in FILE_SCHEMA.names if c not in ("run_id",)]
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from pipeline.config import load_settings
-from pipeline.lake import FILE_SCHEMA
+from pipeline.schema import FILE_SCHEMA
 from pipeline.validation import to_micros
 
 REALDATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "realdata"

@@ -20,7 +20,7 @@ from pipeline.config import Settings, load_settings
 from pipeline.errors import ConfigError
 from pipeline.files import atomic_path
 from pipeline.pseudonyms import accept_new_key, fingerprint, key_fingerprint
-from pipeline.schema import POSTS_SCHEMA
+from pipeline.schema import FILE_SCHEMA, POSTS_SCHEMA
 from pipeline.sources.base import FetchContext, Reject, Window
 from pipeline.state import state_for
 from pipeline.validation import to_micros
@@ -147,7 +147,7 @@ def test_partitions_are_hive_by_platform_and_created_date(tmp_path: Path) -> Non
         f"raw/testsrc/date=2026-10-02/testsrc-{WINDOW.key()}.jsonl.zst",
     ]
     table = pq.read_table(tmp_path / files[0])
-    assert table.schema.equals(lake.FILE_SCHEMA)
+    assert table.schema.equals(FILE_SCHEMA)
     rows = read_posts(settings)
     assert {r["post_id"]: r["community"] for r in rows} == {
         "test:a": "c/main",
