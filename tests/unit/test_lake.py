@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
@@ -23,7 +24,7 @@ from pipeline.pseudonyms import accept_new_key, fingerprint, key_fingerprint
 from pipeline.schema import FILE_SCHEMA, POSTS_SCHEMA
 from pipeline.sources.base import FetchContext, Reject, Window
 from pipeline.state import state_for
-from pipeline.validation import to_micros
+from pipeline.validation import MAPPED_COLUMNS, Validator, to_micros
 
 WINDOW = Window(datetime(2026, 10, 1, tzinfo=UTC), datetime(2026, 10, 3, tzinfo=UTC))
 
@@ -364,3 +365,41 @@ def test_atomic_path_leaves_nothing_on_failure(tmp_path: Path) -> None:
 )
 def test_timestamps_in_every_era_format(value: Any, expected: int) -> None:
     assert to_micros(value) == expected
+
+
+def test_column_checks_accept_exactly_what_the_row_check_accepts(tmp_path: Path) -> None:
+    settings = load_settings(data_dir=tmp_path, overrides={"privacy": {"pseudonymize": False}})
+    validator = Validator(settings, "test", None)
+    records = [
+        post("ok"),
+        post("upper", community="  C/Mixed "),
+        post("gone", author_id=None, author_name="[deleted]"),
+        post("name_only", author_id=None, author_name="carol"),
+        post("empty_community", community="   "),
+        post("non_ascii", community="c/Ärger"),
+        post("comment", kind="comment", parent_id="test:ok", root_id="test:ok"),
+        post("orphan", kind="comment", parent_id=None),
+        post("share", kind="share", shared_id="test:ok", share_type="repost"),
+        post("bad_share", kind="share", shared_id="test:ok", share_type="like"),
+        post("unshared", kind="share", shared_id=""),
+        {**post("x"), "post_id": "other:1"},
+        post("thread", kind="thread"),
+        post("old", created_at="1970-01-02T00:00:00Z"),
+        post("long", text="y" * 50_001),
+    ]
+    rows = [{**rec, "is_deleted": False, "is_removed": False, "lang": None} for rec in records]
+    columns = {name: [r.get(name) for r in rows] for name in MAPPED_COLUMNS}
+    columns["created_at"] = [to_micros(r["created_at"]) for r in rows]
+    arrays = {name: pa.array(values, FILE_SCHEMA.field(name).type if name != "created_at" else pa.int64())
+              for name, values in columns.items()}  # fmt: skip
+    checked = validator.table(arrays, pa.array([False] * len(rows)), 7, "r", "s")
+    by_row = [validator(rec, 7, "r", "s") for rec in records]
+    rejected = {i for i, row in enumerate(by_row) if isinstance(row, str)}
+    assert rejected <= set(checked.undecided)
+    assert set(checked.undecided) - rejected == {5}  # non-ASCII community: the row check lower-cases it
+    accepted = checked.table.to_pylist()
+    expected = [by_row[i] for i in range(len(rows)) if i not in checked.undecided]
+    for got, want in zip(accepted, expected, strict=True):
+        want = {k: v for k, v in want.items() if k not in ("platform", "created_at", "fetched_at")}
+        assert {k: got[k] for k in want} == want
+    assert [r["community"] for r in accepted[:2]] == ["c/main", "c/mixed"]
