@@ -51,6 +51,19 @@ def remove_stale_temp_files(directory: Path) -> int:
     return removed
 
 
+def private_tree(root: Path) -> None:
+    """Make ``root`` and everything below it owner-only: directories 0700, files 0600 (a repair for directories
+    that other writers, or an older version, created with the default modes)."""
+    if not root.is_dir():
+        return
+    for directory, subdirs, files in os.walk(root):
+        for name, mode in [(directory, 0o700)] + [(os.path.join(directory, f), 0o600) for f in files]:
+            with contextlib.suppress(FileNotFoundError):  # a temporary file renamed away meanwhile
+                if os.lstat(name).st_mode & 0o777 != mode:
+                    os.chmod(name, mode)
+        subdirs[:] = [d for d in subdirs if not os.path.islink(os.path.join(directory, d))]
+
+
 def private_dir(path: Path, root: Path | None = None) -> Path:
     """Create ``path`` (and its parents) owner-only (0700); with ``root``, every directory from ``root`` down to
     ``path`` is made owner-only too, including ones an earlier version created with looser modes."""

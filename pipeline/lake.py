@@ -40,7 +40,7 @@ import pyarrow.parquet as pq
 import zstandard
 
 from pipeline.config import Settings
-from pipeline.files import atomic_path, atomic_write_text, private_dir, remove_stale_temp_files
+from pipeline.files import atomic_path, atomic_write_text, private_dir, private_tree, remove_stale_temp_files
 from pipeline.pseudonyms import pseudonymizer
 from pipeline.schema import FILE_SCHEMA
 from pipeline.sources.base import FetchContext, Reject, Source, Window
@@ -423,7 +423,9 @@ def _open_raw(
     else:
         partial.unlink(missing_ok=True)
         ctx.state.data["runs"].pop(run.run_id, None)
-    return RawWriter(final_raw, run.settings.raw_dir)
+    writer = RawWriter(final_raw, run.settings.raw_dir)
+    private_tree(run.settings.raw_dir / source.name)  # files an older version left readable to others
+    return writer
 
 
 def _land(

@@ -11,7 +11,7 @@ from typing import Any
 
 from pipeline.config import Settings
 from pipeline.errors import ConfigError
-from pipeline.files import atomic_write_text, private_dir
+from pipeline.files import atomic_write_text, private_dir, private_tree
 
 
 class SourceState:
@@ -34,8 +34,9 @@ class SourceState:
 
 
 def state_dir(settings: Settings) -> Path:
-    """``state/``, created owner-only."""
-    return private_dir(settings.state_dir)
+    """``state/``, created owner-only; what others wrote in it (the run log, checkpoints) is made owner-only too."""
+    private_tree(private_dir(settings.state_dir))
+    return settings.state_dir
 
 
 def state_for(settings: Settings, source_name: str) -> SourceState:

@@ -315,8 +315,14 @@ def test_a_changed_key_stops_the_run_and_rekey_refuses_over_old_pseudonyms(
 
 def test_raw_and_state_are_owner_only(tmp_path: Path) -> None:
     settings = load_settings(data_dir=tmp_path)
-    settings.raw_dir.mkdir(parents=True, mode=0o755)  # as an older version left it
-    os.chmod(settings.raw_dir, 0o755)
+    # as an older version, or a checkpoint written before the first ingest, left them
+    old_raw = settings.raw_dir / "testsrc" / "date=2026-09-01" / "old.jsonl.zst"
+    checkpoint = settings.state_dir / "runs" / "run-1.json"
+    for path in (old_raw, checkpoint):
+        path.parent.mkdir(parents=True)
+        path.write_text("{}")
+        for loose in (path, path.parent, path.parent.parent):
+            os.chmod(loose, 0o755 if loose.is_dir() else 0o644)
     lake.ingest(ListSource([[post("a")], [post("b")]]), settings, WINDOW)
     for top in (settings.raw_dir, settings.state_dir):
         assert stat.S_IMODE(top.stat().st_mode) == 0o700, top
