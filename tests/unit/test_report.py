@@ -513,6 +513,20 @@ def test_no_warehouse_is_a_clear_error(tmp_path: Path) -> None:
 
 
 # ------------------------------------------------------------------------------------------- other weeks
+def test_an_empty_warehouse_renders_every_section(tmp_path: Path) -> None:
+    from pipeline.warehouse import build
+
+    settings = load_settings(data_dir=tmp_path)
+    build(settings)  # an empty lake: every model, no rows
+    path = render_report(settings, now=NOW)
+    html = path.read_text()
+    assert "No data: the warehouse has no items in 2026-W10. The warehouse holds no items at all." in html
+    for section in ("glance", "escaped", "drivers", "overlap", "cascades", "affect", "terms", "quality"):
+        assert f'<section id="{section}">' in html, section
+    assert pd.read_parquet(path.parent / "escaped_items.parquet").empty
+    assert "No item posted in 2026-W10 escaped its origin community." in html
+
+
 def test_a_week_without_data_says_so(rep: SimpleNamespace, tmp_path: Path) -> None:
     settings = load_settings(data_dir=tmp_path)
     shutil.copy(rep.settings.warehouse_path, settings.warehouse_path)
