@@ -553,9 +553,8 @@ def status(
             return
         columns = ["run_id", "status", "finished", "items", "quarantined", "failed sources", "seconds"]
         rows = [_status_row(e) for e in entries]
-        fmt = _resolve_format(fmt, columns, rows)
         _emit(columns, rows, fmt, title=f"Runs in {settings.data_dir}")
-        notes = out if fmt in ("table", "vertical") else err
+        notes = err if fmt in ("csv", "tsv", "json") else out  # an explicit machine format stays clean
         if pending:
             notes.print(
                 f"[yellow]Unfinished run {pending['run_id']}[/yellow]: the next `ripple run` resumes it."

@@ -8,7 +8,11 @@ functions one task each).
 * Resumable: each finished stage is checkpointed in ``state/runs/<run_id>.json``; if the last run did not finish
   (crash, ``kill -9``), the next run without an explicit window resumes that same window, skipping the sources
   that were already ingested and continuing the interrupted one from its own cursor.
-* The run log ``state/runs.jsonl`` has one line per finished or failed run (``ripple status`` reads it).
+* The run log ``state/runs.jsonl`` has one line per finished or failed run (``ripple status`` reads it), plus a
+  ``running`` line written just before the build, so the warehouse lists the run that built it (``stg_runs``).
+* A window never ends after now: a later ``until`` is clamped (with a note), so the run log cannot run ahead.
+* Nothing new, no rebuild: when the inputs of the warehouse (:func:`inputs_fingerprint`) are those of the last
+  build, the build is skipped.
 """
 
 from __future__ import annotations
