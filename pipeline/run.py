@@ -224,7 +224,8 @@ def build_warehouse(
     models = warehouse.load_models()
     with progress("warehouse", len(models) + 1) as advance:
         result = warehouse.build(settings, progress=lambda name: advance(1))
-    lake.atomic_write_text(fingerprint_path(settings), json.dumps({"fingerprint": fingerprint}))
+    record = {"fingerprint": fingerprint, "warehouse": _warehouse_identity(settings)}
+    lake.atomic_write_text(fingerprint_path(settings), json.dumps(record))
     return result.to_dict()
 
 
@@ -238,17 +239,31 @@ def fingerprint_path(settings: Settings) -> Path:
 
 
 def stored_fingerprint(settings: Settings) -> str | None:
-    """The fingerprint of the inputs of the last warehouse built (None before the first build)."""
+    """The fingerprint of the inputs of the published warehouse, when ``ripple run`` or ``ripple build``
+    published it (None before the first build, or when something else published since, e.g. a DAG run)."""
     try:
-        return json.loads(fingerprint_path(settings).read_text(encoding="utf-8"))["fingerprint"]
-    except (OSError, ValueError, KeyError):
+        record = json.loads(fingerprint_path(settings).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
         return None
+    if not isinstance(record, dict) or record.get("warehouse") != _warehouse_identity(settings):
+        return None
+    return record.get("fingerprint")
+
+
+def _warehouse_identity(settings: Settings) -> list[int] | None:
+    """Which file is published (a publish renames a new file over it)."""
+    try:
+        stat = settings.warehouse_path.stat()
+    except OSError:
+        return None
+    return [stat.st_ino, stat.st_mtime_ns]
 
 
 def inputs_fingerprint(settings: Settings) -> str:
     """A hash of everything the warehouse is built from: the content of every lake table (rows, not files,
     so a re-run that fetches the same items again changes nothing; ``fetched_at`` and ``run_id`` are left
-    out), the quarantine files, the settings and the ``sql/`` models. The run log is not an input."""
+    out), the quarantine files, the settings, the ``sql/`` models and the pipeline's own modules. The run log is
+    not an input."""
     digest = hashlib.sha256(repr(settings).encode())
     con = duckdb.connect()
     try:
@@ -259,7 +274,8 @@ def inputs_fingerprint(settings: Settings) -> str:
     finally:
         con.close()
     extra = sorted(settings.quarantine_dir.rglob("*.jsonl")) if settings.quarantine_dir.exists() else []
-    for path in [*extra, *sorted(warehouse.SQL_DIR.rglob("*.sql"))]:
+    code = sorted(Path(__file__).parent.glob("*.py"))  # an upgrade of ripple rebuilds once
+    for path in [*extra, *sorted(warehouse.SQL_DIR.rglob("*.sql")), *code]:
         digest.update(path.name.encode() + hashlib.sha256(path.read_bytes()).digest())
     return digest.hexdigest()
 
