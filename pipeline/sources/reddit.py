@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 from pipeline.config import Settings
 from pipeline.errors import ConfigError, RippleError, SourceError
+from pipeline.schema import new_post
 from pipeline.sources.base import FetchContext, Reject
 
 if TYPE_CHECKING:
@@ -156,28 +157,26 @@ def map_submission(data: dict[str, Any]) -> list[dict[str, Any]]:
     parent = _str(data.get("crosspost_parent"))
     text = data.get("selftext")
     is_deleted, is_removed = deletion_flags(data, text)
-    post: dict[str, Any] = {
-        "platform": PLATFORM,
-        "post_id": f"{PLATFORM}:{name}" if name else None,
-        "kind": "share" if parent else "post",
-        "share_type": "crosspost" if parent else None,
-        "community": _community(data),
-        "author_id": _str(data.get("author")),
-        "author_name": _str(data.get("author")),
-        "parent_id": None,
-        "root_id": f"{PLATFORM}:{name}" if name else None,
-        "shared_id": f"{PLATFORM}:{parent}" if parent else None,
-        "created_at": data.get("created_utc"),
-        "title": _str(data.get("title")),
-        "text": _body(text),
-        "url": None if data.get("is_self") is True else _str(data.get("url")),
-        "lang": None,
-        "score": _int(data.get("score")),
-        "reply_count": _int(data.get("num_comments")),
-        "share_count": _int(data.get("num_crossposts")),
-        "is_deleted": is_deleted,
-        "is_removed": is_removed,
-    }
+    post = new_post(
+        platform=PLATFORM,
+        post_id=f"{PLATFORM}:{name}" if name else None,
+        kind="share" if parent else "post",
+        share_type="crosspost" if parent else None,
+        community=_community(data),
+        author_id=_str(data.get("author")),
+        author_name=_str(data.get("author")),
+        root_id=f"{PLATFORM}:{name}" if name else None,
+        shared_id=f"{PLATFORM}:{parent}" if parent else None,
+        created_at=data.get("created_utc"),
+        title=_str(data.get("title")),
+        text=_body(text),
+        url=None if data.get("is_self") is True else _str(data.get("url")),
+        score=_int(data.get("score")),
+        reply_count=_int(data.get("num_comments")),
+        share_count=_int(data.get("num_crossposts")),
+        is_deleted=is_deleted,
+        is_removed=is_removed,
+    )
     out = [post]
     originals = data.get("crosspost_parent_list")
     if isinstance(originals, list):
@@ -194,28 +193,22 @@ def map_comment(data: dict[str, Any], reply_count: int | None = None) -> dict[st
     link = _str(data.get("link_id"))
     text = data.get("body")
     is_deleted, is_removed = deletion_flags(data, text)
-    return {
-        "platform": PLATFORM,
-        "post_id": f"{PLATFORM}:{name}" if name else None,
-        "kind": "comment",
-        "share_type": None,
-        "community": _community(data),
-        "author_id": _str(data.get("author")),
-        "author_name": _str(data.get("author")),
-        "parent_id": f"{PLATFORM}:{parent}" if parent else None,
-        "root_id": f"{PLATFORM}:{link}" if link else None,
-        "shared_id": None,
-        "created_at": data.get("created_utc"),
-        "title": None,
-        "text": _body(text),
-        "url": None,
-        "lang": None,
-        "score": _int(data.get("score")),
-        "reply_count": reply_count,
-        "share_count": None,
-        "is_deleted": is_deleted,
-        "is_removed": is_removed,
-    }
+    return new_post(
+        platform=PLATFORM,
+        post_id=f"{PLATFORM}:{name}" if name else None,
+        kind="comment",
+        community=_community(data),
+        author_id=_str(data.get("author")),
+        author_name=_str(data.get("author")),
+        parent_id=f"{PLATFORM}:{parent}" if parent else None,
+        root_id=f"{PLATFORM}:{link}" if link else None,
+        created_at=data.get("created_utc"),
+        text=_body(text),
+        score=_int(data.get("score")),
+        reply_count=reply_count,
+        is_deleted=is_deleted,
+        is_removed=is_removed,
+    )
 
 
 def map_record(data: dict[str, Any], kind: str | None = None) -> list[dict[str, Any]]:

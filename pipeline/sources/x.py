@@ -33,6 +33,7 @@ from requests.adapters import HTTPAdapter
 
 from pipeline.config import Settings
 from pipeline.errors import SourceError
+from pipeline.schema import new_post
 from pipeline.sources.base import FetchContext, Reject
 
 log = logging.getLogger(__name__)
@@ -191,28 +192,25 @@ def tweet_to_post(tweet: dict[str, Any], index: PageIndex) -> dict[str, Any] | R
         metrics = {}
     lang = tweet.get("lang")
     community = tweet.get("community_id")
-    return {
-        "platform": PLATFORM,
-        "post_id": f"x:{native_id}",
-        "kind": kind,
-        "share_type": share_type,
-        "community": str(community) if community not in (None, "") else None,
-        "author_id": str(author_id) if author_id is not None else None,
-        "author_name": author.get("username") if author else None,
-        "parent_id": f"x:{parent}" if parent else None,
-        "root_id": f"x:{root}" if root else None,
-        "shared_id": f"x:{shared}" if shared else None,
-        "created_at": tweet.get("created_at"),
-        "title": None,
-        "text": tweet_text(tweet),
-        "url": external_url(tweet),
-        "lang": lang if isinstance(lang, str) and lang and lang != "und" else None,
-        "score": _metric(metrics, "like_count"),
-        "reply_count": _metric(metrics, "reply_count"),
-        "share_count": _metric(metrics, "retweet_count", "quote_count"),
-        "is_deleted": False,
-        "is_removed": False,
-    }
+    return new_post(
+        platform=PLATFORM,
+        post_id=f"x:{native_id}",
+        kind=kind,
+        share_type=share_type,
+        community=str(community) if community not in (None, "") else None,
+        author_id=str(author_id) if author_id is not None else None,
+        author_name=author.get("username") if author else None,
+        parent_id=f"x:{parent}" if parent else None,
+        root_id=f"x:{root}" if root else None,
+        shared_id=f"x:{shared}" if shared else None,
+        created_at=tweet.get("created_at"),
+        text=tweet_text(tweet),
+        url=external_url(tweet),
+        lang=lang if isinstance(lang, str) and lang and lang != "und" else None,
+        score=_metric(metrics, "like_count"),
+        reply_count=_metric(metrics, "reply_count"),
+        share_count=_metric(metrics, "retweet_count", "quote_count"),
+    )
 
 
 def response_tweets(response: dict[str, Any]) -> tuple[list[Any], list[dict[str, Any]]]:
@@ -284,28 +282,16 @@ def retweeters_to_posts(
             yield Reject("not a user object (no id)", user, location)
             continue
         user_id = str(user["id"])
-        yield {
-            "platform": PLATFORM,
-            "post_id": f"{SYNTHETIC_RETWEET_PREFIX}{tweet_id}:{user_id}",
-            "kind": "share",
-            "share_type": "retweet",
-            "community": None,
-            "author_id": user_id,
-            "author_name": user.get("username"),
-            "parent_id": None,
-            "root_id": None,
-            "shared_id": f"x:{tweet_id}",
-            "created_at": observed_at,
-            "title": None,
-            "text": None,
-            "url": None,
-            "lang": None,
-            "score": None,
-            "reply_count": None,
-            "share_count": None,
-            "is_deleted": False,
-            "is_removed": False,
-        }
+        yield new_post(
+            platform=PLATFORM,
+            post_id=f"{SYNTHETIC_RETWEET_PREFIX}{tweet_id}:{user_id}",
+            kind="share",
+            share_type="retweet",
+            author_id=user_id,
+            author_name=user.get("username"),
+            shared_id=f"x:{tweet_id}",
+            created_at=observed_at,
+        )
     for error in response.get("errors") or []:
         yield Reject(api_error_reason(error), error, location)
 
