@@ -244,6 +244,10 @@ def ingest(
     since: Annotated[str | None, typer.Option(help="Window start (default: as `ripple run`).")] = None,
     until: Annotated[str | None, typer.Option(help="Window end, exclusive (default: now).")] = None,
     thread: Annotated[list[str] | None, typer.Option("--thread", help="Thread id or URL (reddit).")] = None,
+    replace_more: Annotated[
+        int | None,
+        typer.Option("--replace-more", help="With --thread: expand at most N 'more' stubs (default: all)."),
+    ] = None,
     data_dir: DataDir = None,
     config: ConfigPath = None,
     quiet: Quiet = False,
@@ -265,6 +269,8 @@ def ingest(
             from pipeline.lake import run_id_for
 
             options["threads"] = list(thread)
+            if replace_more is not None:
+                options["replace_more"] = replace_more
             window = None
             digest = hashlib.sha1(",".join(sorted(thread)).encode()).hexdigest()[:10]
             run_id = run_id_for(source, None, label=f"threads-{digest}")

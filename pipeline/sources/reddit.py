@@ -6,8 +6,10 @@ What a run does (docs/sources/reddit.md has the details):
   newest submissions back to the unit's watermark and at least ``revisit_days`` before the window end, then
   fetches each submission's whole comment tree, expanding ``more`` stubs the way PRAW's ``replace_more`` does
   (largest first, one request each, at most ``replace_more_limit`` of them per thread);
-* ``ctx.options["threads"]`` (ids or URLs) fetches just those threads, ``ctx.options["items"]`` (fullnames)
-  refreshes those items through ``/api/info`` (e.g. to learn whether they were deleted since).
+* ``ctx.options["threads"]`` (ids or URLs) fetches just those threads, whole: every ``more`` stub is
+  expanded unless ``ctx.options["replace_more"]`` sets a budget (the nightly budget is for listings);
+  ``ctx.options["items"]`` (fullnames) refreshes those items through ``/api/info`` (e.g. to learn whether
+  they were deleted since).
 
 Every page is the JSON the API returned, fetched with ``reddit.request`` so PRAW handles authentication and
 rate limits. A thread is one page: the ``/comments/<id>`` response plus the list of expansion responses under
@@ -330,6 +332,16 @@ def thread_id_from(value: str) -> str:
     raise ConfigError(f"not a Reddit thread id or URL: {value!r}")
 
 
+def explicit_budget(options: dict[str, Any]) -> int | None:
+    """Expansions per thread the user named: ``options["replace_more"]``, unlimited (None) by default."""
+    value = options.get("replace_more")
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ConfigError(f"reddit: --replace-more must be a whole number, got {value!r}")
+    return None if value < 0 else value
+
+
 # --------------------------------------------------------------------------------------------- client
 def build_reddit(settings: Settings, credentials: dict[str, Any] | None = None) -> praw.Reddit:
     """A ``praw.Reddit`` configured the way PRAW configures itself.
@@ -545,7 +557,7 @@ class RedditSource:
             ids = [thread_id_from(t) for t in threads]
             reddit = self._client(ctx)
             yield from self._fetch_items(ctx, reddit, [str(i) for i in items])
-            yield from self._fetch_thread_list(ctx, reddit, "threads", ids)
+            yield from self._fetch_thread_list(ctx, reddit, "threads", ids, explicit_budget(ctx.options))
             return
         if ctx.window is None:
             raise ConfigError("reddit: a run needs a window, or threads/items to fetch")
@@ -568,12 +580,12 @@ class RedditSource:
             ctx.save_cursor(items_next=offset + len(batch))
 
     def _fetch_thread_list(
-        self, ctx: FetchContext, reddit: praw.Reddit, key: str, ids: list[str]
+        self, ctx: FetchContext, reddit: praw.Reddit, key: str, ids: list[str], budget: int | None
     ) -> Iterator[dict[str, Any]]:
         units = ctx.cursor.setdefault("units", {})
         progress = units.setdefault(key, {"threads": ids, "next": 0})
         for index in range(int(progress["next"]), len(progress["threads"])):
-            yield self.fetch_thread(reddit, progress["threads"][index])
+            yield self.fetch_thread(reddit, progress["threads"][index], budget)
             progress["next"] = index + 1
             ctx.save_cursor()
         progress["done"] = True
@@ -615,7 +627,7 @@ class RedditSource:
             }
             ctx.save_cursor()
         for index in range(int(progress["next"]), len(progress["threads"])):
-            yield self.fetch_thread(reddit, progress["threads"][index])
+            yield self.fetch_thread(reddit, progress["threads"][index], self.replace_more_limit)
             progress["next"] = index + 1
             ctx.save_cursor()
         progress["done"] = True
@@ -673,12 +685,13 @@ class RedditSource:
             if reached_end or not after or not children or seen >= self.submission_limit:
                 return
 
-    def fetch_thread(self, reddit: praw.Reddit, submission_id: str) -> dict[str, Any]:
-        """One thread as one page: the /comments/ response plus up to ``replace_more_limit`` expansions.
+    def fetch_thread(self, reddit: praw.Reddit, submission_id: str, budget: int | None) -> dict[str, Any]:
+        """One thread as one page: the /comments/ response plus up to ``budget`` expansions (None: all).
 
-        Stubs are expanded largest first, like PRAW's ``CommentForest.replace_more``: a stub with children
-        through ``/api/morechildren``, a "continue this thread" stub (count 0) through
-        ``/comments/<id>/_/<parent>``. The stubs the budget leaves are kept in the landed JSON.
+        Listed threads get ``replace_more_limit``, threads the user named get all (docs/sources/reddit.md). Stubs are expanded
+        largest first, like PRAW's ``CommentForest.replace_more``: a stub with children through
+        ``/api/morechildren``, a "continue this thread" stub (count 0) through ``/comments/<id>/_/<parent>``.
+        The stubs the budget leaves are kept in the landed JSON.
         """
         params = {"limit": THREAD_COMMENT_LIMIT, "sort": self.comment_sort}
         path = f"/comments/{submission_id}/"
@@ -700,7 +713,7 @@ class RedditSource:
 
         push(_response_things(page["request"], page["data"]))
         more: list[dict[str, Any]] = []
-        remaining = self.replace_more_limit
+        remaining = budget
         while heap and (remaining is None or remaining > 0):
             _, _, stub = heapq.heappop(heap)
             key = _stub_key(stub)

@@ -183,12 +183,24 @@ def test_fully_expanded_thread_lands_every_comment_at_every_level(
         assert secret not in everything
 
 
+def test_a_named_thread_is_expanded_whole_whatever_the_nightly_budget(realdata: Path, tmp_path: Path) -> None:
+    cassette = realdata / CASSETTES / REPLACE_ALL
+    expected, _submission = tree_from_cassette(cassette)
+    settings = make_settings(tmp_path, replace_more_limit=3)
+    with ReplayServer([cassette]) as server:
+        result = ingest(settings, server, options={"threads": ["3hahrw"]})
+        expansions = server.count("POST", "/api/morechildren") + server.count("GET", "/comments/3hahrw/_/")
+    assert expansions == 18
+    comments = {r["post_id"] for r in lake_rows(settings) if r["kind"] == "comment"}
+    assert comments == {f"reddit:{name}" for name in expected} and result.quarantined == 0
+
+
 def test_budget_leaves_gaps_that_the_lake_shows(realdata: Path, tmp_path: Path) -> None:
     cassette = realdata / CASSETTES / REPLACE_ALL
     expected, submission = tree_from_cassette(cassette)
-    settings = make_settings(tmp_path, replace_more_limit=3)
+    settings = make_settings(tmp_path)
     with ReplayServer([cassette]) as server:
-        ingest(settings, server, options={"threads": ["3hahrw"]})
+        ingest(settings, server, options={"threads": ["3hahrw"], "replace_more": 3})
         expansions = server.count("POST", "/api/morechildren") + server.count("GET", "/comments/3hahrw/_/")
     assert expansions == 3
 
@@ -576,10 +588,10 @@ def staged(settings: Settings) -> dict[str, dict[str, Any]]:
 def test_staging_tells_a_truncated_thread_from_a_whole_one(realdata: Path, tmp_path: Path) -> None:
     cassette = realdata / CASSETTES / REPLACE_ALL
     expected, submission = tree_from_cassette(cassette)
-    whole, short = make_settings(tmp_path / "whole"), make_settings(tmp_path / "short", replace_more_limit=3)
+    whole, short = make_settings(tmp_path / "whole"), make_settings(tmp_path / "short")
     with ReplayServer([cassette]) as server:
         ingest(whole, server, options={"threads": ["3hahrw"]})
-        ingest(short, server, options={"threads": ["3hahrw"]})
+        ingest(short, server, options={"threads": ["3hahrw"], "replace_more": 3})
 
     rows = staged(whole)
     root = rows["reddit:t3_3hahrw"]
@@ -604,10 +616,10 @@ def test_a_thread_cut_by_the_budget_is_an_incomplete_cascade(realdata: Path, tmp
     from pipeline.warehouse import build_database
 
     cassette = realdata / CASSETTES / REPLACE_ALL
-    whole, short = make_settings(tmp_path / "whole"), make_settings(tmp_path / "short", replace_more_limit=3)
+    whole, short = make_settings(tmp_path / "whole"), make_settings(tmp_path / "short")
     with ReplayServer([cassette]) as server:
         ingest(whole, server, options={"threads": ["3hahrw"]})
-        ingest(short, server, options={"threads": ["3hahrw"]})
+        ingest(short, server, options={"threads": ["3hahrw"], "replace_more": 3})
     complete = {}
     for name, settings in (("whole", whole), ("short", short)):
         con = duckdb.connect()
