@@ -62,6 +62,9 @@ def _setup_logging(verbose: bool = False) -> None:
         format="%(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    from pipeline.retry import quiet_libraries
+
+    quiet_libraries(debug=verbose or bool(os.environ.get("RIPPLE_DEBUG")))
 
 
 def _progress_factory(quiet: bool) -> Callable[[str, int | None], Any]:

@@ -107,6 +107,10 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "max_roots": 200,
         # search pages per query and run; 0 = no limit
         "query_budget": 0,
+        # 5xx, timeouts and dropped connections: exponential backoff (rate limits wait for the announced reset)
+        "max_retries": 5,
+        "retry_base_seconds": 2.0,
+        "retry_max_seconds": 120.0,
     },
     "warehouse": {
         # DuckDB resources for the build; the published file is read with DuckDB's defaults
@@ -276,9 +280,10 @@ def validate(settings: Settings) -> None:
     for key in ("conversation_budget", "quote_budget", "retweet_budget", "max_roots", "query_budget"):
         number("x", key, 0)
     number("x", "max_results", 1, 100)
-    number("reddit", "max_retries", 0)
-    number("reddit", "retry_base_seconds", 0)
-    number("reddit", "retry_max_seconds", 0)
+    for platform in ("reddit", "x"):
+        number(platform, "max_retries", 0)
+        number(platform, "retry_base_seconds", 0)
+        number(platform, "retry_max_seconds", 0)
     number("airflow", "retries", 0)
     number("airflow", "retry_delay_seconds", 0)
     if not isinstance(settings.get("run", "sources"), list):

@@ -22,16 +22,15 @@ import configparser
 import heapq
 import logging
 import os
-import random
 import re
-import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from pipeline.config import Settings
 from pipeline.errors import ConfigError, RippleError, SourceError
+from pipeline.retry import GaveUp, Retryable, RetryPolicy, describe, reset_wait
 from pipeline.schema import new_post
 from pipeline.sources.base import FetchContext, Reject
 
@@ -48,10 +47,7 @@ AUTHOR_DELETION_CATEGORIES = frozenset({"deleted", "author"})
 LISTING_PAGE_SIZE = 100
 INFO_BATCH = 100
 THREAD_COMMENT_LIMIT = 500
-DEFAULT_MAX_RETRIES = 5
 INT64_MAX = 2**63 - 1
-DEFAULT_RETRY_BASE_SECONDS = 2.0
-DEFAULT_RETRY_MAX_SECONDS = 120.0
 _ID36 = re.compile(r"^[0-9a-z]{1,13}$")
 
 
@@ -60,6 +56,14 @@ class RedditUnavailable(RippleError):
 
     Running the same window again resumes from the last checkpoint.
     """
+
+
+class _BadJSON(Exception):
+    """The body of a response that was not JSON (kept for the quarantine record if retries do not help)."""
+
+    def __init__(self, status: int | None, body: str | None):
+        super().__init__("response body is not valid JSON")
+        self.status, self.body = status, body
 
 
 class _RequestFailed(Exception):
@@ -438,10 +442,7 @@ class RedditSource:
         self.revisit_days = float(cfg.get("revisit_days", 3))
         self.submission_limit = int(cfg.get("submission_limit", 1000))
         self.comment_sort = str(cfg.get("comment_sort", "confidence"))
-        self.max_retries = int(cfg.get("max_retries", DEFAULT_MAX_RETRIES))
-        self.retry_base = float(cfg.get("retry_base_seconds", DEFAULT_RETRY_BASE_SECONDS))
-        self.retry_max = float(cfg.get("retry_max_seconds", DEFAULT_RETRY_MAX_SECONDS))
-        self.sleep: Callable[[float], None] = time.sleep
+        self.retry = RetryPolicy.from_settings(settings, PLATFORM)
 
     # ----------------------------------------------------------------------------------------- requests
     def _client(self, ctx: FetchContext) -> praw.Reddit:
@@ -457,60 +458,64 @@ class RedditSource:
         params: dict[str, Any] | None = None,
         data: dict[str, Any] | None = None,
     ) -> Any:
-        """One API call with PRAW's auth and rate limits, plus bounded exponential backoff when transient.
+        """One API call with PRAW's auth and rate limits, retried by the platform's :class:`RetryPolicy`.
 
         Authentication failures raise :class:`SourceError` at once. 5xx, 429, timeouts, dropped connections
-        and bodies that are not JSON are retried; after ``max_retries`` the first three raise
-        :class:`RedditUnavailable` (the run can be resumed), a body that is still not JSON raises
-        ``_RequestFailed`` so that only this thread or listing is quarantined. Other 4xx raise that too.
+        and bodies that are not JSON are retried (a 429 waits for the reset Reddit announces); after
+        ``max_retries`` the first ones raise :class:`RedditUnavailable` (the run can be resumed), a body that
+        is still not JSON raises ``_RequestFailed`` so that only this thread or listing is quarantined.
+        Other 4xx raise that too.
         """
+        what = f"reddit: {method} {path}"
+        try:
+            return self.retry.call(what, lambda: self._attempt(reddit, method, path, params, data))
+        except GaveUp as exc:
+            bad_json = exc.last.__cause__
+            if isinstance(bad_json, _BadJSON):
+                raise _RequestFailed(
+                    bad_json.status, "response body is not valid JSON", bad_json.body
+                ) from None
+            raise RedditUnavailable(
+                f"{exc}; run the same window again to resume from the last checkpoint"
+            ) from None
+
+    def _attempt(
+        self,
+        reddit: praw.Reddit,
+        method: str,
+        path: str,
+        params: dict[str, Any] | None,
+        data: dict[str, Any] | None,
+    ) -> Any:
+        """One try: the response, or the failure classified (Retryable, SourceError, _RequestFailed)."""
         import prawcore
 
-        attempt = 0
-        while True:
-            try:
-                return reddit.request(method=method, path=path, params=params, data=data)
-            except prawcore.OAuthException as exc:
-                raise SourceError(
-                    f"reddit: authentication failed ({exc}); check the app's client id and secret"
-                ) from None
-            except (prawcore.InvalidToken, prawcore.Forbidden, prawcore.InsufficientScope) as exc:
+        try:
+            return reddit.request(method=method, path=path, params=params, data=data)
+        except prawcore.OAuthException as exc:
+            raise SourceError(
+                f"reddit: authentication failed ({exc}); check the app's client id and secret"
+            ) from None
+        except (prawcore.InvalidToken, prawcore.Forbidden, prawcore.InsufficientScope) as exc:
+            raise SourceError(self._auth_message(exc, path)) from None
+        except prawcore.BadJSON as exc:
+            cause = _BadJSON(exc.response.status_code, _response_text(exc))
+            raise Retryable("response body is not valid JSON") from cause
+        except prawcore.ResponseException as exc:
+            status = exc.response.status_code
+            if status in (401, 403):
                 raise SourceError(self._auth_message(exc, path)) from None
-            except prawcore.BadJSON as exc:
-                failure: Exception = exc
-                body = _response_text(exc)
-                if attempt >= self.max_retries:
-                    status = exc.response.status_code
-                    raise _RequestFailed(status, "response body is not valid JSON", body) from None
-            except prawcore.ResponseException as exc:
-                status = exc.response.status_code
-                if status in (401, 403):
-                    raise SourceError(self._auth_message(exc, path)) from None
-                if status < 500 and status != 429:
-                    message = f"HTTP {status} for {method} {path}"
-                    raise _RequestFailed(status, message, _response_text(exc)) from None
-                failure = exc
-            except prawcore.RequestException as exc:
-                failure = exc
-            except prawcore.PrawcoreException as exc:  # Redirect (unknown subreddit), SpecialError, ...
-                raise _RequestFailed(None, f"{type(exc).__name__}: {exc}") from None
-            if attempt >= self.max_retries:
-                raise RedditUnavailable(
-                    f"reddit: {method} {path} still failing after {attempt + 1} attempts "
-                    f"({_describe(failure)}); run the same window again to resume from the last checkpoint"
-                ) from None
-            delay = min(self.retry_max, self.retry_base * (2**attempt)) * (0.5 + random.random() / 2)
-            attempt += 1
-            log.warning(
-                "reddit: %s %s failed (%s); retry %d/%d in %.1fs",
-                method,
-                path,
-                _describe(failure),
-                attempt,
-                self.max_retries,
-                delay,
-            )
-            self.sleep(delay)
+            if status == 429:
+                headers = getattr(exc.response, "headers", None)
+                raise Retryable("HTTP 429", wait=reset_wait(headers), rate_limited=True) from exc
+            if status < 500:
+                message = f"HTTP {status} for {method} {path}"
+                raise _RequestFailed(status, message, _response_text(exc)) from None
+            raise Retryable(f"HTTP {status}") from exc
+        except prawcore.RequestException as exc:
+            raise Retryable(describe(exc)) from exc
+        except prawcore.PrawcoreException as exc:  # Redirect (unknown subreddit), SpecialError, ...
+            raise _RequestFailed(None, f"{type(exc).__name__}: {exc}") from None
 
     @staticmethod
     def _auth_message(exc: Exception, path: str) -> str:
@@ -784,13 +789,3 @@ def _response_text(exc: Exception) -> str | None:
         return None if response is None else str(response.text)
     except Exception:  # a body that cannot even be decoded is not worth a second failure
         return None
-
-
-def _describe(exc: Exception) -> str:
-    original = getattr(exc, "original_exception", None)
-    if original is not None:
-        return f"{type(original).__name__}: {original}"
-    response = getattr(exc, "response", None)
-    if response is not None:
-        return f"HTTP {response.status_code}"
-    return f"{type(exc).__name__}: {exc}"

@@ -632,3 +632,61 @@ def test_a_thread_cut_by_the_budget_is_an_incomplete_cascade(realdata: Path, tmp
     assert complete["whole"][0] is True and complete["whole"][2] == 542
     # every landed comment has its parent, yet the cascade is known to be short
     assert complete["short"][0] is False and complete["short"][1] == 0 and complete["short"][2] < 542
+
+
+# --------------------------------------------------------------------------------------------- no network
+@pytest.fixture
+def restore_log_levels():
+    from pipeline.retry import LIBRARY_LOGGERS
+
+    names = [*LIBRARY_LOGGERS, "pipeline"]
+    levels = {name: logging.getLogger(name).level for name in names}
+    yield
+    for name, level in levels.items():
+        logging.getLogger(name).setLevel(level)
+
+
+def test_without_network_each_retry_is_one_short_line_and_the_error_is_one_line(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    restore_log_levels: None,
+) -> None:
+    import socket
+
+    import praw.config
+    from typer.testing import CliRunner
+
+    from pipeline.cli import app
+
+    with socket.socket() as sock:  # a port nothing listens on: every connection is refused
+        sock.bind(("127.0.0.1", 0))
+        closed = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    (tmp_path / "praw.ini").write_text(
+        f"[ripple]\nclient_id = id\nclient_secret = {SECRET}\nuser_agent = ripple tests\n"
+        f"oauth_url = {closed}\nreddit_url = {closed}\n"
+    )
+    monkeypatch.chdir(tmp_path)
+    # PRAW reads praw.ini once per process: make it read this one
+    monkeypatch.setattr(praw.config.Config, "CONFIG", None)
+    monkeypatch.delenv("RIPPLE_DEBUG", raising=False)
+    env = {
+        "PRAW_ALLOW_ENDPOINT_OVERRIDE": "1",
+        "RIPPLE__REDDIT__MAX_RETRIES": "2",
+        "RIPPLE__REDDIT__RETRY_BASE_SECONDS": "0.01",
+        "RIPPLE_DATA_DIR": str(tmp_path / "data"),
+    }
+    caplog.set_level(logging.DEBUG)
+    result = CliRunner().invoke(app, ["ingest", "reddit", "--thread", "2gmzqe", "-q"], env=env)
+    assert result.exit_code == 1, result.output
+    assert result.stderr.strip().splitlines() == [
+        "error: reddit: GET /comments/2gmzqe/: still failing after 3 attempts (connection refused); run the "
+        "same window again to resume from the last checkpoint"
+    ]
+    warnings = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert [r.getMessage().split(" in ")[0] for r in warnings] == [
+        "reddit: GET /comments/2gmzqe/: connection refused; retry 1 of 2",
+        "reddit: GET /comments/2gmzqe/: connection refused; retry 2 of 2",
+    ]
+    assert all(len(r.getMessage()) < 100 for r in warnings)
+    assert SECRET not in caplog.text + result.output
