@@ -116,3 +116,32 @@ def platform_of_source(source: str) -> str:
     from pipeline.sources.base import REGISTRY
 
     return REGISTRY[source][1]
+
+
+def pools_json() -> str:
+    """The Airflow pools, one per platform, as ``airflow pools import`` reads them."""
+    import json
+
+    pools = {
+        p.pool: {"slots": p.pool_slots, "description": p.pool_description, "include_deferred": False}
+        for p in platforms()
+    }
+    return json.dumps(pools, indent=1, sort_keys=True)
+
+
+def main(argv: list[str]) -> int:
+    """``python -m pipeline.platforms pools|connections``: what docker-compose's init sets up."""
+    if argv == ["pools"]:
+        print(pools_json())
+    elif argv == ["connections"]:
+        print("\n".join(p.connection_id for p in platforms() if p.connection_id))
+    else:
+        print("usage: python -m pipeline.platforms pools|connections")
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    import sys
+
+    sys.exit(main(sys.argv[1:]))

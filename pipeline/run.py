@@ -28,6 +28,7 @@ from typing import Any
 from pipeline import lake, warehouse
 from pipeline.config import Settings
 from pipeline.errors import RippleError
+from pipeline.orchestration import run_id_of
 from pipeline.sources.base import Window, get_source
 
 log = logging.getLogger(__name__)
@@ -235,7 +236,7 @@ def run_nightly(
         log.warning("resuming interrupted run %s", resumed["run_id"])
     else:
         window = resolve_window(settings, since, until)
-    run_id = f"run-{window.key()}"
+    run_id = run_id_of(window)
     checkpoint = load_checkpoint(settings, run_id) if resumed is not None else {}
     summary = RunSummary(
         run_id=run_id,
