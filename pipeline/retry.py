@@ -227,7 +227,7 @@ def describe(exc: BaseException) -> str:
     if isinstance(status, int):
         return f"HTTP {status}"
     if "NameResolution" in names or "gaierror" in names or "Name or service not known" in names:
-        return "cannot resolve the host name (no network or DNS?)"
+        return "cannot resolve the host name"
     if "Timeout" in names or "timed out" in names:
         return "timed out"
     if "ConnectionRefused" in names or "Connection refused" in names:
