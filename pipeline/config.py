@@ -112,6 +112,35 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "retry_base_seconds": 2.0,
         "retry_max_seconds": 120.0,
     },
+    "bluesky": {
+        # where to log in (the account's PDS) and where anonymous reads go (the public AppView)
+        "service_url": "https://bsky.social",
+        "appview_url": "https://public.api.bsky.app",
+        "queries": [],
+        "accounts": [],
+        "feeds": [],
+        "lists": [],
+        # "detected" (Leiden, like X) or "feed": the configured feed or list a root was found in
+        "community": "detected",
+        "page_size": 100,
+        # posts per query / account / feed / list and run; 0 = no limit
+        "query_budget": 0,
+        "max_roots": 200,
+        "thread_depth": 1000,
+        "quote_budget": 100,
+        "repost_budget": 100,
+        "max_retries": 5,
+        "retry_base_seconds": 2.0,
+        "retry_max_seconds": 120.0,
+        "max_rate_limit_wait_seconds": 960,
+        # `ripple stream bluesky`: Jetstream endpoint, optional filters, commit cadence and memory bound
+        "jetstream_url": "wss://jetstream2.us-east.bsky.network/subscribe",
+        "jetstream_dids": [],
+        "jetstream_keywords": [],
+        "stream_commit_seconds": 300,
+        "stream_buffer": 10_000,
+        "stream_max_backoff_seconds": 60,
+    },
     "warehouse": {
         # DuckDB resources for the build; the published file is read with DuckDB's defaults
         "threads": 2,
@@ -284,6 +313,16 @@ def validate(settings: Settings) -> None:
         number(platform, "max_retries", 0)
         number(platform, "retry_base_seconds", 0)
         number(platform, "retry_max_seconds", 0)
+    for key in ("query_budget", "max_roots", "thread_depth", "quote_budget", "repost_budget", "max_retries"):
+        number("bluesky", key, 0)
+    number("bluesky", "page_size", 1, 100)
+    for key in ("retry_base_seconds", "retry_max_seconds", "max_rate_limit_wait_seconds"):
+        number("bluesky", key, 0)
+    number("bluesky", "stream_commit_seconds", 1)
+    number("bluesky", "stream_buffer", 1)
+    number("bluesky", "stream_max_backoff_seconds", 1)
+    if settings.get("bluesky", "community") not in ("detected", "feed"):
+        raise ConfigError('bluesky.community must be "detected" or "feed"')
     number("airflow", "retries", 0)
     number("airflow", "retry_delay_seconds", 0)
     if not isinstance(settings.get("run", "sources"), list):

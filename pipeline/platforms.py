@@ -66,6 +66,15 @@ def register(platform: Platform) -> Platform:
     return platform
 
 
+register(
+    Platform(
+        "bluesky",
+        pool_description="ripple: Bluesky AppView, one client at a time per account",
+        # login = the account's handle, password = an app password (RIPPLE_BLUESKY_* when missing)
+        connection_id="bluesky_default",
+        native_communities=False,
+    )
+)
 register(Platform("demo", pool_slots=2, pool_description="ripple: demo source (simulator, no API)"))
 register(
     Platform(

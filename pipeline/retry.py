@@ -79,7 +79,8 @@ class RetryPolicy:
     @classmethod
     def from_settings(cls, settings: Any, platform: str, **overrides: Any) -> RetryPolicy:
         """The policy of ``platform``: its declared defaults, then ``[<platform>] max_retries``,
-        ``retry_base_seconds`` and ``retry_max_seconds``, then ``overrides``."""
+        ``retry_base_seconds``, ``retry_max_seconds`` and ``max_rate_limit_wait_seconds`` (those it has),
+        then ``overrides``."""
         from pipeline.platforms import platform_spec
 
         values: dict[str, Any] = {"name": platform, **platform_spec(platform).retry}
@@ -87,6 +88,7 @@ class RetryPolicy:
             ("max_retries", "max_retries"),
             ("retry_base_seconds", "base_seconds"),
             ("retry_max_seconds", "max_seconds"),
+            ("max_rate_limit_wait_seconds", "max_reset_wait"),
         ):
             value = settings.get(platform, key)
             if value is not None:

@@ -109,12 +109,13 @@ def test_the_pools_file_has_one_pool_per_platform_with_its_slots(capsys):
     platforms = {platform for _target, platform in REGISTRY.values()}
     assert set(pools) == {f"ripple_{platform}" for platform in platforms}
     assert {name: pool["slots"] for name, pool in pools.items()} == {
+        "ripple_bluesky": 1,
         "ripple_demo": 2,
         "ripple_reddit": 1,
         "ripple_x": 1,
     }
     assert main(["connections"]) == 0
-    assert capsys.readouterr().out.split() == ["reddit_default", "x_default"]
+    assert capsys.readouterr().out.split() == ["bluesky_default", "reddit_default", "x_default"]
 
 
 def test_celery_is_an_opt_in_profile(services):
