@@ -84,15 +84,18 @@ class RetryPolicy:
         from pipeline.platforms import platform_spec
 
         values: dict[str, Any] = {"name": platform, **platform_spec(platform).retry}
+        try:
+            section: Any = settings.section(platform)
+        except KeyError:  # a platform without a settings section keeps its declared defaults
+            section = {}
         for key, attr in (
             ("max_retries", "max_retries"),
             ("retry_base_seconds", "base_seconds"),
             ("retry_max_seconds", "max_seconds"),
             ("max_rate_limit_wait_seconds", "max_reset_wait"),
         ):
-            value = settings.get(platform, key)
-            if value is not None:
-                values[attr] = value
+            if key in section and section[key] is not None:
+                values[attr] = section[key]
         values.update(overrides)
         values["max_retries"] = int(values["max_retries"])
         return cls(**values)
