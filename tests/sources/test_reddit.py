@@ -635,22 +635,10 @@ def test_a_thread_cut_by_the_budget_is_an_incomplete_cascade(realdata: Path, tmp
 
 
 # --------------------------------------------------------------------------------------------- no network
-@pytest.fixture
-def restore_log_levels():
-    from pipeline.retry import LIBRARY_LOGGERS
-
-    names = [*LIBRARY_LOGGERS, "pipeline"]
-    levels = {name: logging.getLogger(name).level for name in names}
-    yield
-    for name, level in levels.items():
-        logging.getLogger(name).setLevel(level)
-
-
 def test_without_network_each_retry_is_one_short_line_and_the_error_is_one_line(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
-    restore_log_levels: None,
 ) -> None:
     import socket
 
