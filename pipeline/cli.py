@@ -244,6 +244,7 @@ def ingest(
     since: Annotated[str | None, typer.Option(help="Window start (default: as `ripple run`).")] = None,
     until: Annotated[str | None, typer.Option(help="Window end, exclusive (default: now).")] = None,
     thread: Annotated[list[str] | None, typer.Option("--thread", help="Thread id or URL (reddit).")] = None,
+    instance: Annotated[str | None, typer.Option(help="Instance of bare --thread ids (mastodon).")] = None,
     data_dir: DataDir = None,
     config: ConfigPath = None,
     quiet: Quiet = False,
@@ -265,8 +266,10 @@ def ingest(
             from pipeline.lake import run_id_for
 
             options["threads"] = list(thread)
+            if instance:
+                options["instance"] = instance
             window = None
-            digest = hashlib.sha1(",".join(sorted(thread)).encode()).hexdigest()[:10]
+            digest = hashlib.sha1((",".join(sorted(thread)) + (instance or "")).encode()).hexdigest()[:10]
             run_id = run_id_for(source, None, label=f"threads-{digest}")
         else:
             window = resolve_window(settings, since, until)

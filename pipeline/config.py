@@ -137,6 +137,26 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "stream_buffer": 10_000,
         "stream_max_backoff_seconds": 60,
     },
+    "mastodon": {
+        # instance URLs; a token per instance from RIPPLE_MASTODON_TOKEN_<HOST> or the connection mastodon_default
+        "instances": [],
+        "hashtags": [],
+        "public_local": False,
+        "public_federated": False,
+        # "instance" (the author's home instance) or "detected" (Leiden, like X and Bluesky)
+        "community": "instance",
+        "page_size": 40,
+        # statuses per timeline and run; 0 = no limit
+        "timeline_budget": 0,
+        "max_roots": 200,
+        "reblog_budget": 100,
+        "quote_budget": 100,
+        # statuses fetched per run to resolve parents named only by a local id; 0 = never fetch
+        "parent_budget": 200,
+        "max_retries": 5,
+        "retry_base_seconds": 2.0,
+        "retry_max_seconds": 120.0,
+    },
     "warehouse": {
         # DuckDB resources for the build; the published file is read with DuckDB's defaults
         "threads": 2,
@@ -316,6 +336,13 @@ def validate(settings: Settings) -> None:
     number("bluesky", "stream_max_backoff_seconds", 1)
     if settings.get("bluesky", "community") not in ("detected", "feed"):
         raise ConfigError('bluesky.community must be "detected" or "feed"')
+    number("mastodon", "page_size", 1, 40)
+    for key in ("timeline_budget", "max_roots", "reblog_budget", "quote_budget", "parent_budget"):
+        number("mastodon", key, 0)
+    for key in ("max_retries", "retry_base_seconds", "retry_max_seconds"):
+        number("mastodon", key, 0)
+    if settings.get("mastodon", "community") not in ("instance", "detected"):
+        raise ConfigError('mastodon.community must be "instance" or "detected"')
     number("reddit", "retry_base_seconds", 0)
     number("reddit", "retry_max_seconds", 0)
     number("airflow", "retries", 0)
