@@ -491,7 +491,7 @@ class MastodonSource:
                 request_timeout=self.timeout,
                 session=session,
                 version_check_mode="none",
-                user_agent="ripple (+https://github.com/ripple-listening/ripple)",
+                user_agent="ripple/0.1 (social-listening research pipeline)",
             )
             self._clients[instance] = (client, capture)
         return self._clients[instance]

@@ -491,3 +491,67 @@ def test_ripple_ingest_mastodon_thread_with_instance(make_settings, server, tmp_
 def test_a_run_without_window_or_threads_is_refused(make_settings):
     with pytest.raises(ConfigError, match="needs a window, or threads"):
         run(make_settings(hashtags=["x"]))
+
+
+def test_nightly_roots_get_their_whole_thread_once(make_settings, server):
+    with_token = rtoot("get_context_with_token.yml")  # the context of the root: its 3 replies
+    with_ancestors = rtoot("get_context_with_ancesters.yml")  # the context of the first reply: the root
+    root = with_ancestors.json()["ancestors"][0]
+    replies = with_token.json()["descendants"]
+    first_reply = next(s for s in replies if s["id"] == with_ancestors.uri.split("/")[-2])
+    server.add(TAG, Answer.json([first_reply, root]))
+    server.add(f"/api/v1/statuses/{root['id']}/context", Answer.recorded(with_token))
+    server.add(f"/api/v1/statuses/{first_reply['id']}/context", Answer.recorded(with_ancestors))
+    settings = make_settings(hashtags=["ichbinhanna"], max_roots=10, reblog_budget=0)
+    result = run(settings, WINDOW)
+
+    # both statuses are roots; the root (more engaged) first; the reply's thread top is the root, done already
+    contexts = [p for p, _q, _h in server.requests if p.endswith("/context")]
+    assert contexts == [
+        f"/api/v1/statuses/{root['id']}/context",
+        f"/api/v1/statuses/{first_reply['id']}/context",
+    ]
+    rows = lake_rows(settings)
+    uris = {s["id"]: s["uri"] for s in [root, *replies]}
+    assert {i: (r["parent_id"], r["root_id"]) for i, r in rows.items()} == {
+        "mastodon:" + s["uri"]: (
+            "mastodon:" + uris[s["in_reply_to_id"]] if s["in_reply_to_id"] else None,
+            "mastodon:" + root["uri"],
+        )
+        for s in [root, *replies]
+    }
+    assert result.rows == 4 and result.duplicates == 2
+    assert {r["community"] for r in rows.values()} == {"fosstodon.org"}
+
+
+def test_local_and_federated_public_timelines(make_settings, server):
+    federated = rtoot("get_timeline_public_instance.yml")
+    local = rtoot("get_timeline_public_default.yml")
+    server.add(PUBLIC, Answer.recorded(local), params={"local": "1"})
+    server.add(PUBLIC, Answer.recorded(federated))
+    settings = make_settings(public_local=True, public_federated=True)
+    result = run(settings, WINDOW)
+    calls = server.calls(PUBLIC)
+    assert [c.get("local") for c in calls] == ["1", None]
+    statuses = [*local.json(), *federated.json()]
+    targets = {s["uri"]: s for s in statuses}
+    targets.update({s["reblog"]["uri"]: s["reblog"] for s in statuses if s.get("reblog")})
+    rows = lake_rows(settings)
+    assert set(rows) == {"mastodon:" + u for u in targets}
+    assert result.rows == len(targets)
+    assert {i: r["community"] for i, r in rows.items()} == {
+        "mastodon:" + u: home(s) for u, s in targets.items()
+    }
+    # no boosts in these recordings (public timelines without reblogs); replies resolve within their page
+    assert not any(s.get("reblog") for s in statuses)
+    parents = {}
+    for page in (local.json(), federated.json()):
+        ids = {s["id"]: s["uri"] for s in page}
+        for s in page:
+            if s["in_reply_to_id"]:
+                ref = s["in_reply_to_id"]
+                parents["mastodon:" + s["uri"]] = (
+                    "mastodon:" + ids[ref] if ref in ids else f"mastodon:local:127.0.0.1/{ref}"
+                )
+    assert {i: r["parent_id"] for i, r in rows.items() if r["kind"] == "comment"} == parents
+    assert len(parents) == 6
