@@ -561,7 +561,7 @@ class MastodonSource:
         for instance, local in threads:
             request = {"step": "status", "instance": instance, "status_id": local, "community": self._mode()}
             page = yield from self._auxiliary(
-                ctx, instance, request, lambda c, i=local: c.status(i), what=f"status {local}"
+                ctx, instance, request, lambda c, i=local: c.status(i), f"status {local}", parents=True
             )
             data = _dict(page["data"]) if page else {}
             key = str(data.get("uri") or local_ref(str(host_of(instance)), local))
@@ -636,10 +636,20 @@ class MastodonSource:
             yield from self._auxiliary(ctx, instance, request, lambda c, i=ref: c.status(i), f"status {ref}")
 
     def _auxiliary(
-        self, ctx: FetchContext, instance: str, request: dict[str, Any], call: Callable[[Any], Any], what: str
+        self,
+        ctx: FetchContext,
+        instance: str,
+        request: dict[str, Any],
+        call: Callable[[Any], Any],
+        what: str,
+        *,
+        parents: bool = False,
     ) -> Iterator[dict[str, Any]]:
         """One call whose failure does not stop the run: lands the answer, or a page saying it failed (a 404:
-        the status is gone; anything else: the cascade is incomplete). Returns the page, None on failure."""
+        the status is gone; anything else: the cascade is incomplete). Returns the page, None on failure.
+
+        With ``parents``, the parents the answer names by local id only are fetched and landed first (within
+        ``parent_budget``) and the page's request carries their canonical ids (``refs``)."""
         from mastodon import errors as mx
 
         try:
@@ -655,6 +665,10 @@ class MastodonSource:
             flag = "not_found" if gone else "failed"
             yield {"request": {**request, flag: True}, "data": {"error": _error_text(exc)}}
             return None
+        if parents:
+            statuses = data if isinstance(data, list) else [data]
+            yield from self._parents(ctx, instance, statuses)
+            request = {**request, "refs": {**_dict(request.get("refs")), **self._refs(instance, statuses)}}
         page = {"request": request, "data": data, "next_max_id": next_max}
         yield {"request": request, "data": data}
         return page
@@ -800,6 +814,7 @@ class MastodonSource:
                 {**request, "params": params},
                 first if not max_id else lambda c, p=params: c.fetch_next({**_next_page(endpoint), **p}),
                 f"{request['step']} of {request['status_id']}",
+                parents=request["step"] == "quotes",
             )
             data = page["data"] if page else None
             collected += len(data) if isinstance(data, list) else 0

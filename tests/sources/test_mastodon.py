@@ -555,3 +555,32 @@ def test_local_and_federated_public_timelines(make_settings, server):
                 )
     assert {i: r["parent_id"] for i, r in rows.items() if r["kind"] == "comment"} == parents
     assert len(parents) == 6
+
+
+def test_a_thread_given_by_a_reply_resolves_its_parent_and_lands_the_whole_thread(make_settings, server):
+    with_token = rtoot("get_context_with_token.yml")
+    with_ancestors = rtoot("get_context_with_ancesters.yml")
+    root = with_ancestors.json()["ancestors"][0]
+    replies = with_token.json()["descendants"]
+    reply = next(s for s in replies if s["id"] == with_ancestors.uri.split("/")[-2])
+    server.add(f"/api/v1/statuses/{reply['id']}", Answer.json(reply))
+    server.add(f"/api/v1/statuses/{root['id']}", Answer.json(root))
+    server.add(f"/api/v1/statuses/{reply['id']}/context", Answer.recorded(with_ancestors))
+    server.add(f"/api/v1/statuses/{root['id']}/context", Answer.recorded(with_token))
+    settings = make_settings(parent_budget=5, reblog_budget=0)
+    result = run(settings, threads=[reply["url"].replace("https://fosstodon.org", server.url)])
+
+    steps = [(p["request"]["step"], p["request"]["status_id"]) for p in raw_pages(settings)]
+    assert steps == [
+        ("parent", root["id"]),
+        ("status", reply["id"]),
+        ("context", reply["id"]),
+        ("context", root["id"]),
+    ]
+    rows = lake_rows(settings)
+    uris = {s["id"]: s["uri"] for s in [root, *replies]}
+    assert {i: r["parent_id"] for i, r in rows.items()} == {
+        "mastodon:" + s["uri"]: "mastodon:" + uris[s["in_reply_to_id"]] if s["in_reply_to_id"] else None
+        for s in [root, *replies]
+    }
+    assert result.rows == 4
