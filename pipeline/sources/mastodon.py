@@ -430,6 +430,7 @@ class MastodonSource:
     name = "mastodon"
     platform = PLATFORM
     lands_raw = True
+    supports_thread = True  # `ripple ingest mastodon --thread STATUS_URL_OR_ID [--instance URL]`
 
     def __init__(
         self, settings: Settings, *, sleep: Callable[[float], None] = time.sleep, timeout: float = 60.0
