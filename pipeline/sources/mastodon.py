@@ -148,11 +148,12 @@ def page_statuses(data: Any) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     for status in top:
         status = _dict(status)
+        if "account" not in status:  # an account list (reblogged_by) is not a list of statuses
+            continue
         for inner in (_dict(status.get("reblog")), _dict(_dict(status.get("quote")).get("quoted_status"))):
             if inner.get("uri"):
                 out.append(inner)
-        if status:
-            out.append(status)
+        out.append(status)
     return out
 
 
