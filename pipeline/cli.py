@@ -645,7 +645,7 @@ def _check_week_has_data(settings: Settings, week: str) -> None:
         year, number = week.upper().split("-W")
         start = datetime.fromisocalendar(int(year), int(number), 1).replace(tzinfo=UTC)
     except ValueError:
-        raise ConfigError(f"cannot read week {week!r} (use YYYY-Www, e.g. 2026-W47)") from None
+        raise ConfigError(f"cannot read week {week!r}: use an ISO week, YYYY-Www (e.g. 2026-W47)") from None
     con = connect_readonly(settings.warehouse_path)
     try:
         n, first, last = con.execute(

@@ -33,6 +33,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 from pipeline.config import Settings
 from pipeline.errors import ConfigError, SourceError
+from pipeline.schema import new_post
 from pipeline.sources.base import FetchContext, Reject
 
 log = logging.getLogger(__name__)
@@ -202,47 +203,47 @@ class Mapper:
         shared = f"{PREFIX}{quote_uri}" if quote_uri else (self.ref(quote_local) if quote_local else None)
         kind = "comment" if parent else ("share" if shared else "post")
         text = status.get("content")
-        return {
-            "platform": PLATFORM,
-            "post_id": f"{PREFIX}{uri}",
-            "kind": kind,
-            "share_type": "quote" if shared else None,
-            "community": self.community(account),
-            "author_id": full_acct(account, self.host),
-            "author_name": full_acct(account, self.host),
-            "parent_id": self.ref(parent) if parent else None,
-            "root_id": self.root(str(status["id"])) if parent else f"{PREFIX}{uri}",
-            "shared_id": shared,
-            "created_at": status.get("created_at") or _iso_or_none(snowflake_time(status.get("id"))),
-            "title": status.get("spoiler_text") or None,
-            "text": text if isinstance(text, str) else None,
-            "url": status.get("url") if isinstance(status.get("url"), str) else uri,
-            "lang": status.get("language") if isinstance(status.get("language"), str) else None,
-            "score": _count(status.get("favourites_count")),
-            "reply_count": _count(status.get("replies_count")),
-            "share_count": _shares(status),
-            "is_deleted": False,
-            "is_removed": False,
-        }
+        return new_post(
+            platform=PLATFORM,
+            post_id=f"{PREFIX}{uri}",
+            kind=kind,
+            share_type="quote" if shared else None,
+            community=self.community(account),
+            author_id=full_acct(account, self.host),
+            author_name=full_acct(account, self.host),
+            parent_id=self.ref(parent) if parent else None,
+            root_id=self.root(str(status["id"])) if parent else f"{PREFIX}{uri}",
+            shared_id=shared,
+            created_at=status.get("created_at") or _iso_or_none(snowflake_time(status.get("id"))),
+            title=status.get("spoiler_text") or None,
+            text=text if isinstance(text, str) else None,
+            url=status.get("url") if isinstance(status.get("url"), str) else uri,
+            lang=status.get("language") if isinstance(status.get("language"), str) else None,
+            score=_count(status.get("favourites_count")),
+            reply_count=_count(status.get("replies_count")),
+            share_count=_shares(status),
+            is_deleted=False,
+            is_removed=False,
+        )
 
     def boost(self, status: dict[str, Any]) -> dict[str, Any]:
         """A reblog wrapper (public timelines show them): a boost of the original status."""
         account = _dict(status.get("account"))
-        return {
-            "platform": PLATFORM,
-            "post_id": f"{PREFIX}{status['uri']}",
-            "kind": "share",
-            "share_type": "boost",
-            "community": self.community(account),
-            "author_id": full_acct(account, self.host),
-            "author_name": full_acct(account, self.host),
-            "shared_id": f"{PREFIX}{_dict(status['reblog']).get('uri')}",
-            "root_id": f"{PREFIX}{status['uri']}",
-            "created_at": status.get("created_at"),
-            "url": status.get("url") if isinstance(status.get("url"), str) else None,
-            "is_deleted": False,
-            "is_removed": False,
-        }
+        return new_post(
+            platform=PLATFORM,
+            post_id=f"{PREFIX}{status['uri']}",
+            kind="share",
+            share_type="boost",
+            community=self.community(account),
+            author_id=full_acct(account, self.host),
+            author_name=full_acct(account, self.host),
+            shared_id=f"{PREFIX}{_dict(status['reblog']).get('uri')}",
+            root_id=f"{PREFIX}{status['uri']}",
+            created_at=status.get("created_at"),
+            url=status.get("url") if isinstance(status.get("url"), str) else None,
+            is_deleted=False,
+            is_removed=False,
+        )
 
     def reblogger(
         self, subject_uri: str, account: dict[str, Any], fetched_at: Any
@@ -250,20 +251,20 @@ class Mapper:
         acct = full_acct(account, self.host)
         if not acct:
             return Reject("reblogger without acct", account)
-        return {
-            "platform": PLATFORM,
-            "post_id": f"{SYNTHETIC_BOOST_PREFIX}{subject_uri}:{acct}",
-            "kind": "share",
-            "share_type": "boost",
-            "community": self.community(account),
-            "author_id": acct,
-            "author_name": acct,
-            "shared_id": f"{PREFIX}{subject_uri}",
-            "root_id": f"{SYNTHETIC_BOOST_PREFIX}{subject_uri}:{acct}",
-            "created_at": fetched_at,
-            "is_deleted": False,
-            "is_removed": False,
-        }
+        return new_post(
+            platform=PLATFORM,
+            post_id=f"{SYNTHETIC_BOOST_PREFIX}{subject_uri}:{acct}",
+            kind="share",
+            share_type="boost",
+            community=self.community(account),
+            author_id=acct,
+            author_name=acct,
+            shared_id=f"{PREFIX}{subject_uri}",
+            root_id=f"{SYNTHETIC_BOOST_PREFIX}{subject_uri}:{acct}",
+            created_at=fetched_at,
+            is_deleted=False,
+            is_removed=False,
+        )
 
 
 def _shares(status: dict[str, Any]) -> int | None:

@@ -10,7 +10,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from types import SimpleNamespace
 
-import duckdb
 import numpy as np
 import pandas as pd
 import pytest
@@ -18,6 +17,7 @@ from typer.testing import CliRunner
 
 from pipeline.cli import app
 from pipeline.config import load_settings
+from pipeline.db import connect_readonly
 from pipeline.errors import RippleError
 from pipeline.report import GENERATED_MARK, render_report, resolve_week
 from pipeline.report.db import Warehouse
@@ -51,8 +51,7 @@ def rep(tmp_path_factory: pytest.TempPathFactory) -> SimpleNamespace:
     settings = fixture_settings(tmp_path_factory.mktemp("report"))
     built = build_warehouse(settings, xss=True)
     path = render_report(settings, now=NOW)
-    con = duckdb.connect(str(settings.warehouse_path), read_only=True)
-    con.execute("set TimeZone = 'UTC'")
+    con = connect_readonly(settings.warehouse_path)
     ns = SimpleNamespace(
         settings=settings, posts=built.posts, path=path, dir=path.parent, html=path.read_text(), con=con
     )
@@ -550,7 +549,7 @@ def test_report_of_a_demo_pipeline_run(tmp_path: Path) -> None:
     html = path.read_text()
     assert "No data" not in html
     sections = ["glance", "escaped", "overlap", "cascades", "affect", "terms", "quality"]
-    con = duckdb.connect(str(settings.warehouse_path), read_only=True)
+    con = connect_readonly(settings.warehouse_path)
     if con.execute("select count(*) from duckdb_tables() where table_name = 'fct_spread_drivers'").fetchone()[
         0
     ]:
@@ -558,8 +557,7 @@ def test_report_of_a_demo_pipeline_run(tmp_path: Path) -> None:
     con.close()
     for section in sections:
         assert f'<section id="{section}">' in html, section
-    con = duckdb.connect(str(settings.warehouse_path), read_only=True)
-    con.execute("set TimeZone = 'UTC'")
+    con = connect_readonly(settings.warehouse_path)
     try:
         ref = con.execute(
             "select community, count(*) as items, count(distinct author_id) as authors from stg_posts "
