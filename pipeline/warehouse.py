@@ -42,6 +42,7 @@ from pipeline.config import Settings
 from pipeline.errors import AssertionFailed, BuildError
 from pipeline.lake import Pseudonymizer, has_posts, posts_glob, pseudonym_key
 from pipeline.schema import POSTS_SCHEMA
+from pipeline.sqlfiles import sql_dir
 
 log = logging.getLogger(__name__)
 
@@ -53,13 +54,7 @@ STALE_CANDIDATE_SECONDS = 2 * 86_400
 _HEADER = re.compile(r"^--\s*(grain|description|depends_on|column\s+([A-Za-z_][A-Za-z0-9_]*))\s*:\s*(.*)$")
 
 
-def sql_dir() -> Path:
-    """The ``sql/`` directory: ``$RIPPLE_SQL_DIR`` when set (read on each call), else the one of this checkout."""
-    configured = os.environ.get("RIPPLE_SQL_DIR")
-    return Path(configured) if configured else Path(__file__).resolve().parent.parent / "sql"
-
-
-_default_sql_dir = sql_dir
+_default_sql_dir = sql_dir  # the parameters named sql_dir below shadow the function
 
 
 @dataclass
