@@ -488,10 +488,11 @@ def run_assertions(
     """Run the sql/tests assertions (with ``built``: only those whose models were all built); the first one that
     returns rows fails the build."""
     root = sql_dir or _default_sql_dir()
+    models = set(_read_models(root)) if built is not None else set()
     count = 0
     for path in sorted((root / "tests").glob("*.sql")):
         sql = path.read_text(encoding="utf-8").strip().rstrip(";")
-        if built is not None and not _covered(sql, set(built), set(_read_models(root))):
+        if built is not None and not _covered(sql, set(built), models):
             continue
         _check_assertion(con, path.stem, sql)
         count += 1
