@@ -499,6 +499,48 @@ def import_x_archive(
         _print_import(results)
 
 
+@app.command()
+def stream(
+    platform: Annotated[str, typer.Argument(help="Platform to stream: bluesky (Jetstream).")],
+    max_events: Annotated[int | None, typer.Option(help="Stop after this many events.")] = None,
+    data_dir: DataDir = None,
+    config: ConfigPath = None,
+) -> None:
+    """Consume a live stream into the lake until interrupted, committing partitions as it goes."""
+    _setup_logging()
+    with _errors():
+        if platform != "bluesky":
+            from pipeline.errors import ConfigError
+
+            raise ConfigError(f"no stream for {platform!r} (known: bluesky)")
+        from pipeline.sources.bluesky_stream import stream as run_stream
+
+        stats = run_stream(_settings(config, data_dir), max_events=max_events)
+        out.print(
+            f"{stats.received} events received, {stats.kept} kept, {stats.rows} items written in "
+            f"{stats.commits} commits, {stats.reconnects} reconnects"
+        )
+
+
+@import_app.command("bluesky-jetstream")
+def import_bluesky_jetstream(
+    files: Annotated[list[Path], typer.Argument(help="Jetstream JSONL files (plain or .zst).", exists=True)],
+    data_dir: DataDir = None,
+    config: ConfigPath = None,
+    quiet: Quiet = False,
+) -> None:
+    """Import Bluesky Jetstream recordings: posts, replies, quotes, reposts and deletes."""
+    _setup_logging()
+    with _errors():
+        from pipeline.sources.bluesky_jetstream import import_jetstream, summary
+
+        settings = _settings(config, data_dir)
+        with _progress_factory(quiet)("import bluesky jetstream", None) as advance:
+            results, counts = import_jetstream(settings, list(files), progress=advance)
+        out.print(f"events: {summary(counts)}")
+        _print_import(results)
+
+
 @app.callback(invoke_without_command=True)
 def main(ctx: typer.Context) -> None:
     """Without a command, `ripple` runs the whole pipeline (on the demo source unless configured otherwise)."""

@@ -119,6 +119,8 @@ class Source(Protocol):
 
 #: source name -> (module:class, platform). Imports are lazy so that `ripple --help` stays fast.
 REGISTRY: dict[str, tuple[str, str]] = {
+    "bluesky": ("pipeline.sources.bluesky:BlueskySource", "bluesky"),
+    "bluesky_jetstream": ("pipeline.sources.bluesky_jetstream:BlueskyJetstreamSource", "bluesky"),
     "demo": ("pipeline.sources.demo:DemoSource", "demo"),
     "reddit": ("pipeline.sources.reddit:RedditSource", "reddit"),
     "reddit_dump": ("pipeline.sources.reddit_dump:RedditDumpSource", "reddit"),

@@ -99,7 +99,7 @@ def test_bad_configuration_exits_2_with_one_line(tmp_path: Path) -> None:
     config.write_text("[spread]\nmin_outsider_share = 3\n")
     proc = ripple("run", "--config", str(config), "--data-dir", str(tmp_path))
     assert proc.returncode == 2
-    assert proc.stderr.strip() == "error: spread.min_outsider_share must be between 0 and 1, got 3"
+    assert proc.stderr.strip() == f"error: {config}: spread.min_outsider_share must be between 0 and 1, got 3"
     proc = ripple("ingest", "myspace", "--data-dir", str(tmp_path))
     assert proc.returncode == 2 and "unknown source 'myspace'" in proc.stderr
     proc = ripple("run", "--since", "last tuesday", "--data-dir", str(tmp_path))
