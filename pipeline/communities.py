@@ -144,7 +144,7 @@ def match_labels(
 
 
 @dataclass
-class _Params:
+class DetectionParams:
     resolution: float
     seed: int
     min_size: int
@@ -152,7 +152,7 @@ class _Params:
     min_jaccard: float
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> _Params:
+    def from_settings(cls, settings: Settings) -> DetectionParams:
         return cls(
             resolution=float(settings.get("communities", "resolution", 1.0)),
             seed=int(settings.get("communities", "seed", 42)),
@@ -174,7 +174,7 @@ def _iso_week(week_start: Any) -> str:
 
 
 def partition_weeks(
-    by_week: dict[tuple[str, Any], list[tuple[str, str, float]]], params: _Params
+    by_week: dict[tuple[str, Any], list[tuple[str, str, float]]], params: DetectionParams
 ) -> tuple[dict[str, list[Any]], dict[str, list[Any]]]:
     """Leiden on every (platform, week) in order, labels carried over from week to week: the two tables' columns."""
     community_rows: dict[str, list[Any]] = {name: [] for name in COMMUNITY_SCHEMA.names}
@@ -211,7 +211,7 @@ def detect_communities(con: duckdb.DuckDBPyConnection, settings: Settings) -> di
     """Build hook: write int_detected_communities and int_detected_partitions (empty if nothing to detect)."""
     platforms = [str(p) for p in settings.get("communities", "detect_platforms", []) or []]
     by_week = _weekly_edges(con) if platforms else {}
-    community_rows, partition_rows = partition_weeks(by_week, _Params.from_settings(settings))
+    community_rows, partition_rows = partition_weeks(by_week, DetectionParams.from_settings(settings))
     communities = pa.Table.from_pydict(community_rows, schema=COMMUNITY_SCHEMA)  # noqa: F841 (used by name)
     partitions = pa.Table.from_pydict(partition_rows, schema=PARTITION_SCHEMA)  # noqa: F841
     con.execute("create or replace table int_detected_communities as select * from communities")
