@@ -107,7 +107,7 @@ def _columns_to_table(
 def _write_table(table: pa.Table, path: Path) -> None:
     import pyarrow.parquet as pq
 
-    from pipeline.lake import atomic_path
+    from pipeline.files import atomic_path
 
     with atomic_path(path) as tmp:
         pq.write_table(table, tmp, compression="zstd")
@@ -211,7 +211,7 @@ class _Run:
     total: int = 0
 
     def __post_init__(self) -> None:
-        from pipeline.lake import remove_stale_temp_files
+        from pipeline.files import remove_stale_temp_files
 
         self.root = affect_dir(self.settings)
         self.out_dir = self.root / f"scorer={self.version}"

@@ -50,10 +50,21 @@ ConfigPath = Annotated[
     typer.Option("--config", envvar="RIPPLE_CONFIG", help="Path of ripple.toml (default ./ripple.toml)."),
 ]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars, only the summary.")]
+Rekey = Annotated[
+    bool,
+    typer.Option("--rekey", help="Accept a new pseudonym key (refused while the lake holds old pseudonyms)."),
+]
 
 
 def _settings(config: Path | None, data_dir: Path | None) -> Settings:
     return load_settings(config=config, data_dir=data_dir)
+
+
+def _rekey(settings: Settings, rekey: bool) -> None:
+    if rekey:
+        from pipeline.pseudonyms import accept_new_key
+
+        accept_new_key(settings)
 
 
 def _setup_logging(verbose: bool = False) -> None:
@@ -192,6 +203,7 @@ def run(
     config: ConfigPath = None,
     quiet: Quiet = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+    rekey: Rekey = False,
 ) -> None:
     """Run the nightly pipeline: ingest → lake → affect → warehouse → explain → publish."""
     _setup_logging(verbose)
@@ -199,6 +211,7 @@ def run(
         from pipeline.run import run_nightly
 
         settings = _settings(config, data_dir)
+        _rekey(settings, rekey)
         summary = run_nightly(
             settings, since=since, until=until, sources=source or None, progress=_progress_factory(quiet)
         )
@@ -247,6 +260,7 @@ def ingest(
     data_dir: DataDir = None,
     config: ConfigPath = None,
     quiet: Quiet = False,
+    rekey: Rekey = False,
 ) -> None:
     """Ingest one source into the lake without building the warehouse."""
     _setup_logging()
@@ -255,6 +269,7 @@ def ingest(
         from pipeline.sources.base import Window
 
         settings = _settings(config, data_dir)
+        _rekey(settings, rekey)
         options: dict[str, Any] = {}
         window: Window | None
         run_id = None
@@ -452,13 +467,14 @@ def affect(
 
 @import_app.command("reddit-dump")
 def import_reddit_dump(
-    files: Annotated[list[Path], typer.Argument(help="RC_/RS_ .zst or NDJSON files.", exists=True)],
+    files: Annotated[list[Path], typer.Argument(help="RC_/RS_ .zst or NDJSON files.")],
     subreddit: Annotated[list[str] | None, typer.Option("--subreddit", help="Keep only these.")] = None,
     since: Annotated[str | None, typer.Option(help="Keep items created at or after this time.")] = None,
     until: Annotated[str | None, typer.Option(help="Keep items created before this time.")] = None,
     data_dir: DataDir = None,
     config: ConfigPath = None,
     quiet: Quiet = False,
+    rekey: Rekey = False,
 ) -> None:
     """Import Pushshift / Arctic Shift Reddit dump files into the lake."""
     _setup_logging()
@@ -467,6 +483,7 @@ def import_reddit_dump(
         from pipeline.sources.reddit_dump import import_dump
 
         settings = _settings(config, data_dir)
+        _rekey(settings, rekey)
         with _progress_factory(quiet)("import reddit dump", None) as advance:
             results = import_dump(
                 settings,
@@ -481,12 +498,11 @@ def import_reddit_dump(
 
 @import_app.command("x-archive")
 def import_x_archive(
-    files: Annotated[
-        list[Path], typer.Argument(help="twarc2 JSONL, flattened, stream or v2 page files.", exists=True)
-    ],
+    files: Annotated[list[Path], typer.Argument(help="twarc2 JSONL, flattened, stream or v2 page files.")],
     data_dir: DataDir = None,
     config: ConfigPath = None,
     quiet: Quiet = False,
+    rekey: Rekey = False,
 ) -> None:
     """Import X API v2 archives (twarc2 output and friends) into the lake."""
     _setup_logging()
@@ -494,6 +510,7 @@ def import_x_archive(
         from pipeline.sources.x_archive import import_archive
 
         settings = _settings(config, data_dir)
+        _rekey(settings, rekey)
         with _progress_factory(quiet)("import x archive", None) as advance:
             results = import_archive(settings, list(files), progress=advance)
         _print_import(results)
@@ -524,7 +541,7 @@ def stream(
 
 @import_app.command("bluesky-jetstream")
 def import_bluesky_jetstream(
-    files: Annotated[list[Path], typer.Argument(help="Jetstream JSONL files (plain or .zst).", exists=True)],
+    files: Annotated[list[Path], typer.Argument(help="Jetstream JSONL files (plain or .zst).")],
     data_dir: DataDir = None,
     config: ConfigPath = None,
     quiet: Quiet = False,

@@ -28,6 +28,7 @@ from typing import Any
 from pipeline import lake, warehouse
 from pipeline.config import Settings
 from pipeline.errors import RippleError
+from pipeline.files import atomic_write_text
 from pipeline.sources.base import Window, get_source
 
 log = logging.getLogger(__name__)
@@ -67,7 +68,7 @@ def append_run_log(settings: Settings, entry: dict[str, Any]) -> None:
     path = runs_log_path(settings)
     path.parent.mkdir(parents=True, exist_ok=True)
     existing = path.read_text(encoding="utf-8") if path.exists() else ""
-    lake.atomic_write_text(path, existing + json.dumps(entry, default=str, sort_keys=True) + "\n")
+    atomic_write_text(path, existing + json.dumps(entry, default=str, sort_keys=True) + "\n")
 
 
 def load_checkpoint(settings: Settings, run_id: str) -> dict[str, Any]:
@@ -78,7 +79,7 @@ def load_checkpoint(settings: Settings, run_id: str) -> dict[str, Any]:
 
 
 def save_checkpoint(settings: Settings, run_id: str, data: dict[str, Any]) -> None:
-    lake.atomic_write_text(checkpoint_path(settings, run_id), json.dumps(data, indent=1, default=str))
+    atomic_write_text(checkpoint_path(settings, run_id), json.dumps(data, indent=1, default=str))
 
 
 def unfinished_run(settings: Settings) -> dict[str, Any] | None:
