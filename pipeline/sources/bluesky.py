@@ -394,6 +394,7 @@ class BlueskySource:
     name = "bluesky"
     platform = PLATFORM
     lands_raw = True
+    supports_thread = True  # `ripple ingest bluesky --thread URI_OR_URL`
 
     def __init__(
         self,
