@@ -156,7 +156,7 @@ class RedditSettings(PlatformSection):
     comment_sort: str = Field("confidence", description="comment sort requested for threads")
 
 
-class XSettings(Section):
+class XSettings(PlatformSection):
     queries: list[str] = Field([], description="recent-search queries")
     max_results: int = Field(100, ge=1, le=100, description="page size")
     conversation_budget: int = Field(500, ge=0, description="tweets fetched per conversation")

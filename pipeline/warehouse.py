@@ -41,6 +41,7 @@ import pyarrow as pa
 from pipeline.config import Settings
 from pipeline.errors import AssertionFailed, BuildError
 from pipeline.lake import has_posts, posts_glob
+from pipeline.platforms import platform_names
 from pipeline.pseudonyms import Pseudonymizer, pseudonym_key
 from pipeline.schema import POSTS_SCHEMA
 from pipeline.sqlfiles import sql_dir
@@ -378,7 +379,7 @@ def _register_affect(con: duckdb.DuckDBPyConnection, settings: Settings) -> None
 
 def _register_bots(con: duckdb.DuckDBPyConnection, settings: Settings) -> None:
     """cfg_bots: the configured bot accounts of every known platform, pseudonymised like the lake's authors."""
-    platforms = {entry[1] for entry in _registry().values()}
+    platforms = set(platform_names())
     platforms |= {row[0] for row in con.execute("select distinct platform from src_posts").fetchall()}
     bots = [str(b) for b in settings.get("membership", "bots", [])]
     pseudo = Pseudonymizer(pseudonym_key(settings)) if settings.get("privacy", "pseudonymize") else None
@@ -450,12 +451,6 @@ def _json_lines_table(
         cols = ", ".join(f"{k} {v}" for k, v in columns.items())
         filename = ", filename varchar" if with_filename else ""
         con.execute(f"create or replace table {name} ({cols}{filename})")
-
-
-def _registry() -> dict[str, tuple[str, str]]:
-    from pipeline.sources.base import REGISTRY
-
-    return REGISTRY
 
 
 # ------------------------------------------------------------------------------------------------ the build
