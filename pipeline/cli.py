@@ -294,6 +294,7 @@ def ingest(
         int | None,
         typer.Option("--replace-more", help="With --thread: expand at most N 'more' stubs (default: all)."),
     ] = None,
+    instance: Annotated[str | None, typer.Option(help="Instance of bare --thread ids (mastodon).")] = None,
     data_dir: DataDir = None,
     config: ConfigPath = None,
     quiet: Quiet = False,
@@ -320,7 +321,9 @@ def ingest(
                 options["threads"] = list(thread)
                 if replace_more is not None:
                     options["replace_more"] = replace_more
-                run_id = _thread_run_id(source, thread)
+                if instance:
+                    options["instance"] = instance
+                run_id = _thread_run_id(source, [*thread, *([instance] if instance else [])])
             else:
                 window = resolve_window(settings, since, until, notes=notes)
             for note in notes:

@@ -143,6 +143,15 @@ def match_labels(
     return labels, next_label
 
 
+def detect_platforms(settings: Settings) -> list[str]:
+    """``[communities] detect_platforms``, plus Mastodon when its communities are detected rather than instances
+    (``[mastodon] community = "detected"``). ``sql/intermediate/int_interaction_edges.sql`` applies the same rule."""
+    platforms = [str(p) for p in settings.get("communities", "detect_platforms", []) or []]
+    if settings.get("mastodon", "community", "instance") == "detected" and "mastodon" not in platforms:
+        platforms.append("mastodon")
+    return platforms
+
+
 @dataclass
 class DetectionParams:
     resolution: float
@@ -209,7 +218,7 @@ def partition_weeks(
 
 def detect_communities(con: duckdb.DuckDBPyConnection, settings: Settings) -> dict[str, Any]:
     """Build hook: write int_detected_communities and int_detected_partitions (empty if nothing to detect)."""
-    platforms = [str(p) for p in settings.get("communities", "detect_platforms", []) or []]
+    platforms = detect_platforms(settings)
     by_week = _weekly_edges(con) if platforms else {}
     community_rows, partition_rows = partition_weeks(by_week, DetectionParams.from_settings(settings))
     communities = pa.Table.from_pydict(community_rows, schema=COMMUNITY_SCHEMA)  # noqa: F841 (used by name)

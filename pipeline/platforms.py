@@ -78,6 +78,16 @@ register(
 register(Platform("demo", pool_slots=2, pool_description="ripple: demo source (simulator, no API)"))
 register(
     Platform(
+        "mastodon",
+        pool_description="ripple: Mastodon instances, one client at a time per token",
+        # password = an access token (for the connection's host, or every instance); extra `tokens` by instance
+        connection_id="mastodon_default",
+        # communities are the authors' home instances by default ([mastodon] community = "instance")
+        native_communities=True,
+    )
+)
+register(
+    Platform(
         "reddit",
         pool_description="ripple: Reddit API, one client at a time per account",
         connection_id="reddit_default",

@@ -101,6 +101,7 @@ REGISTRY: dict[str, tuple[str, str]] = {
     "bluesky": ("pipeline.sources.bluesky:BlueskySource", "bluesky"),
     "bluesky_jetstream": ("pipeline.sources.bluesky_jetstream:BlueskyJetstreamSource", "bluesky"),
     "demo": ("pipeline.sources.demo:DemoSource", "demo"),
+    "mastodon": ("pipeline.sources.mastodon:MastodonSource", "mastodon"),
     "reddit": ("pipeline.sources.reddit:RedditSource", "reddit"),
     "reddit_dump": ("pipeline.sources.reddit_dump:RedditDumpSource", "reddit"),
     "x": ("pipeline.sources.x:XSource", "x"),
