@@ -1,7 +1,8 @@
 """Which features predict that an item spreads beyond its origin community.
 
-Runs inside the warehouse build after the marts exist (hook ``after_marts``): reads ``fct_item_spread``,
-``stg_posts`` and ``fct_affect`` from the build database and writes two tables (see ``docs/affect.md``):
+Runs inside the warehouse build after the marts exist (hook ``after_marts``): reads its input frame, the model
+``int_spread_features`` (built from ``fct_item_spread``, ``int_posts`` and ``fct_affect``), from the build database
+and writes two tables (see ``docs/affect.md``):
 
 * ``fct_spread_drivers``: one row per fit x term. A logistic regression of ``escaped`` on standardized
   affect features plus controls, fitted overall, per platform and per ISO week; odds ratios per standard
@@ -68,102 +69,8 @@ DEFAULT_WARMUP_DAYS = 7
 
 # --------------------------------------------------------------------------------------------- input frame
 
-_FRAME_SQL = """
-with spread as (
-    select
-        root_id,
-        platform,
-        origin_community,
-        root_author_id,
-        root_created_at,
-        iso_week,
-        escaped,
-        size,
-        outsider_engagers,
-        communities_reached
-    from fct_item_spread
-    -- a comment is a root only when its thread started before the data does (an orphan): it did not start
-    -- anything, so it is no observation of what makes content travel
-    where root_kind <> 'comment'
-),
-
-author_activity as (
-    -- items by the same author in the window before each item (the item itself excluded)
-    select
-        post_id,
-        count(*) over (
-            partition by author_id
-            order by created_at
-            range between interval ({window_days}) day preceding and current row
-        ) - 1 as author_prior_items
-    from stg_posts
-    where author_id is not null
-),
-
-lake_start as (
-    -- first item of each platform: membership before it is unknown
-    select platform, min(created_at) as first_at
-    from stg_posts
-    group by platform
-),
-
-root_weeks as (
-    select distinct
-        platform,
-        origin_community,
-        date_trunc('week', root_created_at at time zone 'UTC') as week_start
-    from spread
-    where origin_community is not null
-),
-
-community_size as (
-    select
-        w.platform,
-        w.origin_community,
-        w.week_start,
-        count(distinct p.author_id) as origin_community_authors
-    from root_weeks as w
-    inner join stg_posts as p
-        on p.platform = w.platform
-        and p.community = w.origin_community
-        and (p.created_at at time zone 'UTC') >= w.week_start - interval ({window_days}) day
-        and (p.created_at at time zone 'UTC') < w.week_start
-    where p.author_id is not null
-    group by all
-),
-
-final as (
-    select
-        s.root_id,
-        s.platform,
-        s.origin_community,
-        s.iso_week,
-        s.escaped,
-        s.size,
-        s.outsider_engagers,
-        s.communities_reached,
-        coalesce(a.author_prior_items, 0) as author_prior_items,
-        coalesce(c.origin_community_authors, 0) as origin_community_authors,
-        length(coalesce(p.title, '')) + length(coalesce(p.text, '')) as text_chars,
-        coalesce(p.url, '') <> ''
-            or regexp_matches(coalesce(p.title, '') || ' ' || coalesce(p.text, ''), '(https?://|www\\.)')
-            as has_link,
-        isodow(s.root_created_at at time zone 'UTC') as iso_weekday,
-        coalesce(s.root_created_at < l.first_at + interval ({warmup_days}) day, false) as in_warmup,
-        {affect_columns}
-    from spread as s
-    left join stg_posts as p on p.post_id = s.root_id
-    left join author_activity as a on a.post_id = s.root_id
-    left join lake_start as l on l.platform = s.platform
-    left join community_size as c
-        on c.platform = s.platform
-        and c.origin_community = s.origin_community
-        and c.week_start = date_trunc('week', s.root_created_at at time zone 'UTC')
-    {affect_join}
-)
-
-select * from final
-"""
+# the frame is the model sql/intermediate/int_spread_features.sql, built before this step runs
+FRAME_TABLE = "int_spread_features"
 
 
 def warmup_days(settings: Settings) -> int:
@@ -186,20 +93,7 @@ def _table_exists(con: duckdb.DuckDBPyConnection, name: str) -> bool:
 
 def load_frame(con: duckdb.DuckDBPyConnection, settings: Settings) -> pd.DataFrame:
     """One row per cascade root with the outcome, raw affect features and raw controls."""
-    window_days = int(settings.get("membership", "window_days", 90))
-    if _table_exists(con, "fct_affect"):
-        affect_columns = ",\n        ".join(f"f.{c}" for c in AFFECT_FEATURES)
-        affect_join = "left join fct_affect as f on f.post_id = s.root_id"
-    else:
-        affect_columns = ",\n        ".join(f"cast(null as double) as {c}" for c in AFFECT_FEATURES)
-        affect_join = ""
-    sql = _FRAME_SQL.format(
-        window_days=window_days,
-        warmup_days=warmup_days(settings),
-        affect_columns=affect_columns,
-        affect_join=affect_join,
-    )
-    frame = con.execute(sql).df()
+    frame = con.execute(f"select * from {FRAME_TABLE}").df()
     frame["escaped"] = frame["escaped"].fillna(False).astype(bool)
     frame["has_link"] = frame["has_link"].fillna(False).astype(bool)
     frame["in_warmup"] = frame["in_warmup"].fillna(False).astype(bool)
@@ -656,10 +550,10 @@ def _write(
 def explain(con: duckdb.DuckDBPyConnection, settings: Settings) -> dict[str, Any]:
     """Fit the spread models on the build database and write fct_spread_drivers and fct_item_drivers."""
     fitted_at = datetime.now(UTC)
-    if _table_exists(con, "fct_item_spread"):
+    if _table_exists(con, FRAME_TABLE):
         frame = load_frame(con, settings)
     else:
-        log.warning("fct_item_spread is missing: spread drivers are empty")
+        log.warning("%s is missing: spread drivers are empty", FRAME_TABLE)
         frame = pd.DataFrame(
             columns=[
                 "root_id",

@@ -277,7 +277,7 @@ def inputs_fingerprint(settings: Settings) -> str:
         con.close()
     extra = sorted(settings.quarantine_dir.rglob("*.jsonl")) if settings.quarantine_dir.exists() else []
     code = sorted(Path(__file__).parent.glob("*.py"))  # an upgrade of ripple rebuilds once
-    for path in [*extra, *sorted(warehouse.SQL_DIR.rglob("*.sql")), *code]:
+    for path in [*extra, *sorted(warehouse.sql_dir().rglob("*.sql")), *code]:
         digest.update(path.name.encode() + hashlib.sha256(path.read_bytes()).digest())
     return digest.hexdigest()
 

@@ -12,6 +12,7 @@ import pytest
 
 from pipeline.config import load_settings
 from pipeline.explain import AFFECT_FEATURES, explain, load_frame
+from pipeline.warehouse import build_database
 
 PLANTED = {"nrc_anger": 0.60, "nrc_surprise": 0.45, "nrc_trust": -0.35}
 START = datetime(2026, 11, 2, tzinfo=UTC)  # a Monday, ISO week 2026-W45
@@ -20,6 +21,11 @@ START = datetime(2026, 11, 2, tzinfo=UTC)  # a Monday, ISO week 2026-W45
 @pytest.fixture
 def settings(tmp_path):
     return load_settings(data_dir=tmp_path, environ={})
+
+
+def build_frame(con: duckdb.DuckDBPyConnection, settings) -> None:
+    """The explanation's input frame (int_spread_features) from the tables in ``con``, built by the runner."""
+    build_database(con, settings, select=["int_spread_features"])
 
 
 def synthetic_db(
@@ -105,7 +111,7 @@ def synthetic_db(
         """
     )
     con.execute(
-        "create table stg_posts as select * replace (created_at::timestamptz as created_at) from stg_tbl"
+        "create table int_posts as select * replace (created_at::timestamptz as created_at) from stg_tbl"
     )
     con.execute("create table fct_affect as select * from affect_tbl")
     return con, roots
@@ -121,6 +127,7 @@ def drivers(con, scope: str = "overall", key: str = "all") -> pd.DataFrame:
 def test_planted_effects_are_recovered_with_covering_confidence_intervals(settings):
     # a fixed draw: coverage is a 95% event per term, so another seed can miss once in a while
     con, _ = synthetic_db(seed=2)
+    build_frame(con, settings)
     summary = explain(con, settings)
     assert summary["overall_status"] == "ok"
     d = drivers(con)
@@ -145,6 +152,7 @@ def test_planted_effects_are_recovered_with_covering_confidence_intervals(settin
 
 def test_fits_per_platform_when_there_are_several(settings):
     con, _ = synthetic_db(n=3000, platforms=("demo", "x"))
+    build_frame(con, settings)
     explain(con, settings)
     keys = con.execute(
         "select distinct fit_key from fct_spread_drivers where fit_scope = 'platform' order by 1"
@@ -156,6 +164,7 @@ def test_fits_per_platform_when_there_are_several(settings):
 
 def test_insufficient_data_gives_explicit_status_and_no_estimates(settings):
     con, _ = synthetic_db(n=120)
+    build_frame(con, settings)
     summary = explain(con, settings)
     assert summary["overall_status"] == "insufficient_data"
     d = drivers(con)
@@ -169,6 +178,7 @@ def test_insufficient_data_gives_explicit_status_and_no_estimates(settings):
 def test_constant_and_collinear_features_are_dropped_with_a_note(settings):
     con, _ = synthetic_db(n=3000)
     con.execute("update fct_affect set nrc_disgust = 0, nrc_joy = 2 * nrc_anticipation + 0.01")
+    build_frame(con, settings)
     explain(con, settings)
     d = drivers(con)
     assert d.loc["nrc_disgust", "status"] == "dropped"
@@ -186,6 +196,7 @@ def test_perfect_separation_withholds_estimates(settings):
         from fct_affect r where r.post_id = fct_item_spread.root_id
         """
     )
+    build_frame(con, settings)
     summary = explain(con, settings)
     assert summary["overall_status"] == "separation"
     d = drivers(con)
@@ -196,6 +207,7 @@ def test_perfect_separation_withholds_estimates(settings):
 def test_emotions_off_keeps_sentiment_terms(settings):
     con, _ = synthetic_db(n=3000, effects={"vader_compound": 0.5})
     con.execute("update fct_affect set " + ", ".join(f"{f} = null" for f in AFFECT_FEATURES if "nrc" in f))
+    build_frame(con, settings)
     explain(con, settings)
     d = drivers(con)
     assert d.loc["nrc_anger", "status"] == "dropped" and d.loc["nrc_anger", "note"].startswith("not scored")
@@ -205,6 +217,7 @@ def test_emotions_off_keeps_sentiment_terms(settings):
 
 def test_few_communities_fall_back_to_robust_errors(settings):
     con, _ = synthetic_db(n=2000, communities=4)
+    build_frame(con, settings)
     explain(con, settings)
     d = drivers(con)
     assert (d.loc[d["status"] == "ok", "cov_type"] == "HC1").all()
@@ -213,6 +226,7 @@ def test_few_communities_fall_back_to_robust_errors(settings):
 
 def test_item_drivers_rank_the_contributions_of_top_escaped_items(settings):
     con, roots = synthetic_db(n=4000)
+    build_frame(con, settings)
     explain(con, settings)
     items = con.execute("select * from fct_item_drivers").df()
     assert not items.empty
@@ -227,6 +241,7 @@ def test_item_drivers_rank_the_contributions_of_top_escaped_items(settings):
 
 def test_output_tables_are_documented(settings):
     con, _ = synthetic_db(n=500)
+    build_frame(con, settings)
     explain(con, settings)
     for table in ("fct_spread_drivers", "fct_item_drivers"):
         comment = con.execute("select comment from duckdb_tables() where table_name = ?", [table]).fetchone()[
@@ -269,10 +284,14 @@ def test_controls_are_computed_from_posts_before_the_root(settings):
             )
         )
     con.execute(
-        "create table stg_posts (post_id varchar, platform varchar, community varchar, author_id varchar, "
+        "create table int_posts (post_id varchar, platform varchar, community varchar, author_id varchar, "
         "created_at timestamptz, title varchar, text varchar, url varchar)"
     )
-    con.executemany("insert into stg_posts values (?, ?, ?, ?, ?, ?, ?, ?)", rows)
+    con.executemany("insert into int_posts values (?, ?, ?, ?, ?, ?, ?, ?)", rows)
+    con.execute(
+        f"create table fct_affect (post_id varchar, {', '.join(f'{c} double' for c in AFFECT_FEATURES)})"
+    )
+    build_frame(con, settings)
     frame = load_frame(con, settings)
     row = frame.iloc[0]
     assert row["author_prior_items"] == 3
@@ -280,7 +299,7 @@ def test_controls_are_computed_from_posts_before_the_root(settings):
     assert row["text_chars"] == len("Title") + len("see www.example.org")
     assert bool(row["has_link"])
     assert row["iso_weekday"] == 3
-    assert math.isnan(row["nrc_anger"])  # no fct_affect table: affect is missing, not zero
+    assert math.isnan(row["nrc_anger"])  # no affect row: affect is missing, not zero
 
 
 def test_roots_of_the_first_days_of_the_lake_are_left_out(settings):
@@ -288,6 +307,7 @@ def test_roots_of_the_first_days_of_the_lake_are_left_out(settings):
     con, roots = synthetic_db(n=3000, history_days=0)
     first = roots["root_created_at"].min()
     warm = int((roots["root_created_at"] < first + timedelta(days=7)).sum())
+    build_frame(con, settings)
     explain(con, settings)
     d = drivers(con)
     assert d["n"].iloc[0] == 3000 - warm
