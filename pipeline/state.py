@@ -1,4 +1,5 @@
-"""Run state: ``state/<source>.json`` holds a source's cross-run watermark and the resume cursors of its runs.
+"""Run state: ``state/<source>.json`` holds a source's cross-run watermark and the resume cursors of its runs;
+the run id of a window (the same for `ripple run` and the nightly DAG).
 
 ``state/`` is owner-only (0700) and so are the files in it (0600): it also holds the pseudonym key.
 """
@@ -7,11 +8,14 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pipeline.config import Settings
 from pipeline.errors import ConfigError
 from pipeline.files import atomic_write_text, private_dir, private_tree
+
+if TYPE_CHECKING:
+    from pipeline.sources.base import Window
 
 
 class SourceState:
@@ -41,3 +45,8 @@ def state_dir(settings: Settings) -> Path:
 
 def state_for(settings: Settings, source_name: str) -> SourceState:
     return SourceState(state_dir(settings) / f"{source_name}.json")
+
+
+def run_id_of(window: Window) -> str:
+    """The run id of a window: the same for `ripple run` and the nightly DAG."""
+    return f"run-{window.key()}"
