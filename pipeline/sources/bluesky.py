@@ -34,6 +34,7 @@ from atproto_client.exceptions import AtProtocolError
 
 from pipeline.config import Settings
 from pipeline.errors import ConfigError, SourceError
+from pipeline.retry import GaveUp, Retryable, RetryPolicy, describe, reset_wait
 from pipeline.schema import new_post
 from pipeline.sources.base import FetchContext, Reject
 
@@ -288,58 +289,25 @@ def to_at_uri(value: str) -> tuple[str, bool]:
 
 
 # ============================================================================================ HTTP
-def call_with_retry(
-    call: Callable[[], Any],
-    *,
-    what: str,
-    sleep: Callable[[float], None] = time.sleep,
-    clock: Callable[[], float] = time.time,
-    max_retries: int = 5,
-    backoff_base: float = 2.0,
-    backoff_max: float = 120.0,
-    max_rate_limit_wait: float = 960.0,
-) -> Any:
-    """Run ``call`` under the source's retry policy: 429 waits until ``ratelimit-reset``; 5xx, timeouts and
-    dropped connections are retried with exponential backoff; anything else is raised at once.
-
-    The one place where the retry policy lives, so that a shared helper can replace it.
-    """
+def attempt(call: Callable[[], Any], clock: Callable[[], float] = time.time) -> Any:
+    """One try of ``call``, its failures classified for the retry policy (:class:`pipeline.retry.RetryPolicy`):
+    429 waits until ``ratelimit-reset``; 5xx (except 501), timeouts and dropped connections are retried with
+    exponential backoff; anything else is raised at once."""
     from atproto_client import exceptions as atx
 
-    failures = rate_waits = 0
-    while True:
-        try:
-            return call()
-        except atx.RateLimitExceededError as exc:
-            rate_waits += 1
-            headers = getattr(getattr(exc, "response", None), "headers", None) or {}
-            reset = str(headers.get("ratelimit-reset") or "")
-            wait = max(float(reset) - clock(), 0) + 1 if reset.isdigit() else 60.0
-            if wait > max_rate_limit_wait or rate_waits > max_retries:
-                raise SourceError(
-                    f"bluesky: rate limit on {what} would need a wait of {wait / 60:.0f} min "
-                    f"(after {rate_waits - 1} waits); a re-run resumes from the checkpoint"
-                ) from None
-            log.warning("bluesky: rate limit on %s; waiting %.0f s for ratelimit-reset", what, wait)
-            sleep(wait)
-            continue
-        except (atx.InvokeTimeoutError, atx.NetworkError, httpx.TransportError) as exc:
-            # the SDK passes some transport failures through as they are (a connection dropped mid-answer)
-            problem = type(exc).__name__
-        except atx.RequestException as exc:
-            status = getattr(getattr(exc, "response", None), "status_code", None)
-            if not isinstance(status, int) or status < 500 or status == 501:
-                raise
-            problem = f"HTTP {status}"
-        failures += 1
-        if failures > max_retries:
-            raise SourceError(
-                f"bluesky: {what} kept failing ({problem}) after {failures} attempts; "
-                "a re-run resumes from the checkpoint"
-            )
-        delay = min(backoff_base * 2 ** (failures - 1), backoff_max)
-        log.warning("bluesky: %s on %s; retrying in %.0f s (attempt %d)", problem, what, delay, failures)
-        sleep(delay)
+    try:
+        return call()
+    except atx.RateLimitExceededError as exc:
+        headers = getattr(getattr(exc, "response", None), "headers", None)
+        raise Retryable("HTTP 429", wait=reset_wait(headers, clock), rate_limited=True) from exc
+    except (atx.InvokeTimeoutError, atx.NetworkError, httpx.TransportError) as exc:
+        # the SDK passes some transport failures through as they are (a connection dropped mid-answer)
+        raise Retryable(describe(exc)) from exc
+    except atx.RequestException as exc:
+        status = getattr(getattr(exc, "response", None), "status_code", None)
+        if not isinstance(status, int) or status < 500 or status == 501:
+            raise
+        raise Retryable(f"HTTP {status}") from exc
 
 
 def login_credentials(ctx: FetchContext, environ: dict[str, str] | None = None) -> tuple[str, str] | None:
@@ -398,9 +366,15 @@ class BlueskySource:
         timeout: float = 60.0,
     ):
         self.settings = settings
-        self.sleep = sleep
-        self.clock = clock
         self.timeout = timeout
+        # [bluesky] max_retries bounds the rate-limit waits too
+        self.retry = RetryPolicy.from_settings(
+            settings,
+            PLATFORM,
+            sleep=sleep,
+            clock=clock,
+            max_rate_limit_waits=settings.bluesky.max_retries,
+        )
 
     # ------------------------------------------------------------------------------------------ settings
     def _setting(self, key: str, default: Any = None) -> Any:
@@ -447,25 +421,17 @@ class BlueskySource:
         return client
 
     def _retrying(self, call: Callable[[], Any], what: str) -> Any:
-        return call_with_retry(
-            call,
-            what=what,
-            sleep=self.sleep,
-            clock=self.clock,
-            max_retries=self._int("max_retries", 5),
-            backoff_base=float(self._setting("retry_base_seconds", 2.0)),
-            backoff_max=float(self._setting("retry_max_seconds", 120.0)),
-            max_rate_limit_wait=float(self._setting("max_rate_limit_wait_seconds", 960)),
-        )
+        """``call()`` under the platform's retry policy; when it gives up, a one-line :class:`SourceError`."""
+        try:
+            return self.retry.call(f"bluesky: {what}", lambda: attempt(call, self.retry.clock))
+        except GaveUp as exc:
+            raise SourceError(f"{exc}; a re-run resumes from the checkpoint") from None
 
     def _query(self, client: Any, nsid: str, params: dict[str, Any]) -> dict[str, Any]:
         """One XRPC query, its answer kept as the JSON the server sent (no model validation)."""
         from atproto_client.models.dot_dict import DotDict
 
-        try:
-            response = self._retrying(lambda: client.invoke_query(nsid, params=DotDict(params)), nsid)
-        except httpx.TransportError as exc:  # retries exhausted on a transport failure the SDK did not wrap
-            raise SourceError(f"bluesky: {nsid} failed ({type(exc).__name__}: {exc})") from None
+        response = self._retrying(lambda: client.invoke_query(nsid, params=DotDict(params)), nsid)
         content = response.content
         if not isinstance(content, dict):
             raise SourceError(f"bluesky: {nsid} did not answer with a JSON object")

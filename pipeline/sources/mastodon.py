@@ -33,6 +33,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 from pipeline.config import Settings
 from pipeline.errors import ConfigError, SourceError
+from pipeline.retry import GaveUp, Retryable, RetryPolicy, describe
 from pipeline.sources.base import FetchContext, Reject
 
 log = logging.getLogger(__name__)
@@ -325,42 +326,24 @@ def parse_thread(value: str, instance: str | None) -> tuple[str, str]:
 
 
 # ============================================================================================ HTTP
-def call_with_retry(
-    call: Callable[[], Any],
-    *,
-    what: str,
-    sleep: Callable[[float], None] = time.sleep,
-    max_retries: int = 5,
-    backoff_base: float = 2.0,
-    backoff_max: float = 120.0,
-) -> Any:
-    """Run ``call``: 5xx (except 501), timeouts and network errors are retried with exponential backoff.
+def attempt(call: Callable[[], Any]) -> Any:
+    """One try of ``call``, its failures classified for the retry policy (:class:`pipeline.retry.RetryPolicy`):
+    5xx (except 501), timeouts and network errors are retried with exponential backoff.
 
     429 is not handled here: Mastodon.py (``ratelimit_method="wait"``) waits until ``X-RateLimit-Reset``, and when
     that time is unusable (a cached answer whose reset lies before its own ``Date``) it backs off 2 s, doubling.
     """
     from mastodon import errors as mx
 
-    failures = 0
-    while True:
-        try:
-            return call()
-        except mx.MastodonNetworkError as exc:
-            problem = type(exc).__name__
-        except mx.MastodonServerError as exc:
-            status = _status_of(exc)
-            if status == 501:
-                raise
-            problem = f"HTTP {status}"
-        failures += 1
-        if failures > max_retries:
-            raise SourceError(
-                f"mastodon: {what} kept failing ({problem}) after {failures} attempts; "
-                "a re-run resumes from the checkpoint"
-            )
-        delay = min(backoff_base * 2 ** (failures - 1), backoff_max)
-        log.warning("mastodon: %s on %s; retrying in %.0f s (attempt %d)", problem, what, delay, failures)
-        sleep(delay)
+    try:
+        return call()
+    except mx.MastodonNetworkError as exc:
+        raise Retryable(describe(exc)) from exc
+    except mx.MastodonServerError as exc:
+        status = _status_of(exc)
+        if status == 501:
+            raise
+        raise Retryable(f"HTTP {status}") from exc
 
 
 def _status_of(exc: BaseException) -> int | None:
@@ -437,7 +420,7 @@ class MastodonSource:
         self, settings: Settings, *, sleep: Callable[[float], None] = time.sleep, timeout: float = 60.0
     ):
         self.settings = settings
-        self.sleep = sleep
+        self.retry = RetryPolicy.from_settings(settings, PLATFORM, sleep=sleep)
         self.timeout = timeout
         self._clients: dict[str, tuple[Any, Capture]] = {}
         #: instance host -> local id -> canonical uri, of every status seen in this process
@@ -503,14 +486,10 @@ class MastodonSource:
     ) -> tuple[Any, Any]:
         """(the JSON answer as sent, the next page's ``max_id``) of one call, under the retry policy."""
         client, capture = self.client(ctx, instance)
-        call_with_retry(
-            lambda: call(client),
-            what=f"{what} on {host_of(instance)}",
-            sleep=self.sleep,
-            max_retries=self._int("max_retries", 5),
-            backoff_base=float(self._setting("retry_base_seconds", 2.0)),
-            backoff_max=float(self._setting("retry_max_seconds", 120.0)),
-        )
+        try:
+            self.retry.call(f"mastodon: {what} on {host_of(instance)}", lambda: attempt(lambda: call(client)))
+        except GaveUp as exc:
+            raise SourceError(f"{exc}; a re-run resumes from the checkpoint") from None
         data = capture.json()
         self._remember(instance, data)
         return data, capture.next_max_id()
