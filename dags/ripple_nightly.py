@@ -50,10 +50,8 @@ def fail_fast(*also: type[Exception]) -> Any:
 
 def run_log_entry(running: bool = False) -> dict[str, Any] | None:
     """This DAG run's run-log entry, from its tasks' results and states (None when the plan failed)."""
-    context = get_current_context()
-    return lib.run_log_entry_of(
-        context["ti"], context["dag_run"], [p.name for p in PLATFORMS], running=running
-    )
+    ctx = get_current_context()
+    return lib.run_log_entry_of(ctx["ti"], ctx["dag_run"], [p.name for p in PLATFORMS], running=running)
 
 
 @task(multiple_outputs=True)

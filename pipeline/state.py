@@ -8,14 +8,11 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from pipeline.config import Settings
 from pipeline.errors import ConfigError
 from pipeline.files import atomic_write_text, private_dir, private_tree
-
-if TYPE_CHECKING:
-    from pipeline.sources.base import Window
 
 
 class SourceState:
@@ -47,6 +44,12 @@ def state_for(settings: Settings, source_name: str) -> SourceState:
     return SourceState(state_dir(settings) / f"{source_name}.json")
 
 
-def run_id_of(window: Window) -> str:
+class _Window(Protocol):
+    """A run's window (:class:`pipeline.sources.base.Window`, which imports this module)."""
+
+    def key(self) -> str: ...
+
+
+def run_id_of(window: _Window) -> str:
     """The run id of a window: the same for `ripple run` and the nightly DAG."""
     return f"run-{window.key()}"
