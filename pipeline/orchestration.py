@@ -50,7 +50,7 @@ def dag_default_args(settings: Settings | None) -> dict[str, Any]:
 
 
 def nightly_schedule(settings: Settings | None) -> str:
-    value = settings.get("airflow", "nightly_schedule") if settings is not None else None
+    value = settings.airflow.nightly_schedule if settings is not None else None
     return str(value or DEFAULT_SCHEDULE)
 
 

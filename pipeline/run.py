@@ -144,9 +144,7 @@ def resolve_window(
     if since_dt is not None and since_dt > until_dt:
         raise ConfigError(f"the window start {since_dt.isoformat()} is after its end {until_dt.isoformat()}")
     if since_dt is None:
-        since_dt = _last_covered(settings) or until_dt - timedelta(
-            days=float(settings.get("run", "initial_lookback_days"))
-        )
+        since_dt = _last_covered(settings) or until_dt - timedelta(days=settings.run.initial_lookback_days)
     if since_dt >= until_dt:
         raise RippleError(
             f"nothing to do: the window {since_dt.isoformat()} .. {until_dt.isoformat()} is empty "
@@ -204,7 +202,7 @@ def ingest_source(
 
 def score_affect(settings: Settings, progress: ProgressFactory | None = None) -> dict[str, Any]:
     """Score the text of new items (incremental); a no-op when affect scoring is switched off."""
-    if not settings.get("affect", "enabled", True):
+    if not settings.affect.enabled:
         return {"skipped": "affect.enabled is false"}
     try:
         from pipeline import affect

@@ -343,7 +343,6 @@ DISCOVERY = {
     "lists": ("app.bsky.feed.getListFeed", "list", "feed"),
 }
 STEP_NAMES = {"queries": "search", "accounts": "author", "feeds": "feed", "lists": "list"}
-COMMUNITY_MODES = ("detected", "feed")
 
 
 class BlueskySource:
@@ -376,28 +375,6 @@ class BlueskySource:
             max_rate_limit_waits=settings.bluesky.max_retries,
         )
 
-    # ------------------------------------------------------------------------------------------ settings
-    def _setting(self, key: str, default: Any = None) -> Any:
-        return self.settings.get("bluesky", key, default)
-
-    def _int(self, key: str, default: int) -> int:
-        value = self._setting(key, default)
-        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-            raise SourceError(f"bluesky.{key} must be a whole number >= 0, got {value!r}")
-        return value
-
-    def _list(self, key: str) -> list[str]:
-        value = self._setting(key) or []
-        if isinstance(value, str) or not isinstance(value, list):
-            raise SourceError(f"bluesky.{key} must be a list")
-        return [str(v).strip() for v in value if str(v).strip()]
-
-    def _community_mode(self) -> str:
-        mode = self._setting("community", "detected")
-        if mode not in COMMUNITY_MODES:
-            raise SourceError(f"bluesky.community must be one of {', '.join(COMMUNITY_MODES)}, got {mode!r}")
-        return str(mode)
-
     # ------------------------------------------------------------------------------------------ HTTP
     def make_client(self, ctx: FetchContext) -> Any:
         """An XRPC client: logged in at ``service_url`` (reads go through the account's PDS) when a handle and
@@ -408,8 +385,8 @@ class BlueskySource:
         request = Request(timeout=httpx.Timeout(self.timeout))
         creds = login_credentials(ctx)
         if creds is None:
-            return Client(base_url=str(self._setting("appview_url")), request=request)
-        client = Client(base_url=str(self._setting("service_url")), request=request)
+            return Client(base_url=str(self.settings.bluesky.appview_url), request=request)
+        client = Client(base_url=str(self.settings.bluesky.service_url), request=request)
         handle, password = creds
         try:
             self._retrying(lambda: client.login(handle, password, fetch_bsky_profile=False), "createSession")
@@ -443,7 +420,11 @@ class BlueskySource:
         threads = [threads] if isinstance(threads, str) else list(threads)
         if not threads and ctx.window is None:
             raise ConfigError("bluesky: a run needs a window, or threads to fetch")
-        plan = {"threads": threads} if threads else {k: self._list(k) for k in DISCOVERY}
+        plan = (
+            {"threads": threads}
+            if threads
+            else {k: _strings(getattr(self.settings.bluesky, k)) for k in DISCOVERY}
+        )
         if ctx.cursor and ctx.cursor.get("plan") != plan:
             log.warning(
                 "bluesky: settings changed since the interrupted attempt; starting %s over", ctx.run_id
@@ -482,9 +463,9 @@ class BlueskySource:
     def _discover(self, ctx: FetchContext, client: Any, plan: dict[str, list[str]]) -> Iterator[Any]:
         """Searches, author feeds, feeds and lists; returns the next step number."""
         assert ctx.window is not None
-        feed_communities = self._community_mode() == "feed"
-        page_size = max(1, min(100, self._int("page_size", 100)))
-        budget = self._int("query_budget", 0) or None
+        feed_communities = self.settings.bluesky.community == "feed"
+        page_size = max(1, min(100, self.settings.bluesky.page_size))
+        budget = self.settings.bluesky.query_budget or None
         step = 0
         for setting, (nsid, param, _key) in DISCOVERY.items():
             for value in plan[setting]:
@@ -512,9 +493,12 @@ class BlueskySource:
 
     def _expand(self, ctx: FetchContext, client: Any, step: int) -> Iterator[dict[str, Any]]:
         """Thread, quotes and reposts of every root, within the per-root budgets."""
-        depth = self._int("thread_depth", 1000)
-        budgets = {"quotes": self._int("quote_budget", 100), "reposts": self._int("repost_budget", 100)}
-        page_size = max(1, min(100, self._int("page_size", 100)))
+        depth = self.settings.bluesky.thread_depth
+        budgets = {
+            "quotes": self.settings.bluesky.quote_budget,
+            "reposts": self.settings.bluesky.repost_budget,
+        }
+        page_size = max(1, min(100, self.settings.bluesky.page_size))
         for root in ctx.cursor["expand"]:
             community = _dict(ctx.cursor.get("roots", {}).get(root)).get("community")
             extra = {"community": community} if community else {}
@@ -623,7 +607,7 @@ class BlueskySource:
 
     def _rank_roots(self, roots: dict[str, dict[str, Any]]) -> list[str]:
         """Most touched roots first, then the most engaged; at most ``max_roots``."""
-        limit = self._int("max_roots", 200)
+        limit = self.settings.bluesky.max_roots
         ranked = sorted(roots, key=lambda r: (-roots[r].get("hits", 0), -roots[r].get("engagement", 0), r))
         if len(ranked) > limit:
             log.info(
@@ -653,3 +637,8 @@ def _as_source_error(nsid: str, exc: BaseException) -> SourceError:
 
 def _iso(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+
+
+def _strings(values: list[str]) -> list[str]:
+    """A list setting without blank entries, each stripped."""
+    return [str(v).strip() for v in values if str(v).strip()]

@@ -80,14 +80,14 @@ class JetstreamConsumer:
         clock: Callable[[], float] = time.monotonic,
         lock_wait: float = 3600.0,
     ):
-        section = settings.section("bluesky")
+        section = settings.bluesky
         self.settings = settings
-        self.url = url or str(section.get("jetstream_url"))
-        self.dids = [str(d) for d in section.get("jetstream_dids") or []]
-        self.keywords = [str(k).lower() for k in section.get("jetstream_keywords") or []]
-        self.commit_seconds = float(section.get("stream_commit_seconds", 300))
-        self.buffer_limit = int(section.get("stream_buffer", 10_000))
-        self.max_backoff = float(section.get("stream_max_backoff_seconds", 60))
+        self.url = url or section.jetstream_url
+        self.dids = [str(d) for d in section.jetstream_dids or []]
+        self.keywords = [str(k).lower() for k in section.jetstream_keywords or []]
+        self.commit_seconds = section.stream_commit_seconds
+        self.buffer_limit = section.stream_buffer
+        self.max_backoff = section.stream_max_backoff_seconds
         self.max_events = max_events
         self.lock_wait = lock_wait
         self.sleep = sleep

@@ -424,14 +424,8 @@ class XSource:
         self.timeout = timeout
 
     # ------------------------------------------------------------------------------------------ settings
-    def _int_setting(self, key: str, default: int) -> int:
-        value = self.settings.get("x", key, default)
-        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-            raise SourceError(f"x.{key} must be a whole number >= 0, got {value!r}")
-        return value
-
     def _queries(self) -> list[str]:
-        queries = self.settings.get("x", "queries") or []
+        queries = self.settings.x.queries or []
         if isinstance(queries, str) or not isinstance(queries, list):
             raise SourceError("x.queries must be a list of search queries")
         return [str(q) for q in queries if str(q).strip()]
@@ -540,8 +534,8 @@ class XSource:
         self, ctx: FetchContext, client: Any, queries: list[str]
     ) -> Generator[dict[str, Any], None, int]:
         """Step 1: the configured searches, each from its query's since_id (or the window). Returns the next step."""
-        page_size = self._int_setting("max_results", 100)
-        query_budget = self._int_setting("query_budget", 0) or None
+        page_size = self.settings.x.max_results
+        query_budget = self.settings.x.query_budget or None
         since_ids = self._usable_since_ids(ctx)
         step = 0
         for query in queries:
@@ -580,7 +574,7 @@ class XSource:
         """Step 2: the roots to complete, ranked once and then fixed for the rest of the run (and its
         resumption); the ones only referenced so far are looked up. Returns the next step."""
         if "expand" not in ctx.cursor:
-            ranked = self._rank_roots(ctx.cursor.get("roots", {}), self._int_setting("max_roots", 200))
+            ranked = self._rank_roots(ctx.cursor.get("roots", {}), self.settings.x.max_roots)
             unseen = [r for r in ranked if not ctx.cursor.get("roots", {}).get(r, {}).get("seen")]
             ctx.save_cursor(expand=ranked, lookup=unseen)
         missing: list[str] = list(ctx.cursor["lookup"])
@@ -602,11 +596,11 @@ class XSource:
 
     def _expand_roots(self, ctx: FetchContext, client: Any, step: int) -> Iterator[dict[str, Any]]:
         """Step 3: conversation, quotes and retweeters of each root, within the per-root budgets."""
-        page_size = self._int_setting("max_results", 100)
+        page_size = self.settings.x.max_results
         budgets = {
-            "conversation": self._int_setting("conversation_budget", 500),
-            "quotes": self._int_setting("quote_budget", 100),
-            "retweeters": self._int_setting("retweet_budget", 100),
+            "conversation": self.settings.x.conversation_budget,
+            "quotes": self.settings.x.quote_budget,
+            "retweeters": self.settings.x.retweet_budget,
         }
         for root in list(ctx.cursor["expand"]):
             known = ctx.cursor["roots"].get(root, {})
