@@ -751,8 +751,17 @@ def stream(
     max_events: Annotated[int | None, typer.Option(help="Stop after this many events.")] = None,
     data_dir: DataDir = None,
     config: ConfigPath = None,
+    wait: Annotated[
+        float,
+        typer.Option(
+            "--wait",
+            envvar="RIPPLE_LOCK_WAIT",
+            help="Seconds a commit of a full buffer waits for another writer (default 3600; then exit 75).",
+        ),
+    ] = 3600.0,
 ) -> None:
-    """Consume a live stream into the lake until interrupted, committing partitions as it goes."""
+    """Consume a live stream into the lake until interrupted, committing partitions as it goes (each commit
+    holds the writer lock only while it writes)."""
     _setup_logging()
     with _errors():
         if platform != "bluesky":
@@ -761,7 +770,7 @@ def stream(
             raise ConfigError(f"no stream for {platform!r} (known: bluesky)")
         from pipeline.sources.bluesky_stream import stream as run_stream
 
-        stats = run_stream(_settings(config, data_dir), max_events=max_events)
+        stats = run_stream(_settings(config, data_dir), max_events=max_events, lock_wait=wait)
         out.print(
             f"{stats.received} events received, {stats.kept} kept, {stats.rows} items written in "
             f"{stats.commits} commits, {stats.reconnects} reconnects"

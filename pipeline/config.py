@@ -250,6 +250,11 @@ class AirflowSettings(Section):
     retry_delay_seconds: float = Field(
         120, ge=0, description="first retry delay; doubles on every retry, capped at an hour"
     )
+    lock_wait_seconds: float = Field(
+        3600,
+        ge=0,
+        description="how long a task waits for another writer on the data directory before it fails (and retries)",
+    )
 
 
 class Sections(BaseModel):
