@@ -64,7 +64,6 @@ MAX_ABS_COEF = 15.0
 # relative smallest singular value below which a column is a linear combination of the others
 COLLINEAR_TOL = 1e-7
 Z_95 = 1.959963984540054
-DEFAULT_WARMUP_DAYS = 7
 
 # --------------------------------------------------------------------------------------------- input frame
 
@@ -80,7 +79,8 @@ with spread as (
         escaped,
         size,
         outsider_engagers,
-        communities_reached
+        communities_reached,
+        is_warmup
     from fct_item_spread
     -- a comment is a root only when its thread started before the data does (an orphan): it did not start
     -- anything, so it is no observation of what makes content travel
@@ -98,13 +98,6 @@ author_activity as (
         ) - 1 as author_prior_items
     from stg_posts
     where author_id is not null
-),
-
-lake_start as (
-    -- first item of each platform: membership before it is unknown
-    select platform, min(created_at) as first_at
-    from stg_posts
-    group by platform
 ),
 
 root_weeks as (
@@ -149,12 +142,11 @@ final as (
             or regexp_matches(coalesce(p.title, '') || ' ' || coalesce(p.text, ''), '(https?://|www\\.)')
             as has_link,
         isodow(s.root_created_at at time zone 'UTC') as iso_weekday,
-        coalesce(s.root_created_at < l.first_at + interval ({warmup_days}) day, false) as in_warmup,
+        coalesce(s.is_warmup, false) as in_warmup,
         {affect_columns}
     from spread as s
     left join stg_posts as p on p.post_id = s.root_id
     left join author_activity as a on a.post_id = s.root_id
-    left join lake_start as l on l.platform = s.platform
     left join community_size as c
         on c.platform = s.platform
         and c.origin_community = s.origin_community
@@ -167,12 +159,13 @@ select * from final
 
 
 def warmup_days(settings: Settings) -> int:
-    """Days after a platform's first item during which roots are left out of the fits.
+    """Days of lake coverage a root needs before it is used in the fits: the membership window.
 
-    Membership needs history: at the start of a lake nobody is a member yet, every engager counts as an
-    outsider and "escaped" is mostly an artefact. Roots of the first days are therefore not used.
+    Membership needs a full window of history: before that, engagers look like outsiders and "escaped" is
+    partly an artefact. The roots flagged ``fct_item_spread.is_warmup`` (history_days < membership.window_days,
+    docs/metrics.md) are therefore left out.
     """
-    return int(settings.get("explain", "warmup_days", DEFAULT_WARMUP_DAYS))
+    return int(settings.get("membership", "window_days", 90))
 
 
 def _table_exists(con: duckdb.DuckDBPyConnection, name: str) -> bool:
@@ -195,7 +188,6 @@ def load_frame(con: duckdb.DuckDBPyConnection, settings: Settings) -> pd.DataFra
         affect_join = ""
     sql = _FRAME_SQL.format(
         window_days=window_days,
-        warmup_days=warmup_days(settings),
         affect_columns=affect_columns,
         affect_join=affect_join,
     )
@@ -448,7 +440,7 @@ def fit_all(frame: pd.DataFrame, settings: Settings) -> list[Fit]:
         k = int((mask & warm).sum())
         days = warmup_days(settings)
         return (
-            f"{k} roots of the first {days} days of the lake left out (no membership history)" if k else None
+            f"{k} roots of the membership warm-up (less than {days} days of history) left out" if k else None
         )
 
     everything = np.ones(len(frame), bool)

@@ -23,6 +23,11 @@
 -- column root_kind: kind of the root item (post, comment, share)
 -- column is_complete: the cascade has no missing parents and nothing cut off (see fct_cascades)
 -- column reshare_tree: none / api_star / reconstructed (see fct_cascades)
+-- column history_days: days of lake coverage of the platform before root_created_at (from
+--   dim_platform_coverage.coverage_start; 0 for items before it)
+-- column is_warmup: history_days < membership.window_days: the membership behind outsider_engagers,
+--   outsider_share and escaped saw less than a full window, so they are upper bounds (everyone looks new); leave
+--   these rows out of escape figures (the explain step does by default)
 with
 
 cascades as (
@@ -139,8 +144,11 @@ final as (
         c.week_start,
         c.root_kind,
         c.is_complete,
-        c.reshare_tree
+        c.reshare_tree,
+        greatest(0.0, (epoch(c.root_created_at) - epoch(cov.coverage_start)) / 86400.0) as history_days,
+        history_days < getvariable('membership_window_days') as is_warmup
     from cascades as c
+    inner join dim_platform_coverage as cov on cov.platform = c.platform
     left join engagement as e on e.root_key = c.root_key
     left join reach as r on r.root_key = c.root_key
 )

@@ -23,6 +23,8 @@ MARTS = (
     "fct_weekly_trends",
     "dim_communities",
     "dim_detected_partitions",
+    "dim_platform_coverage",
+    "last_complete_week",
 )
 
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import math
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
-from .conftest import build_warehouse, post, records
+from .conftest import T0, build_warehouse, post, records
 
 DAY = 24 * 60
 REQUIRED_COLUMNS = [
@@ -128,3 +130,94 @@ def test_thresholds_come_from_configuration(tmp_path: Path) -> None:
     got = {r["root_id"]: r["escaped"] for r in records(con, "select root_id, escaped from fct_item_spread")}
     assert got["reddit:t3_many"] is False  # 5 engagers < 6
     assert got["reddit:t3_root"] is True  # still reached two communities
+
+
+def coverage_rows() -> list[dict]:
+    """Reddit from day -150 (a post every 3 days, a reply a day later), X from day -20; T0 is a Monday noon."""
+    rows = []
+    for k in range(50):
+        day = -150 + 3 * k
+        rows.append(post(f"reddit:t3_c{k}", community="r/a", author_id=f"u{k % 7}", created_at=day * DAY))
+        rows.append(reply(f"c{k}", f"reddit:t3_c{k}", f"reddit:t3_c{k}", f"u{(k + 3) % 7}", day * DAY + 60))
+    rows += [
+        post(f"x:c{k}", community="xc", author_id=f"x{k}", created_at=(-20 + 2 * k) * DAY) for k in range(10)
+    ]
+    return rows
+
+
+def expected_history(created_at, start) -> float:
+    return max(0.0, (created_at - start).total_seconds() / 86400)
+
+
+@pytest.mark.parametrize("with_run_log", [False, True])
+def test_history_warmup_and_complete_weeks_match_plain_python(tmp_path: Path, with_run_log: bool) -> None:
+    """history_days / is_warmup / is_complete_week recomputed from the items (and the run log, when there is one)."""
+    rows = coverage_rows()
+    first = {p: min(r["created_at"] for r in rows if r["platform"] == p) for p in ("reddit", "x")}
+    last = {p: max(r["created_at"] for r in rows if r["platform"] == p) for p in ("reddit", "x")}
+    start, end = dict(first), dict(last)
+    if with_run_log:
+        # the first run began 100 days before T0 (reddit's older items came in as history); the last ended mid-week
+        since, until = T0 - timedelta(days=100), T0 - timedelta(days=1)
+        state = tmp_path / "data" / "state"
+        state.mkdir(parents=True)
+        runs = [
+            {
+                "run_id": "r0",
+                "since": since.isoformat(),
+                "until": (T0 - timedelta(days=50)).isoformat(),
+                "status": "succeeded",
+            },
+            {
+                "run_id": "r1",
+                "since": (T0 - timedelta(days=50)).isoformat(),
+                "until": until.isoformat(),
+                "status": "partial",
+            },
+            {
+                "run_id": "r2",
+                "since": (T0 - timedelta(days=400)).isoformat(),
+                "until": until.isoformat(),
+                "status": "failed",
+            },
+        ]
+        (state / "runs.jsonl").write_text("".join(json.dumps(r) + "\n" for r in runs), encoding="utf-8")
+        start = {p: max(first[p], since) for p in first}
+        end = {p: max(last[p], until) for p in last}
+    con = build_warehouse(tmp_path, rows, {"membership": {"window_days": 60}})
+
+    spread_rows_ = records(
+        con, "select root_id, platform, root_created_at, history_days, is_warmup from fct_item_spread"
+    )
+    created = {r["post_id"]: r["created_at"] for r in rows}
+    assert len(spread_rows_) == 60
+    for r in spread_rows_:
+        want = expected_history(created[r["root_id"]], start[r["platform"]])
+        assert r["history_days"] == pytest.approx(want, abs=1e-6), r["root_id"]
+        assert r["is_warmup"] == (want < 60), r["root_id"]
+
+    weeks = records(
+        con,
+        "select platform, community, week_start, history_days, is_warmup, is_complete_week "
+        "from fct_weekly_trends",
+    )
+    assert {(w["platform"], w["week_start"]) for w in weeks} >= {
+        ("x", (T0 - timedelta(days=20)).date() - timedelta(days=(T0 - timedelta(days=20)).weekday()))
+    }
+    for w in weeks:
+        monday = datetime.combine(w["week_start"], datetime.min.time(), tzinfo=UTC)
+        want = expected_history(monday, start[w["platform"]])
+        assert w["history_days"] == pytest.approx(want, abs=1e-6)
+        assert w["is_warmup"] == (want < 60)
+        assert w["is_complete_week"] == (monday + timedelta(days=7) <= end[w["platform"]])
+    # some weeks are settled, the first ones are not, and the running week is incomplete
+    assert {w["is_warmup"] for w in weeks if w["platform"] == "reddit"} == {True, False}
+    assert not all(w["is_complete_week"] for w in weeks)
+
+    last_complete = {r["platform"]: r["week_start"] for r in records(con, "select * from last_complete_week")}
+    for p in ("reddit", "x"):
+        complete = [w["week_start"] for w in weeks if w["platform"] == p and w["is_complete_week"]]
+        assert last_complete[p] == max(complete)
+    coverage = {r["platform"]: r for r in records(con, "select * from dim_platform_coverage")}
+    assert {p: coverage[p]["coverage_start"] for p in coverage} == start
+    assert coverage["x"]["coverage_source"] == ("run_log" if with_run_log else "items")

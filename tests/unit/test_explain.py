@@ -31,6 +31,7 @@ def synthetic_db(
     platforms: tuple[str, ...] = ("demo",),
     intercept: float = -1.2,
     history_days: int = 60,
+    warmup_days: float = 0,
 ) -> tuple[duckdb.DuckDBPyConnection, pd.DataFrame]:
     """Roots whose escape log-odds are intercept + sum(beta * z) of their affect scores, plus prior posts."""
     effects = PLANTED if effects is None else effects
@@ -61,6 +62,8 @@ def synthetic_db(
         }
     )
     roots["iso_week"] = [f"{d.isocalendar().year}-W{d.isocalendar().week:02d}" for d in created]
+    # fct_item_spread.is_warmup: the roots of the first warmup_days of the synthetic lake
+    roots["is_warmup"] = roots["root_created_at"] < START + timedelta(days=warmup_days)
     posts = pd.DataFrame(
         {
             "post_id": roots["root_id"],
@@ -100,7 +103,7 @@ def synthetic_db(
         select root_id, platform, origin_community, root_author_id,
                root_created_at::timestamptz as root_created_at, iso_week, size, 0 as depth,
                outsider_engagers as engagers, outsider_engagers, 0.5 as outsider_share,
-               communities_reached, 0.0 as community_entropy, escaped, 'post' as root_kind
+               communities_reached, 0.0 as community_entropy, escaped, 'post' as root_kind, is_warmup
         from roots_tbl
         """
     )
@@ -245,10 +248,11 @@ def test_controls_are_computed_from_posts_before_the_root(settings):
     con.execute(
         """
         create table fct_item_spread as select * from (values
-            ('p:root', 'demo', 'c/a', 'alice', ?::timestamptz, '2026-W45', 3, 1, 2, 1, 0.5, 1, 0.0, false, 'post')
+            ('p:root', 'demo', 'c/a', 'alice', ?::timestamptz, '2026-W45', 3, 1, 2, 1, 0.5, 1, 0.0, false, 'post',
+             false)
         ) t(root_id, platform, origin_community, root_author_id, root_created_at, iso_week, size, depth,
             engagers, outsider_engagers, outsider_share, communities_reached, community_entropy, escaped,
-            root_kind)
+            root_kind, is_warmup)
         """,
         [root_at],
     )
@@ -283,17 +287,19 @@ def test_controls_are_computed_from_posts_before_the_root(settings):
     assert math.isnan(row["nrc_anger"])  # no fct_affect table: affect is missing, not zero
 
 
-def test_roots_of_the_first_days_of_the_lake_are_left_out(settings):
-    # no history before the roots: during the first 7 days nobody is a member yet
-    con, roots = synthetic_db(n=3000, history_days=0)
-    first = roots["root_created_at"].min()
-    warm = int((roots["root_created_at"] < first + timedelta(days=7)).sum())
+def test_roots_of_the_membership_warmup_are_left_out(settings):
+    # fct_item_spread flags the roots whose platform has less than a membership window of history
+    con, roots = synthetic_db(n=3000, history_days=0, warmup_days=8)
+    warm_ids = set(roots.loc[roots["is_warmup"], "root_id"])
     explain(con, settings)
     d = drivers(con)
-    assert d["n"].iloc[0] == 3000 - warm
-    assert f"{warm} roots of the first 7 days" in d.loc["nrc_anger", "note"]
+    assert 0 < len(warm_ids) < 3000
+    assert d["n"].iloc[0] == 3000 - len(warm_ids)
+    assert (
+        f"{len(warm_ids)} roots of the membership warm-up (less than 90 days of history)"
+        in d.loc["nrc_anger", "note"]
+    )
     first_week = drivers(con, "week", "2026-W45")
     assert set(first_week["status"]) == {"insufficient_data"}
     items = con.execute("select root_id from fct_item_drivers").df()
-    warm_ids = set(roots.loc[roots["root_created_at"] < first + timedelta(days=7), "root_id"])
     assert not (set(items["root_id"]) & warm_ids)
