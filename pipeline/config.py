@@ -27,8 +27,9 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     "run": {
         # sources ingested by `ripple run`, in order
         "sources": ["demo"],
-        # first run without a previous one covers this many days before now
-        "initial_lookback_days": 30,
+        # first run without a previous one covers this many days before now: the membership window (90) plus
+        # four weeks, so the first report already has settled weeks (docs/metrics.md, warm-up)
+        "initial_lookback_days": 120,
     },
     "lake": {
         # records whose title + text exceed this many characters are quarantined
@@ -42,8 +43,8 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     },
     "demo": {
         "seed": 42,
-        # 1.0 = about 50k items over 30 days; 20 = about 1M
-        "scale": 1.0,
+        # 1.0 = about 50k items over 30 days; 20 = about 1M. 0.25: about 50k over the first run's 120 days
+        "scale": 0.25,
         # pause after each page, to watch progress or rehearse a crash mid-ingest like a slow API
         "page_delay_seconds": 0.0,
     },

@@ -27,6 +27,8 @@
 --   dim_platform_coverage.coverage_start; 0 for weeks before it)
 -- column is_warmup: history_days < membership.window_days: escaped_cascades and escape_rate rest on membership
 --   seen over less than a full window (upper bounds); do not compare or rank these weeks as changes
+-- column change_is_settled: is_complete_week, and neither this week nor the previous one is in the warm-up: the
+--   *_change columns compare settled figures; the only weeks a report may rank as changes
 -- column is_complete_week: the week ends (next Monday 00:00 UTC) at or before dim_platform_coverage.coverage_end;
 --   false for the running week, whose counts are partial
 with
@@ -161,7 +163,8 @@ final as (
         escaped_cascades - lag(escaped_cascades) over w as escaped_cascades_change,
         history_days,
         history_days < getvariable('membership_window_days') as is_warmup,
-        is_complete_week
+        is_complete_week,
+        is_complete_week and history_days - 7 >= getvariable('membership_window_days') as change_is_settled
     from covered
     window w as (partition by platform, community order by week_start)
 )

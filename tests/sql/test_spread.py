@@ -221,3 +221,54 @@ def test_history_warmup_and_complete_weeks_match_plain_python(tmp_path: Path, wi
     coverage = {r["platform"]: r for r in records(con, "select * from dim_platform_coverage")}
     assert {p: coverage[p]["coverage_start"] for p in coverage} == start
     assert coverage["x"]["coverage_source"] == ("run_log" if with_run_log else "items")
+
+
+def test_engagers_and_first_outsider_are_judged_at_each_engagement(tmp_path: Path) -> None:
+    root = "reddit:t3_eng"
+    rows = [
+        post("reddit:t3_hm", community="r/a", author_id="m1", created_at=-10 * DAY),
+        post("reddit:t3_h1", community="r/b", author_id="h1", created_at=-3 * DAY),
+        post("reddit:t3_h2", community="r/b", author_id="h1", created_at=-2 * DAY),
+        post("reddit:t3_h3", community="r/a", author_id="h1", created_at=-50 * DAY),
+        post(
+            root,
+            community="r/a",
+            author_id="a0",
+            created_at=0,
+            title="  Why   the\nsky is blue  ",
+            text="body",
+        ),
+        reply("e0", root, root, "AutoModerator", 1),  # a bot: not an engager
+        post("reddit:t3_j1", community="r/a", author_id="j1", created_at=2),  # j1 joins r/a after the root
+        reply("e1", root, root, "m1", 5),
+        reply("e2", "reddit:t1_e1", root, "j1", 10),
+        reply("e3", root, root, "o1", 20),
+        reply("e4", "reddit:t1_e3", root, "o1", 25),
+        reply("e5", root, root, "h1", 30),
+        reply("e6", root, root, "a0", 40),  # the root's author
+    ]
+    con = build_warehouse(tmp_path, rows, overrides={"privacy": {"pseudonymize": False}})
+    got = {
+        r["engager_id"]: r for r in records(con, "select * from fct_item_engagers where root_id = ?", [root])
+    }
+    minutes = {
+        k: (v["minutes_after_root"], v["engagements"], v["home_community"], v["is_outsider"])
+        for k, v in got.items()
+    }
+    assert minutes == {
+        "m1": (5, 1, "r/a", False),
+        "j1": (10, 1, "r/a", False),  # a member by the time of the engagement
+        "o1": (20, 2, None, True),
+        "h1": (30, 1, "r/b", False),  # most items in r/b, still a member of r/a
+    }
+    assert all(r["is_member"] == (not r["is_outsider"]) for r in got.values())
+    spread = records(con, "select * from fct_item_spread where root_id = ?", [root])[0]
+    assert spread["engagers"] == len(got) == 4
+    assert spread["outsider_engagers"] == 2  # at the root's time: j1 and o1
+    assert spread["first_outsider_at"] == T0 + timedelta(minutes=20)
+    assert spread["minutes_to_first_outsider"] == pytest.approx(20)
+    assert spread["permalink"] == "https://www.reddit.com/comments/eng/"
+    assert spread["text_snippet"] == "Why the sky is blue"
+    assert spread["dominant_emotion"] is None  # no affect scores in this lake
+    reply_root = records(con, "select permalink from fct_item_spread where root_id = 'reddit:t3_j1'")[0]
+    assert reply_root["permalink"] == "https://www.reddit.com/comments/j1/"

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import importlib.util
 import math
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import duckdb
 import numpy as np
@@ -15,6 +17,7 @@ from pipeline.explain import AFFECT_FEATURES, explain, load_frame
 
 PLANTED = {"nrc_anger": 0.60, "nrc_surprise": 0.45, "nrc_trust": -0.35}
 START = datetime(2026, 11, 2, tzinfo=UTC)  # a Monday, ISO week 2026-W45
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
@@ -131,9 +134,19 @@ def test_planted_effects_are_recovered_with_covering_confidence_intervals(settin
         row = d.loc[feature]
         assert row["status"] == "ok"
         assert row["ci_low"] <= math.exp(beta) <= row["ci_high"], (feature, row["ci_low"], row["ci_high"])
-        assert row["p_value"] < 0.001
+        # 30 communities: bootstrap p-values, whose floor is 1 / (999 + 1)
+        assert row["p_value"] <= 0.001
+        assert row["is_driver"] and row["q_value"] < 0.05
     for feature in set(AFFECT_FEATURES) - set(PLANTED):
         assert abs(d.loc[feature, "coef"]) < 0.25, feature
+    assert d.loc["nrc_anger", "inference"] == "score_bootstrap_webb"
+    assert d.loc["nrc_anger", "terms_tested"] == len(AFFECT_FEATURES)
+    # the interval uses t(29), wider than the normal one
+    row = d.loc["nrc_anger"]
+    assert math.log(row["ci_high"] / row["ci_low"]) / 2 == pytest.approx(
+        2.045230 * row["std_error"], rel=1e-4
+    )
+    assert d.loc["has_link", "is_driver"] is None or pd.isna(d.loc["has_link", "is_driver"])
     assert d["n"].iloc[0] == 6000
     assert d.loc["nrc_anger", "cov_type"] == "cluster"
     assert d.loc["nrc_anger", "n_clusters"] == 30
@@ -303,3 +316,35 @@ def test_roots_of_the_membership_warmup_are_left_out(settings):
     assert set(first_week["status"]) == {"insufficient_data"}
     items = con.execute("select root_id from fct_item_drivers").df()
     assert not (set(items["root_id"]) & warm_ids)
+
+
+def test_q_values_are_benjamini_hochberg_across_the_affect_terms(settings):
+    con, _ = synthetic_db(n=3000, seed=5)
+    explain(con, settings)
+    d = drivers(con)
+    affect = d[d["term_kind"] == "affect"].dropna(subset=["p_value"])
+    p = affect["p_value"].sort_values()
+    m = len(p)
+    # step-up: q_(i) = min over k >= i of p_(k) * m / k
+    want = np.minimum.accumulate((p * m / np.arange(1, m + 1)).to_numpy()[::-1])[::-1]
+    assert np.allclose(affect.loc[p.index, "q_value"].to_numpy(), np.minimum(want, 1.0))
+    assert (affect["is_driver"] == (affect["q_value"] < 0.05)).all()
+    assert (affect["terms_tested"] == m).all()
+    assert d.loc[d["term_kind"] == "control", "q_value"].isna().all()
+
+
+def test_calibration_a_null_feature_is_rarely_called_a_driver():
+    """Tiny version of bench/calibration.py: 12 communities, three planted effects, seven null features."""
+    spec = importlib.util.spec_from_file_location("calibration", ROOT / "bench" / "calibration.py")
+    assert spec is not None and spec.loader is not None
+    calibration = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(calibration)
+    result = calibration.calibrate(24, n=2000)
+    assert result["fits"] == 24
+    assert result["inference"] == ["score_bootstrap_webb"]
+    # 7 null features x 24 fits: at most 5% called drivers; the unclustered test calls more of them
+    assert result["null_driver_share"] <= 0.05
+    assert result["naive_null_p05_share"] > result["null_p05_share"]
+    # the planted effects are found and mostly covered by their 95% intervals
+    assert min(result["planted_found"].values()) >= 0.9
+    assert min(result["planted_coverage"].values()) >= 0.8
