@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import numpy as np
@@ -16,6 +17,7 @@ from .conftest import write_lake
 from .synthetic import synthetic_rows
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
+DEMO_UNTIL = datetime(2026, 11, 26, 15, tzinfo=UTC)  # a Thursday: the last week is still running
 # the marts this page documents (fct_affect and fct_spread_drivers are documented with the affect features)
 MARTS = (
     "fct_cascades",
@@ -61,9 +63,8 @@ def demo_published(tmp_path_factory: pytest.TempPathFactory):
     settings = load_settings(
         data_dir=data_dir, overrides={"demo": {"scale": 0.05}}, environ={"RIPPLE_PSEUDONYM_KEY": "docs-key"}
     )
-    until = datetime(2026, 11, 26, 15, tzinfo=UTC)  # a Thursday
-    since = until - timedelta(days=float(settings.get("run", "initial_lookback_days")))
-    run_nightly(settings, since=since.isoformat(), until=until.isoformat())
+    since = DEMO_UNTIL - timedelta(days=float(settings.get("run", "initial_lookback_days")))
+    run_nightly(settings, since=since.isoformat(), until=DEMO_UNTIL.isoformat())
     return settings
 
 
@@ -83,6 +84,58 @@ def test_every_example_query_runs_and_answers(published, demo_published, index: 
             assert rows, f"example {index + 1} returned no rows:\n{statement}"
     finally:
         con.close()
+
+
+def demo_run(data_dir: Path, days: float) -> Any:
+    from pipeline.run import run_nightly
+
+    settings = load_settings(
+        data_dir=data_dir, overrides={"demo": {"scale": 0.05}}, environ={"RIPPLE_PSEUDONYM_KEY": "docs-key"}
+    )
+    run_nightly(settings, since=(DEMO_UNTIL - timedelta(days=days)).isoformat(), until=DEMO_UNTIL.isoformat())
+    return settings
+
+
+def weekly_flags(settings: Any) -> list[tuple[Any, ...]]:
+    con = duckdb.connect(str(settings.warehouse_path), read_only=True)
+    try:
+        return con.execute(
+            "select distinct week_start, history_days, is_warmup, is_complete_week from fct_weekly_trends "
+            "order by week_start"
+        ).fetchall()
+    finally:
+        con.close()
+
+
+def test_a_demo_lake_shorter_than_the_membership_window_is_all_warmup(tmp_path: Path) -> None:
+    settings = demo_run(tmp_path / "data", days=30)
+    weeks = weekly_flags(settings)
+    assert len(weeks) == 5
+    assert all(is_warmup for _, _, is_warmup, _ in weeks)
+    # coverage starts with the run's window (its first item, minutes later, without a run log yet)
+    con = duckdb.connect(str(settings.warehouse_path), read_only=True)
+    start = con.execute("select coverage_start from dim_platform_coverage").fetchone()[0]
+    con.close()
+    since = DEMO_UNTIL - timedelta(days=30)
+    assert since <= start < since + timedelta(hours=1)
+    for week_start, history, _, complete in weeks:
+        monday = datetime.combine(week_start, datetime.min.time(), tzinfo=UTC)
+        assert history == pytest.approx(max(0.0, (monday - start).total_seconds() / 86400))
+        assert complete == (monday + timedelta(days=7) <= DEMO_UNTIL)
+    assert [c for *_, c in weeks] == [True] * 4 + [False]
+
+
+def test_the_default_first_run_has_settled_complete_weeks(demo_published) -> None:
+    weeks = weekly_flags(demo_published)
+    settled = [w for w in weeks if not w[2] and w[3]]
+    assert len(settled) >= 3  # 120 days: the 90-day warm-up, then settled complete weeks
+    assert all((history < 90) == is_warmup for _, history, is_warmup, _ in weeks)
+    con = duckdb.connect(str(demo_published.warehouse_path), read_only=True)
+    try:
+        last = con.execute("select week_start, is_warmup from last_complete_week").fetchall()
+    finally:
+        con.close()
+    assert last == [(max(w[0] for w in weeks if w[3]), False)]
 
 
 def test_demo_items_carry_permalinks_snippets_and_their_dominant_emotion(demo_published) -> None:
