@@ -41,7 +41,7 @@ SQL_DIR = Path(os.environ.get("RIPPLE_SQL_DIR", Path(__file__).resolve().parent.
 #: Python steps of the build, as "module:function"; each is called as fn(con, settings) -> dict | None
 HOOKS: dict[str, list[str]] = {
     "after_staging": ["pipeline.communities:detect_communities"],
-    "after_marts": ["pipeline.explain:explain"],
+    "after_marts": ["pipeline.explain:explain", "pipeline.table_comments:comment_tables"],
 }
 
 STALE_CANDIDATE_SECONDS = 2 * 86_400

@@ -195,6 +195,35 @@ def test_every_mart_column_is_commented_and_in_metrics_md(published) -> None:
         con.close()
 
 
+@pytest.mark.parametrize("which", ["synthetic", "demo"])
+def test_intermediate_config_and_truth_tables_are_commented(published, demo_published, which: str) -> None:
+    settings = published if which == "synthetic" else demo_published
+    con = duckdb.connect(str(settings.warehouse_path), read_only=True)
+    try:
+        tables = dict(
+            con.execute(
+                "select table_name, comment from duckdb_tables() where table_name like 'int\\_%' escape '\\' "
+                "or table_name like 'cfg\\_%' escape '\\' or table_name like 'demo\\_planted\\_%' escape '\\' "
+                "or table_name = 'stg_affect'"
+            ).fetchall()
+        )
+        uncommented = con.execute(
+            "select table_name, column_name from duckdb_columns() where comment is null and table_name in "
+            "(select unnest(?::varchar[]))",
+            [list(tables)],
+        ).fetchall()
+    finally:
+        con.close()
+    expected = {"int_posts", "int_cascade_nodes", "int_membership", "stg_affect", "cfg_bots"}
+    if which == "demo":
+        expected |= {"demo_planted_effects", "demo_planted_overlap"}
+    else:
+        expected |= {"int_detected_communities", "int_detected_partitions"}
+    assert expected <= set(tables)
+    assert {t for t, c in tables.items() if not (c and c.startswith("Grain: one row per"))} == set()
+    assert uncommented == []
+
+
 def test_demo_planted_overlap_ranks_above_other_pairs(tmp_path: Path) -> None:
     """On the demo source, planted community overlaps rank above non-overlapping pairs by lift."""
     root = Path(__file__).resolve().parents[2]
