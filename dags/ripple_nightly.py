@@ -28,10 +28,10 @@ DEFAULT_SCHEDULE = "0 2 * * *"
 # one pool per platform, so that API rate limits hold across concurrent runs (scheduled + backfill);
 # docker-compose.yml's init service and the tests create them (docs/deploy.md)
 PLATFORMS: tuple[str, ...] = tuple(sorted({platform for _target, platform in REGISTRY.values()}))
-POOL_SLOTS: dict[str, int] = {"demo": 2, "reddit": 1, "x": 1}
+POOL_SLOTS: dict[str, int] = {"bluesky": 1, "demo": 2, "reddit": 1, "x": 1}
 # Airflow connection that holds a platform's credentials; a missing connection means "use the pipeline's own
-# configuration" (praw.ini / praw_* variables for Reddit, RIPPLE_X_BEARER_TOKEN for X)
-CONNECTIONS: dict[str, str] = {"reddit": "reddit_default", "x": "x_default"}
+# configuration" (praw.ini / praw_* variables for Reddit, RIPPLE_X_BEARER_TOKEN for X, RIPPLE_BLUESKY_* for Bluesky)
+CONNECTIONS: dict[str, str] = {"bluesky": "bluesky_default", "reddit": "reddit_default", "x": "x_default"}
 
 #: the published warehouse; the weekly report DAG is scheduled on it (same name and URI there)
 WAREHOUSE = Asset(name="ripple_warehouse", uri="x-ripple://warehouse", group="ripple")

@@ -1,4 +1,4 @@
-"""Settings: ``ripple.toml`` plus environment variables.
+"""Settings: ``ripple.toml`` plus environment variables, read into one typed model.
 
 Precedence (highest first): explicit arguments (CLI flags, DAG arguments) > environment > ripple.toml > defaults.
 
@@ -7,136 +7,313 @@ Precedence (highest first): explicit arguments (CLI flags, DAG arguments) > envi
 * ``RIPPLE__<SECTION>__<KEY>=value``: override any setting, e.g. ``RIPPLE__DEMO__SCALE=20``.
   Values are parsed as TOML scalars/arrays when possible (``3``, ``true``, ``["a", "b"]``), else taken as text.
 
+Every section is a pydantic model below; code reads attributes (``settings.membership.window_days``).
+Unknown sections and keys, values of the wrong type and values out of bounds stop loading with one
+:class:`ConfigError` line that names the setting and where it came from. Adding a section is one :class:`Section`
+subclass plus one line in :class:`Sections`; an API platform's section subclasses :class:`PlatformSection`
+(retry settings).
+
 Secrets (API credentials, the pseudonymisation key) are never read from ripple.toml: only from the environment,
 PRAW's own configuration, or an Airflow connection handed in by the DAG.
 """
 
 from __future__ import annotations
 
-import copy
+import difflib
 import os
 import tomllib
-from dataclasses import dataclass, field
+from collections.abc import Iterator, MutableMapping
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from pipeline.errors import ConfigError
 
-DEFAULTS: dict[str, dict[str, Any]] = {
-    "run": {
-        # sources ingested by `ripple run`, in order
-        "sources": ["demo"],
-        # first run without a previous one covers this many days before now: the membership window (90) plus
-        # four weeks, so the first report already has settled weeks (docs/metrics.md, warm-up)
-        "initial_lookback_days": 120,
-    },
-    "lake": {
-        # records whose title + text exceed this many characters are quarantined
-        "max_text_chars": 40_000,
-        # rows per Parquet row group / normalization batch
-        "batch_rows": 50_000,
-    },
-    "privacy": {
-        # replace author ids by a keyed hash and drop author names
-        "pseudonymize": True,
-    },
-    "demo": {
-        "seed": 42,
-        # 1.0 = about 50k items over 30 days; 20 = about 1M. 0.25: about 50k over the first run's 120 days
-        "scale": 0.25,
-        # pause after each page, to watch progress or rehearse a crash mid-ingest like a slow API
-        "page_delay_seconds": 0.0,
-    },
-    "membership": {
-        "window_days": 90,
-        "min_items": 1,
-        "bots": ["AutoModerator", "[deleted]", "BotDefense", "RemindMeBot", "sneakpeekbot"],
-    },
-    "overlap": {"min_shared": 5},
-    "spread": {"min_engagers": 5, "min_outsider_share": 0.5},
-    "cascades": {
-        # a reply chain deeper than this is treated as corrupt and sent to the quality table
-        "max_depth": 10_000,
-    },
-    "communities": {
-        # Leiden on the weekly interaction graph for platforms without explicit communities
-        "detect_platforms": ["x", "bluesky"],
-        "resolution": 1.0,
-        "seed": 42,
-        "min_size": 5,
-        # a week's detected community keeps last week's label when their members overlap this much (Jaccard)
-        "match_jaccard": 0.2,
-        # Leiden iterations; -1 = until the partition stops improving
-        "n_iterations": -1,
-    },
-    "affect": {
-        "enabled": True,
-        # NRC EmoLex is licensed for non-commercial research only; set false to switch emotion scoring off
-        "emotions": True,
-        "processes": 2,
-        "batch_size": 5_000,
-    },
-    "explain": {
-        "min_n": 200,
-        "min_events": 20,
-        # roots from the first days of a platform's data are left out: nobody is a member yet, so every
-        # engager looks like an outsider
-        "warmup_days": 7,
-    },
-    "reddit": {
-        "subreddits": [],
-        "searches": [],
-        "site": "ripple",
-        "replace_more_limit": 32,
-        "revisit_days": 3,
-        "submission_limit": 1000,
-        "comment_sort": "confidence",
-        # on top of PRAW's own retries: 5xx, 429, timeouts and dropped connections, exponential backoff
-        "max_retries": 5,
-        "retry_base_seconds": 2.0,
-        "retry_max_seconds": 120.0,
-    },
-    "x": {
-        "queries": [],
-        "max_results": 100,
-        "conversation_budget": 500,
-        "quote_budget": 100,
-        "retweet_budget": 100,
-        # roots whose conversation / quotes / retweeters are completed per run (quote and retweeter lookups
-        # are limited to 75 requests per 15 minutes)
-        "max_roots": 200,
-        # search pages per query and run; 0 = no limit
-        "query_budget": 0,
-    },
-    "warehouse": {
-        # DuckDB resources for the build; the published file is read with DuckDB's defaults
-        "threads": 2,
-        "memory_limit": "3GB",
-    },
-    "report": {"top_items": 20},
-    "airflow": {
-        # cron of the ripple_nightly DAG (UTC); each run covers the time since the previous tick
-        "nightly_schedule": "0 2 * * *",
-        "retries": 3,
-        "retry_delay_seconds": 120,
-    },
+
+class Section(BaseModel):
+    """One ``[section]`` of ripple.toml: unknown keys and values of the wrong type are errors."""
+
+    # validate_default: a default out of its own bounds fails at once, and 30 for a float field is 30.0
+    model_config = ConfigDict(extra="forbid", strict=True, validate_assignment=True, validate_default=True)
+
+
+# ------------------------------------------------------------------------------------------------ sections
+class RunSettings(Section):
+    sources: list[str] = Field(["demo"], description="sources `ripple run` ingests, in order")
+    initial_lookback_days: float = Field(
+        120,
+        ge=0,
+        description="the first run (no run log yet) covers this many days before now: the membership window (90) "
+        "plus four weeks, so the first report already has weeks outside the membership warm-up",
+    )
+
+
+class LakeSettings(Section):
+    max_text_chars: int = Field(
+        40_000, ge=1, description="records whose title + text are longer are quarantined (`text over limit`)"
+    )
+    batch_rows: int = Field(50_000, ge=1, description="rows per Parquet row group / normalization batch")
+
+
+class PrivacySettings(Section):
+    pseudonymize: bool = Field(True, description="replace author ids by a keyed hash and drop author names")
+
+
+class DemoSettings(Section):
+    seed: int = Field(42, description="random seed of the simulated world")
+    scale: float = Field(
+        0.25,
+        ge=0.001,
+        description="size: 1.0 = about 50k items over 30 days, 20 = about 1M; 0.25 = about 50k over the first "
+        "run's 120 days",
+    )
+    page_delay_seconds: float = Field(
+        0.0, description="pause after each page, to watch progress or rehearse a crash mid-ingest"
+    )
+
+
+class MembershipSettings(Section):
+    window_days: int = Field(
+        90,
+        ge=1,
+        description="an author is a member if they posted in the community in the window_days before t",
+    )
+    min_items: int = Field(1, ge=1, description="... at least min_items times")
+    bots: list[str] = Field(
+        ["AutoModerator", "[deleted]", "BotDefense", "RemindMeBot", "sneakpeekbot"],
+        description="author names that never count as members or engagers",
+    )
+
+
+class OverlapSettings(Section):
+    min_shared: int = Field(5, ge=1, description="community pairs with fewer shared members are left out")
+
+
+class SpreadSettings(Section):
+    min_engagers: int = Field(
+        5, ge=0, description="an item escaped only with at least this many engagers ..."
+    )
+    min_outsider_share: float = Field(
+        0.5, ge=0, le=1, description="... of whom at least this share are outsiders to the origin community"
+    )
+
+
+class CascadesSettings(Section):
+    max_depth: int = Field(
+        10_000,
+        ge=1,
+        description="a reply chain deeper than this is treated as corrupt and sent to the quality table",
+    )
+
+
+class CommunitiesSettings(Section):
+    detect_platforms: list[str] = Field(
+        ["x", "bluesky"], description="platforms without explicit communities; Leiden finds them weekly"
+    )
+    resolution: float = Field(1.0, description="Leiden resolution parameter")
+    seed: int = Field(42, description="Leiden seed")
+    min_size: int = Field(5, description="detected communities smaller than this are dropped")
+    match_jaccard: float = Field(
+        0.2,
+        description="a week's community keeps last week's label when their members overlap this much",
+    )
+    n_iterations: int = Field(-1, description="Leiden iterations; -1 = until the partition stops improving")
+
+
+class AffectSettings(Section):
+    enabled: bool = Field(True, description="score sentiment and emotion during `ripple run`")
+    emotions: bool = Field(
+        True,
+        description="NRC EmoLex emotion scores; non-commercial research only: set false otherwise",
+    )
+    processes: int = Field(2, ge=1, description="worker processes")
+    batch_size: int = Field(5_000, description="texts per batch (bounds memory)")
+
+
+class ExplainSettings(Section):
+    min_n: int = Field(200, description="a regression needs at least this many roots ...")
+    min_events: int = Field(20, description="... and this many escaped and this many local ones")
+    warmup_days: int = Field(
+        7,
+        ge=0,
+        description="no longer read: roots in the membership warm-up (fct_item_spread.is_warmup, less than "
+        "membership.window_days of history) are left out",
+    )
+
+
+class PlatformSection(Section):
+    """Settings every API platform has: how transient failures (5xx, 429, timeouts) are retried."""
+
+    max_retries: int = Field(
+        5, ge=0, description="retries of 5xx, 429, timeouts and dropped connections (exponential backoff)"
+    )
+    retry_base_seconds: float = Field(2.0, ge=0, description="first backoff delay (doubles each retry)")
+    retry_max_seconds: float = Field(120.0, ge=0, description="longest backoff delay")
+
+
+class RedditSettings(PlatformSection):
+    subreddits: list[str] = Field([], description="subreddits to collect every night")
+    searches: list[str | dict[str, Any]] = Field(
+        [], description='keyword searches: plain strings or {"query": "...", "subreddit": "all"}'
+    )
+    site: str = Field("ripple", description="praw.ini site name")
+    replace_more_limit: int = Field(
+        32, description="'load more' stubs expanded per thread; negative = no limit"
+    )
+    revisit_days: float = Field(3, description="submissions from the last N days are fetched again")
+    submission_limit: int = Field(1000, description="newest submissions listed per subreddit and run")
+    comment_sort: str = Field("confidence", description="comment sort requested for threads")
+
+
+class XSettings(Section):
+    queries: list[str] = Field([], description="recent-search queries")
+    max_results: int = Field(100, ge=1, le=100, description="page size")
+    conversation_budget: int = Field(500, ge=0, description="tweets fetched per conversation")
+    quote_budget: int = Field(100, ge=0, description="quote tweets fetched per root")
+    retweet_budget: int = Field(100, ge=0, description="retweeters fetched per root (0 = none)")
+    max_roots: int = Field(
+        200, ge=0, description="roots whose conversation, quotes and retweeters are completed per run"
+    )
+    query_budget: int = Field(0, ge=0, description="search pages per query and run; 0 = no limit")
+
+
+class BlueskySettings(PlatformSection):
+    service_url: str = Field("https://bsky.social", description="where to log in (the account's PDS)")
+    appview_url: str = Field("https://public.api.bsky.app", description="where anonymous reads go")
+    queries: list[str] = Field([], description="app.bsky.feed.searchPosts queries")
+    accounts: list[str] = Field([], description="handles or DIDs whose posts are read with getAuthorFeed")
+    feeds: list[str] = Field([], description="feed generator URIs read with getFeed")
+    lists: list[str] = Field([], description="list URIs read with getListFeed")
+    community: Literal["detected", "feed"] = Field(
+        "detected", description='"detected" (Leiden, like X) or "feed": the feed or list a root was found in'
+    )
+    page_size: int = Field(100, ge=1, le=100, description="items per request")
+    query_budget: int = Field(
+        0, ge=0, description="posts per query / account / feed / list and run; 0 = no limit"
+    )
+    max_roots: int = Field(
+        200, ge=0, description="roots whose thread, quotes and reposts are completed per run"
+    )
+    thread_depth: int = Field(1000, ge=0, description="reply depth asked of getPostThread")
+    quote_budget: int = Field(100, ge=0, description="quotes fetched per root (0 = none)")
+    repost_budget: int = Field(100, ge=0, description="reposters fetched per root (0 = none)")
+    max_rate_limit_wait_seconds: float = Field(
+        960,
+        ge=0,
+        description="longest wait for a ratelimit-reset; beyond it the run stops and a re-run resumes",
+    )
+    jetstream_url: str = Field(
+        "wss://jetstream2.us-east.bsky.network/subscribe",
+        description="Jetstream endpoint of `ripple stream bluesky`",
+    )
+    jetstream_dids: list[str] = Field(
+        [], description="only these accounts (wantedDids); empty = the whole network"
+    )
+    jetstream_keywords: list[str] = Field([], description="keep only posts whose text contains one of these")
+    stream_commit_seconds: float = Field(
+        300, gt=0, description="the stream commits its buffer at least this often"
+    )
+    stream_buffer: int = Field(10_000, ge=1, description="events held in memory at most")
+    stream_max_backoff_seconds: float = Field(60, ge=0, description="longest wait between reconnects")
+
+
+class WarehouseSettings(Section):
+    threads: int = Field(2, description="DuckDB threads for the build")
+    memory_limit: str = Field(
+        "3GB", description="DuckDB memory limit for the build (the published file: defaults)"
+    )
+
+
+class ReportSettings(Section):
+    top_items: int = Field(20, description="escaped items listed in the weekly report")
+
+
+class AirflowSettings(Section):
+    nightly_schedule: str = Field(
+        "0 2 * * *",
+        description="cron (UTC) of the ripple_nightly DAG; each run covers the time since the last tick",
+    )
+    retries: int = Field(3, ge=0, description="retries of every DAG task (exponential backoff)")
+    retry_delay_seconds: float = Field(
+        120, ge=0, description="first retry delay; doubles on every retry, capped at an hour"
+    )
+
+
+class Sections(BaseModel):
+    """The sections of ripple.toml, in the order of docs/configuration.md: one line per section."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+    run: RunSettings = Field(default_factory=RunSettings)
+    lake: LakeSettings = Field(default_factory=LakeSettings)
+    privacy: PrivacySettings = Field(default_factory=PrivacySettings)
+    demo: DemoSettings = Field(default_factory=DemoSettings)
+    membership: MembershipSettings = Field(default_factory=MembershipSettings)
+    overlap: OverlapSettings = Field(default_factory=OverlapSettings)
+    spread: SpreadSettings = Field(default_factory=SpreadSettings)
+    cascades: CascadesSettings = Field(default_factory=CascadesSettings)
+    communities: CommunitiesSettings = Field(default_factory=CommunitiesSettings)
+    affect: AffectSettings = Field(default_factory=AffectSettings)
+    explain: ExplainSettings = Field(default_factory=ExplainSettings)
+    reddit: RedditSettings = Field(default_factory=RedditSettings)
+    x: XSettings = Field(default_factory=XSettings)
+    bluesky: BlueskySettings = Field(default_factory=BlueskySettings)
+    warehouse: WarehouseSettings = Field(default_factory=WarehouseSettings)
+    report: ReportSettings = Field(default_factory=ReportSettings)
+    airflow: AirflowSettings = Field(default_factory=AirflowSettings)
+
+
+# section name -> its model class
+SECTIONS: dict[str, type[Section]] = {
+    name: field.annotation  # type: ignore[misc]
+    for name, field in Sections.model_fields.items()
 }
 
+# every setting's default, as plain values ({section: {key: value}})
+DEFAULTS: dict[str, dict[str, Any]] = Sections().model_dump()
 
-@dataclass
-class Settings:
+
+class UnknownSettingError(KeyError):
+    """Code asked for a section or key that does not exist (a typo in the code, not in the user's file)."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
+class Settings(Sections):
+    """Every setting, plus where the data lives and which file the settings came from."""
+
     data_dir: Path
-    values: dict[str, dict[str, Any]] = field(default_factory=lambda: copy.deepcopy(DEFAULTS))
     config_path: Path | None = None
 
+    # ------------------------------------------------------------------------ compatibility with the dict API
     def get(self, section: str, key: str, default: Any = None) -> Any:
-        return self.values.get(section, {}).get(key, default)
+        """``settings.get("membership", "window_days")`` = ``settings.membership.window_days``.
 
-    def section(self, section: str) -> dict[str, Any]:
-        return self.values.setdefault(section, {})
+        Unknown names raise :class:`UnknownSettingError`; ``default`` is accepted for old call sites but never
+        used, since every setting has a value."""
+        return self.section(section)[key]
 
-    # directories of the data layout (docs/data-contract.md)
+    def section(self, name: str) -> SectionView:
+        """A live dict-like view of one section; assignments are validated like the file's values."""
+        if name not in SECTIONS:
+            raise UnknownSettingError(f"unknown settings section [{name}]{_suggest(name, SECTIONS)}")
+        return SectionView(name, getattr(self, name))
+
+    @property
+    def values(self) -> dict[str, dict[str, Any]]:
+        """A copy of every setting as plain values: ``{section: {key: value}}``."""
+        return {name: getattr(self, name).model_dump() for name in SECTIONS}
+
+    def entries(self) -> Iterator[tuple[str, str, Any]]:
+        """Every setting as ``(section, key, value)``, e.g. to expose them to SQL."""
+        for name in SECTIONS:
+            for key, value in getattr(self, name).model_dump().items():
+                yield name, key, value
+
+    # ------------------------------------------------- directories of the data layout (docs/data-contract.md)
     @property
     def raw_dir(self) -> Path:
         return self.data_dir / "raw"
@@ -167,9 +344,94 @@ class Settings:
 
     @property
     def sources(self) -> list[str]:
-        return list(self.get("run", "sources", []))
+        return list(self.run.sources)
 
 
+class SectionView(MutableMapping[str, Any]):
+    """``settings.section("reddit")``: reads and validated writes of one section's attributes."""
+
+    def __init__(self, name: str, model: Section):
+        self._name = name
+        self._model = model
+
+    def _check(self, key: str) -> None:
+        if key not in type(self._model).model_fields:
+            fields = type(self._model).model_fields
+            raise UnknownSettingError(f"unknown setting {self._name}.{key}{_suggest(key, fields)}")
+
+    def __getitem__(self, key: str) -> Any:
+        self._check(key)
+        return getattr(self._model, key)
+
+    def get(self, key: str, default: Any = None) -> Any:  # type: ignore[override]
+        return self[key]
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        self._check(key)
+        try:
+            setattr(self._model, key, value)
+        except ValidationError as exc:
+            raise ConfigError(_describe(exc, self._name, {})) from None
+
+    def __delitem__(self, key: str) -> None:
+        self._check(key)
+        setattr(self._model, key, type(self._model).model_fields[key].get_default(call_default_factory=True))
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(type(self._model).model_fields)
+
+    def __len__(self) -> int:
+        return len(type(self._model).model_fields)
+
+
+# ------------------------------------------------------------------------------------------------ messages
+def _suggest(name: str, known: Any) -> str:
+    close = difflib.get_close_matches(name, list(known), n=1, cutoff=0.6)
+    return f" (did you mean {close[0]}?)" if close else f" (known: {', '.join(known)})"
+
+
+_TYPE_NAMES = {
+    "int_type": "a whole number",
+    "int_parsing": "a whole number",
+    "int_from_float": "a whole number",
+    "float_type": "a number",
+    "float_parsing": "a number",
+    "bool_type": "true or false",
+    "string_type": "text",
+    "list_type": "a list",
+    "dict_type": "a table",
+}
+
+
+def _bounds(error: Any) -> str | None:
+    """'between 0 and 1' / '>= 1' from a bounds error, None for any other error."""
+    ctx = error.get("ctx") or {}
+    if error["type"] not in ("greater_than_equal", "less_than_equal", "greater_than", "less_than"):
+        return None
+    return ", ".join(
+        f"{op} {ctx[k]}" for k, op in (("ge", ">="), ("gt", ">"), ("le", "<="), ("lt", "<")) if k in ctx
+    )
+
+
+def _describe(exc: ValidationError, section: str, origins: dict[str, str]) -> str:
+    """One line for the first error of a section's validation: where it came from, the key, what is wrong."""
+    error = exc.errors()[0]
+    key = str(error["loc"][0]) if error["loc"] else ""
+    where = f"{section}.{key}" + "".join(f"[{part}]" for part in error["loc"][1:] if isinstance(part, int))
+    prefix = f"{origins[key]}: " if key in origins else ""
+    model = SECTIONS[section]
+    field = model.model_fields.get(key)
+    bounds = _bounds(error)
+    if bounds is not None and field is not None:
+        low = next((m.ge for m in field.metadata if getattr(m, "ge", None) is not None), None)
+        high = next((m.le for m in field.metadata if getattr(m, "le", None) is not None), None)
+        wanted = f"between {low} and {high}" if low is not None and high is not None else bounds
+    else:
+        wanted = _TYPE_NAMES.get(error["type"], error["msg"].removeprefix("Input should be "))
+    return f"{prefix}{where} must be {wanted}, got {error['input']!r}"
+
+
+# ------------------------------------------------------------------------------------------------ loading
 def _parse_env_value(raw: str) -> Any:
     try:
         return tomllib.loads(f"v = {raw}")["v"]
@@ -177,23 +439,95 @@ def _parse_env_value(raw: str) -> Any:
         return raw
 
 
-def _merge(base: dict[str, dict[str, Any]], extra: dict[str, Any], origin: str) -> None:
-    for section, table in extra.items():
-        if not isinstance(table, dict):
-            raise ConfigError(f"{origin}: [{section}] must be a table, got {type(table).__name__}")
-        base.setdefault(section, {}).update(table)
+class _Layers:
+    """The values given by the file, the environment and the arguments, with where each one came from."""
+
+    def __init__(self) -> None:
+        self.values: dict[str, dict[str, Any]] = {}
+        self.origins: dict[tuple[str, str], str] = {}
+
+    def set(self, origin: str, section: str, key: str, value: Any) -> None:
+        model = SECTIONS.get(section)
+        if model is None:
+            raise ConfigError(f"{origin}: [{section}]: unknown section{_suggest(section, SECTIONS)}")
+        if key not in model.model_fields:
+            raise ConfigError(
+                f"{origin}: {section}.{key}: unknown setting{_suggest(key, model.model_fields)}"
+            )
+        self.values.setdefault(section, {})[key] = value
+        self.origins[(section, key)] = origin
+
+    def merge(self, origin: str, tables: dict[str, Any]) -> None:
+        for section, table in tables.items():
+            if not isinstance(table, dict):
+                if section in SECTIONS:
+                    raise ConfigError(f"{origin}: [{section}] must be a table, got {type(table).__name__}")
+                raise ConfigError(
+                    f"{origin}: {section}: unknown setting{_suggest(section, [*SECTIONS, 'data_dir'])}"
+                )
+            for key, value in table.items():
+                self.set(origin, section, key, value)
+
+    def merge_environment(self, env: MutableMapping[str, str] | dict[str, str]) -> None:
+        for name, raw in env.items():
+            if not name.startswith("RIPPLE__"):
+                continue
+            parts = name[len("RIPPLE__") :].lower().split("__")
+            if len(parts) != 2:
+                raise ConfigError(f"{name}: expected RIPPLE__<SECTION>__<KEY>")
+            section, key = parts
+            value = _parse_env_value(raw)
+            model = SECTIONS.get(section)
+            field = model.model_fields.get(key) if model is not None else None
+            if field is not None and field.annotation is str and not isinstance(value, str):
+                value = raw  # a text setting keeps the text as typed (RIPPLE__REDDIT__SITE=2024 is "2024")
+            self.set(name, section, key, value)
+
+    def sections(self) -> dict[str, Section]:
+        built = {}
+        for section, table in self.values.items():
+            try:
+                built[section] = SECTIONS[section].model_validate(table)
+            except ValidationError as exc:
+                origins = {key: origin for (name, key), origin in self.origins.items() if name == section}
+                raise ConfigError(_describe(exc, section, origins)) from None
+        return built
 
 
-def airflow_default_args(settings: Settings) -> dict[str, Any]:
-    """``default_args`` of ripple's DAGs, from the ``[airflow]`` settings (no Airflow import needed)."""
-    return {
-        "owner": "ripple",
-        "retries": int(settings.get("airflow", "retries", 3)),
-        # 2 min, 4 min, 8 min by default: long enough for a rate-limit window or a flaky API to recover
-        "retry_delay": timedelta(seconds=float(settings.get("airflow", "retry_delay_seconds", 120))),
-        "retry_exponential_backoff": 2.0,
-        "max_retry_delay": timedelta(hours=1),
-    }
+def _find_config(config: str | os.PathLike[str] | None, env: Any) -> Path | None:
+    if config is not None:
+        path = Path(config)
+        if not path.is_file():
+            raise ConfigError(f"config file not found: {path}")
+        return path
+    if env.get("RIPPLE_CONFIG"):
+        path = Path(env["RIPPLE_CONFIG"])
+        if not path.is_file():
+            raise ConfigError(f"RIPPLE_CONFIG points to a missing file: {path}")
+        return path
+    return Path("ripple.toml") if Path("ripple.toml").is_file() else None
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: invalid TOML: {str(exc).splitlines()[0]}") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
+
+
+def _data_dir(given: Any, env: Any, config_path: Path | None, file_data_dir: Any) -> Path:
+    if given is not None:
+        return Path(given).resolve()
+    if env.get("RIPPLE_DATA_DIR"):
+        return Path(env["RIPPLE_DATA_DIR"]).resolve()
+    if file_data_dir is not None and config_path is not None:
+        if not isinstance(file_data_dir, str):
+            raise ConfigError(f"{config_path}: data_dir must be text, got {file_data_dir!r}")
+        # a relative data_dir in ripple.toml is relative to the file, not to the working directory
+        return (config_path.parent / file_data_dir).resolve()
+    return Path("data").resolve()
 
 
 def load_settings(
@@ -202,87 +536,34 @@ def load_settings(
     overrides: dict[str, dict[str, Any]] | None = None,
     environ: dict[str, str] | None = None,
 ) -> Settings:
-    """Build the settings from defaults, the TOML file, the environment and explicit overrides."""
+    """Build the settings from defaults, the TOML file, the environment and explicit overrides.
+
+    Bad input of any kind raises :class:`ConfigError` (one line naming the setting), nothing else."""
     env = os.environ if environ is None else environ
-    values = copy.deepcopy(DEFAULTS)
-
-    config_path: Path | None = None
-    if config is not None:
-        config_path = Path(config)
-        if not config_path.is_file():
-            raise ConfigError(f"config file not found: {config_path}")
-    elif env.get("RIPPLE_CONFIG"):
-        config_path = Path(env["RIPPLE_CONFIG"])
-        if not config_path.is_file():
-            raise ConfigError(f"RIPPLE_CONFIG points to a missing file: {config_path}")
-    elif Path("ripple.toml").is_file():
-        config_path = Path("ripple.toml")
-
+    config_path = _find_config(config, env)
+    layers = _Layers()
     file_data_dir = None
     if config_path is not None:
-        try:
-            data = tomllib.loads(config_path.read_text(encoding="utf-8"))
-        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-            raise ConfigError(f"{config_path}: invalid TOML: {exc}") from None
+        data = _read_toml(config_path)
         file_data_dir = data.pop("data_dir", None)
-        _merge(values, data, str(config_path))
-
-    for key, raw in env.items():
-        if not key.startswith("RIPPLE__"):
-            continue
-        parts = key[len("RIPPLE__") :].lower().split("__")
-        if len(parts) != 2:
-            raise ConfigError(f"{key}: expected RIPPLE__<SECTION>__<KEY>")
-        values.setdefault(parts[0], {})[parts[1]] = _parse_env_value(raw)
-
+        layers.merge(str(config_path), data)
+    layers.merge_environment(env)
     if overrides:
-        _merge(values, overrides, "overrides")
-
-    if data_dir is None:
-        data_dir = env.get("RIPPLE_DATA_DIR") or file_data_dir or "data"
-    if config_path is not None and file_data_dir and not env.get("RIPPLE_DATA_DIR"):
-        # a relative data_dir in ripple.toml is relative to the file, not to the working directory
-        candidate = Path(data_dir)
-        if not candidate.is_absolute() and str(data_dir) == str(file_data_dir):
-            data_dir = config_path.parent / candidate
-
-    settings = Settings(data_dir=Path(data_dir).resolve(), values=values, config_path=config_path)
-    validate(settings)
-    return settings
+        layers.merge("arguments", overrides)
+    return Settings(
+        data_dir=_data_dir(data_dir, env, config_path, file_data_dir),
+        config_path=config_path,
+        **layers.sections(),
+    )
 
 
-def validate(settings: Settings) -> None:
-    """Reject settings that would only fail later, with a message that names the setting."""
-
-    def number(section: str, key: str, low: float, high: float | None = None) -> None:
-        value = settings.get(section, key)
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise ConfigError(f"{section}.{key} must be a number, got {value!r}")
-        if value < low or (high is not None and value > high):
-            bounds = f">= {low}" if high is None else f"between {low} and {high}"
-            raise ConfigError(f"{section}.{key} must be {bounds}, got {value!r}")
-
-    number("run", "initial_lookback_days", 0)
-    number("lake", "max_text_chars", 1)
-    number("lake", "batch_rows", 1)
-    number("demo", "scale", 0.001)
-    number("membership", "window_days", 1)
-    number("membership", "min_items", 1)
-    number("overlap", "min_shared", 1)
-    number("spread", "min_engagers", 0)
-    number("spread", "min_outsider_share", 0, 1)
-    number("cascades", "max_depth", 1)
-    number("affect", "processes", 1)
-    number("explain", "warmup_days", 0)
-    for key in ("conversation_budget", "quote_budget", "retweet_budget", "max_roots", "query_budget"):
-        number("x", key, 0)
-    number("x", "max_results", 1, 100)
-    number("reddit", "max_retries", 0)
-    number("reddit", "retry_base_seconds", 0)
-    number("reddit", "retry_max_seconds", 0)
-    number("airflow", "retries", 0)
-    number("airflow", "retry_delay_seconds", 0)
-    if not isinstance(settings.get("run", "sources"), list):
-        raise ConfigError("run.sources must be a list of source names")
-    if not isinstance(settings.get("membership", "bots"), list):
-        raise ConfigError("membership.bots must be a list of author names")
+def airflow_default_args(settings: Settings) -> dict[str, Any]:
+    """``default_args`` of ripple's DAGs, from the ``[airflow]`` settings (no Airflow import needed)."""
+    return {
+        "owner": "ripple",
+        "retries": settings.airflow.retries,
+        # 2 min, 4 min, 8 min by default: long enough for a rate-limit window or a flaky API to recover
+        "retry_delay": timedelta(seconds=settings.airflow.retry_delay_seconds),
+        "retry_exponential_backoff": 2.0,
+        "max_retry_delay": timedelta(hours=1),
+    }

@@ -41,6 +41,8 @@ POSTS_SCHEMA = pa.schema(
 )
 
 POST_COLUMNS = tuple(POSTS_SCHEMA.names)
+#: the columns of a lake Parquet file: ``platform`` is in the partition path (``platform=<p>/``), not the file
+FILE_SCHEMA = pa.schema([f for f in POSTS_SCHEMA if f.name != "platform"])
 # Partition columns are encoded in the directory names (hive style) and are not stored in the files.
 PARTITION_COLUMNS = ("platform", "date")
 STRING_COLUMNS = frozenset(f.name for f in POSTS_SCHEMA if pa.types.is_string(f.type))

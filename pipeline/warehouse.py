@@ -30,7 +30,8 @@ import pyarrow as pa
 
 from pipeline.config import Settings
 from pipeline.errors import AssertionFailed, BuildError
-from pipeline.lake import Pseudonymizer, has_posts, posts_glob, pseudonym_key
+from pipeline.lake import has_posts, posts_glob
+from pipeline.pseudonyms import Pseudonymizer, pseudonym_key
 from pipeline.schema import POSTS_SCHEMA
 
 log = logging.getLogger(__name__)

@@ -12,6 +12,7 @@ import math
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 
 import matplotlib
 
@@ -258,64 +259,57 @@ def affect_profile(profile: pd.DataFrame) -> Chart:
 
 
 # ------------------------------------------------------------------------------------------- drivers
+def _fit_rows(rows: pd.DataFrame, scope: str, key: str | None) -> pd.DataFrame:
+    keys = rows["fit_key"].isna() if key is None else rows["fit_key"].astype(str) == key
+    return rows[(rows["fit_scope"] == scope) & keys]
+
+
+def _forest_panel(ax: Any, sub: pd.DataFrame, terms: list[str], title: str) -> None:
+    """One fit's odds ratios and intervals, one row per term, on a log axis around 1."""
+    ax.set_title(title)
+    if sub["odds_ratio_per_sd"].notna().sum() == 0:
+        _no_data(ax, "insufficient data")
+        return
+    y = np.arange(len(terms))
+    orr = sub["odds_ratio_per_sd"].to_numpy(float)
+    lo = sub["ci_low"].to_numpy(float)
+    hi = sub["ci_high"].to_numpy(float)
+    sig = (lo > 1) | (hi < 1)
+    colors = np.where(sig, np.where(orr > 1, ACCENT, PALETTE[0]), MUTED)
+    for i in range(len(terms)):
+        if math.isnan(orr[i]):
+            continue
+        ax.plot([lo[i], hi[i]], [y[i], y[i]], color=colors[i], lw=1.6, solid_capstyle="round")
+        ax.plot(orr[i], y[i], "o", color=colors[i], ms=5)
+    ax.axvline(1.0, color=INK, lw=0.8, ls="--")
+    ax.set_xscale("log")
+    finite = np.concatenate([lo[~np.isnan(lo)], hi[~np.isnan(hi)]])
+    span = max(abs(np.log(finite.min())), abs(np.log(finite.max())), math.log(1.25))
+    ax.set_xlim(math.exp(-span * 1.1), math.exp(span * 1.1))
+    lo_lim, hi_lim = ax.get_xlim()
+    nice = [0.1, 0.2, 0.3, 0.5, 0.7, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0]
+    ax.xaxis.set_major_locator(matplotlib.ticker.FixedLocator([v for v in nice if lo_lim <= v <= hi_lim]))
+    _log_ticks(ax.xaxis)
+    ax.set_yticks(y, terms)
+    ax.set_xlabel("odds ratio per SD (95% CI, log scale)")
+    ax.grid(axis="y", visible=False)
+
+
 def forest(drivers: pd.DataFrame, fits: Sequence[tuple[str, str | None]]) -> Chart:
     n = max(1, len(fits))
     rows = drivers[
         drivers["odds_ratio_per_sd"].notna() & drivers["ci_low"].notna() & drivers["ci_high"].notna()
     ]
     rows = rows[~rows["term"].str.lower().isin(("intercept", "const", "(intercept)"))]
-    first = (
-        rows[
-            (rows["fit_scope"] == fits[0][0])
-            & (rows["fit_key"].isna() if fits[0][1] is None else rows["fit_key"].astype(str) == fits[0][1])
-        ]
-        if fits
-        else rows
-    )
+    first = _fit_rows(rows, *fits[0]) if fits else rows
     order = {t: -float(v) for t, v in zip(first["term"], first["odds_ratio_per_sd"], strict=True)}
     terms = sorted(set(rows["term"]), key=lambda t: (order.get(t, 0.0), t))
     height = max(2.4, 0.26 * len(terms) + 1.2)
     with _figure(8.6 if n > 1 else 7.2, height, ncols=n, sharey=True) as (fig, axes):
         for k, (scope, key) in enumerate(fits or [("", None)]):
-            ax = axes[0, k]
-            sub = rows[
-                (rows["fit_scope"] == scope)
-                & (rows["fit_key"].isna() if key is None else rows["fit_key"].astype(str) == key)
-            ]
-            sub = sub.set_index("term").reindex(terms)
-            title = scope if key in (None, "all") else f"{scope}: {key}"
-            if sub["odds_ratio_per_sd"].notna().sum() == 0:
-                _no_data(ax, "insufficient data")
-                ax.set_title(title)
-                continue
-            y = np.arange(len(terms))
-            orr = sub["odds_ratio_per_sd"].to_numpy(float)
-            lo = sub["ci_low"].to_numpy(float)
-            hi = sub["ci_high"].to_numpy(float)
-            sig = (lo > 1) | (hi < 1)
-            colors = np.where(sig, np.where(orr > 1, ACCENT, PALETTE[0]), MUTED)
-            for i in range(len(terms)):
-                if math.isnan(orr[i]):
-                    continue
-                ax.plot([lo[i], hi[i]], [y[i], y[i]], color=colors[i], lw=1.6, solid_capstyle="round")
-                ax.plot(orr[i], y[i], "o", color=colors[i], ms=5)
-            ax.axvline(1.0, color=INK, lw=0.8, ls="--")
-            ax.set_xscale("log")
-            finite = np.concatenate([lo[~np.isnan(lo)], hi[~np.isnan(hi)]])
-            span = max(abs(np.log(finite.min())), abs(np.log(finite.max())), math.log(1.25))
-            ax.set_xlim(math.exp(-span * 1.1), math.exp(span * 1.1))
-            lo_lim, hi_lim = ax.get_xlim()
-            nice = [0.1, 0.2, 0.3, 0.5, 0.7, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0]
-            ax.xaxis.set_major_locator(
-                matplotlib.ticker.FixedLocator([v for v in nice if lo_lim <= v <= hi_lim])
-            )
-            _log_ticks(ax.xaxis)
-            ax.set_yticks(y, terms)
-            ax.set_xlabel("odds ratio per SD (95% CI, log scale)")
-            ax.grid(axis="y", visible=False)
-            ax.set_title(title)
-        ax0 = axes[0, 0]
-        ax0.invert_yaxis()
+            sub = _fit_rows(rows, scope, key).set_index("term").reindex(terms)
+            _forest_panel(axes[0, k], sub, terms, scope if key in (None, "all") else f"{scope}: {key}")
+        axes[0, 0].invert_yaxis()
         return Chart(
             "chart_spread_drivers",
             "Spread drivers (forest plot)",

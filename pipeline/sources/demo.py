@@ -472,7 +472,7 @@ class DemoSource:
     def write_truth(self) -> None:
         import pyarrow.parquet as pq
 
-        from pipeline.lake import atomic_path
+        from pipeline.files import atomic_path
 
         for name, table in self.planted_tables().items():
             with atomic_path(self.settings.lake_dir / "demo" / f"{name}.parquet") as tmp:

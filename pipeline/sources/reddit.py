@@ -423,6 +423,7 @@ class RedditSource:
     name = "reddit"
     platform = PLATFORM
     lands_raw = True
+    supports_thread = True  # `ripple ingest reddit --thread ID`
 
     def __init__(self, settings: Settings, reddit: praw.Reddit | None = None):
         self.settings = settings

@@ -16,7 +16,6 @@ from types import ModuleType
 
 import pytest
 
-from pipeline.config import load_settings
 from pipeline.report import render_report
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -54,8 +53,8 @@ def test_report_in_a_headless_browser(tmp_path: Path) -> None:
     sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
     image = pytest.importorskip("PIL.Image", reason="Pillow is not installed")
     builder = _builder()
-    settings = load_settings(data_dir=tmp_path / "data", overrides={"report": {"top_items": 100}})
-    builder.build_warehouse(settings.warehouse_path, xss=True)
+    settings = builder.fixture_settings(tmp_path / "data")
+    builder.build_warehouse(settings, xss=True)
     report = render_report(settings, week=builder.REPORT_WEEK, now=datetime(2026, 3, 10, tzinfo=UTC))
     url = report.as_uri()
 

@@ -14,7 +14,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from pipeline.config import load_settings
-from pipeline.lake import FILE_SCHEMA, to_micros
+from pipeline.schema import FILE_SCHEMA
+from pipeline.validation import to_micros
 
 REALDATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "realdata"
 T0 = datetime(2024, 3, 4, 12, 0, tzinfo=UTC)  # a Monday

@@ -30,5 +30,7 @@ def test_every_registered_source_is_complete(name: str, tmp_path: Path) -> None:
 
 
 def test_unknown_source_is_a_clear_error(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match=r"unknown source 'myspace' \(known: demo, "):
+    with pytest.raises(
+        ConfigError, match=r"unknown source 'myspace' \(known: bluesky, bluesky_jetstream, demo, "
+    ):
         get_source("myspace", load_settings(data_dir=tmp_path))

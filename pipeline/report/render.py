@@ -1,0 +1,165 @@
+"""Rendering one report: choose the week, run the sections, write the HTML and the exports atomically."""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+from datetime import UTC, datetime
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+from jinja2 import Environment, FileSystemLoader, StrictUndefined
+
+from pipeline.config import Settings
+from pipeline.errors import RippleError
+from pipeline.report import queries, sections
+from pipeline.report.db import Warehouse
+from pipeline.report.drivers import drivers_section
+from pipeline.report.view import Report, fmt
+from pipeline.report.weeks import IsoWeek
+
+log = logging.getLogger(__name__)
+
+TEMPLATES = Path(__file__).resolve().parent / "templates"
+GENERATED_MARK = '<p class="generated">'
+
+
+# ------------------------------------------------------------------------------------------- week
+def resolve_week(wh: Warehouse, week: str | None, now: datetime | None = None) -> tuple[IsoWeek, list[str]]:
+    """The report week and the notes that explain the choice (shown at the top of the report)."""
+    notes: list[str] = []
+    now = now or datetime.now(UTC)
+    current = IsoWeek.of(now)
+    if week is not None:
+        chosen = IsoWeek.parse(week)
+        if chosen >= current:
+            notes.append(f"{chosen.label} is not complete yet: the numbers cover the items collected so far.")
+    else:
+        chosen = current.shift(-1)
+        if queries.week_item_count(wh, chosen) == 0:
+            fallback = queries.latest_week_with_data(wh, current)
+            if fallback is not None and fallback != chosen:
+                notes.append(
+                    f"The warehouse has no items in {chosen.label}, the last complete week; this report "
+                    f"covers {fallback.label}, the latest complete week with data."
+                )
+                chosen = fallback
+    if queries.week_item_count(wh, chosen) == 0:
+        first, last = queries.data_span(wh)
+        span = (
+            f" The warehouse holds items from {fmt(first, 'date')} to {fmt(last, 'date')}."
+            if first is not None
+            else " The warehouse holds no items at all."
+        )
+        notes.append(f"No data: the warehouse has no items in {chosen.label}.{span}")
+    return chosen, notes
+
+
+# ------------------------------------------------------------------------------------------- output
+def _write_table(df: pd.DataFrame, directory: Path, name: str) -> None:
+    df = df.reset_index(drop=True)
+    df.to_csv(directory / f"{name}.csv", index=False, lineterminator="\n", date_format="%Y-%m-%dT%H:%M:%S%z")
+    table = pa.Table.from_pandas(df, preserve_index=False)
+    pq.write_table(table.replace_schema_metadata(None), directory / f"{name}.parquet", compression="zstd")
+
+
+def _replace_dir(tmp: Path, target: Path) -> None:
+    old = target.with_name(f".{target.name}.old-{os.getpid()}")
+    if target.exists():
+        target.rename(old)
+    tmp.rename(target)
+    if old.exists():
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def _environment() -> Environment:
+    env = Environment(
+        loader=FileSystemLoader(str(TEMPLATES)),
+        autoescape=True,
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+    env.filters["fmt"] = fmt
+    return env
+
+
+def _sections(rep: Report, wh: Warehouse, week: IsoWeek, settings: Settings) -> None:
+    """Every section, in the order of the page."""
+    sections.glance(rep, wh, week)
+    sections.escaped(rep, wh, week, settings)
+    drivers_section(rep, wh, week)
+    sections.overlap(rep, wh, week)
+    cascade_quality = sections.cascades(rep, wh, week)
+    sections.affect(rep, wh, week)
+    sections.terms(rep, wh, week)
+    sections.quality(rep, wh, week, cascade_quality)
+
+
+def _write(rep: Report, html: str) -> None:
+    for name, df in rep.exports.items():
+        _write_table(df, rep.out_dir, name)
+    for name, png in rep.chart_files.items():
+        (rep.out_dir / f"{name}.png").write_bytes(png)
+    (rep.out_dir / "report.html").write_text(html, encoding="utf-8")
+
+
+def _temp_dir(out_dir: Path) -> Path:
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out_dir.with_name(f".{out_dir.name}.tmp-{os.getpid()}")
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    tmp.mkdir()
+    return tmp
+
+
+def render_report(settings: Settings, week: str | None = None, *, now: datetime | None = None) -> Path:
+    """Render the report of ``week`` (``YYYY-Www``; default: the last complete ISO week) and return the
+    HTML path."""
+    path = settings.warehouse_path
+    if not path.exists():
+        raise RippleError(f"no warehouse at {path}: run `ripple run` or `ripple build` first")
+    now = now or datetime.now(UTC)
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        con.execute("set TimeZone = 'UTC'")
+        wh = Warehouse(con)
+        chosen, notes = resolve_week(wh, week, now)
+        out_dir = settings.reports_dir / chosen.label
+        rep = Report(_temp_dir(out_dir))
+        try:
+            _sections(rep, wh, chosen, settings)
+            first, last = queries.data_span(wh)
+        except BaseException:
+            shutil.rmtree(rep.out_dir, ignore_errors=True)
+            raise
+    finally:
+        con.close()
+    try:
+        html = (
+            _environment()
+            .get_template("report.html.j2")
+            .render(
+                week=chosen,
+                prev_week=chosen.shift(-1),
+                notes=notes,
+                sections=rep.sections,
+                generated_at=now.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+                warehouse=path.name,
+                data_first=fmt(first, "date"),
+                data_last=fmt(last, "date"),
+                pseudonymized=settings.get("privacy", "pseudonymize", True) is not False,
+            )
+        )
+        _write(rep, html)
+        _replace_dir(rep.out_dir, out_dir)
+    except BaseException:
+        shutil.rmtree(rep.out_dir, ignore_errors=True)
+        raise
+    log.info("report for %s written to %s", chosen.label, out_dir)
+    return out_dir / "report.html"

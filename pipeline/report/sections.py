@@ -1,0 +1,359 @@
+"""The report's sections other than the spread drivers (pipeline.report.drivers): each reads its tables through
+pipeline.report.queries, exports them, and adds paragraphs, charts and tables to the report."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from pipeline.config import Settings
+from pipeline.report import charts, queries
+from pipeline.report.db import Warehouse
+from pipeline.report.view import Report, Section, fmt, table_view
+from pipeline.report.weeks import IsoWeek
+
+_COUNTS = [
+    ("items", "Items", "int"),
+    ("posts", "Posts", "int"),
+    ("comments", "Comments", "int"),
+    ("shares", "Shares", "int"),
+    ("unique_authors", "Authors", "int"),
+    ("escaped_roots", "Escaped", "int"),
+]
+
+
+# ------------------------------------------------------------------------------------------- at a glance
+def glance(rep: Report, wh: Warehouse, week: IsoWeek) -> None:
+    sec = rep.section("glance", "The week at a glance")
+    prev = week.shift(-1)
+    tables = queries.volume(wh, week)
+    head = queries.headline(tables, wh, week)
+    rep.export(sec, "headline", head)
+    for name in ("volume_by_platform", "volume_by_community", "volume_daily"):
+        rep.export(sec, name, tables[name])
+    sec.items = [_kpi(m, v, p, c) for m, v, p, c in head.itertuples(index=False)]
+    comm = tables["volume_by_community"]
+    if not comm.empty and comm["items"].sum() > 0:
+        _growth(sec, comm, prev)
+    rep.chart(sec, charts.volume_by_community(comm, week.label, prev.label))
+    rep.chart(sec, charts.volume_daily(tables["volume_daily"], pd.Timestamp(week.monday)))
+    change = [("items_prev_week", f"Items {prev.label}", "int"), ("items_change_pct", "Change", "change")]
+    columns = [("platform", "Platform", "text"), *_COUNTS, *change]
+    sec.tables.append(
+        table_view("volume_by_platform", "Volume by platform", tables["volume_by_platform"], columns)
+    )
+    depth = [("median_depth", "Median depth", "num"), ("p90_depth", "P90 depth", "num")]
+    columns = [
+        ("platform", "Platform", "text"),
+        ("community", "Community", "text"),
+        *_COUNTS,
+        *depth,
+        *change,
+    ]
+    sec.tables.append(table_view("volume_by_community", "Volume by community", comm, columns, limit=25))
+
+
+def _kpi(metric: str, value: float, previous: float, change: float) -> dict[str, str]:
+    kind = "f1" if "rate" in metric else "int"
+    return {
+        "label": metric,
+        "value": fmt(value, kind),
+        "previous": fmt(previous, kind),
+        "change": fmt(change, "change"),
+        "direction": "" if pd.isna(change) else ("up" if change > 0 else "down" if change < 0 else ""),
+    }
+
+
+def _growth(sec: Section, comm: pd.DataFrame, prev: IsoWeek) -> None:
+    growing = comm[(comm["items_prev_week"] >= 20)].sort_values(
+        ["items_change_pct", "community"], ascending=[False, True], kind="mergesort"
+    )
+    if growing.empty:
+        return
+    top, bottom = growing.iloc[0], growing.iloc[-1]
+    sec.paragraphs.append(
+        f"Fastest growing community: {top['community']} ({fmt(top['items_change_pct'], 'change')} "
+        f"items vs {prev.label}); fastest shrinking: {bottom['community']} "
+        f"({fmt(bottom['items_change_pct'], 'change')})."
+    )
+
+
+# ------------------------------------------------------------------------------------------- escaped items
+#: the speed columns shown per item: (label, fct_cascades column)
+_SPEED = (("to size 10", "minutes_to_size_10"), ("to depth 3", "minutes_to_depth_3"))
+
+
+def escaped(rep: Report, wh: Warehouse, week: IsoWeek, settings: Settings) -> None:
+    sec = rep.section("escaped", "Items that escaped their community")
+    with_names = settings.get("privacy", "pseudonymize", True) is False
+    tables = queries.escaped_items(wh, week, with_author_names=with_names)
+    items, dest = tables["escaped_items"], tables["escape_destinations"]
+    rep.export(sec, "escaped_items", items)
+    rep.export(sec, "escape_destinations", dest)
+    top_n = int(settings.get("report", "top_items", 20) or 20)
+    sec.paragraphs.append(
+        "An item escaped when its cascade reached more than one community, or when at least "
+        f"{settings.get('spread', 'min_engagers', 5)} people engaged with it and at least "
+        f"{fmt(settings.get('spread', 'min_outsider_share', 0.5), 'share')} of them were not members of its "
+        "origin community."
+    )
+    if items.empty:
+        sec.paragraphs.append(f"No item posted in {week.label} escaped its origin community.")
+    else:
+        sec.paragraphs.append(
+            f"{len(items):,} items posted in {week.label} escaped; the {min(top_n, len(items))} that reached "
+            "the most outsiders are listed (then by communities reached and size; all of them are in the "
+            "export). “Went to” counts the cascade's items in each community other than the origin."
+        )
+    sec.items = [_escaped_item(rec, with_names) for rec in items.head(top_n).to_dict("records")]
+    if not dest.empty:
+        rep.chart(sec, charts.escape_flows(dest))
+    _affect_profile(rep, sec, wh, week)
+
+
+def _escaped_item(rec: dict, with_names: bool) -> dict:
+    return {
+        "rank": rec["rank"],
+        "title": rec.get("title") or "",
+        "root_id": rec["root_id"],
+        "author": rec.get("author_name") if with_names else None,
+        "platform": rec["platform"],
+        "origin": rec.get("origin_community") or queries.NO_COMMUNITY,
+        "created": fmt(rec.get("root_created_at"), "datetime"),
+        "went": rec.get("where_it_went") or "—",
+        "size": fmt(rec["size"], "int"),
+        "depth": fmt(rec["depth"], "int"),
+        "engagers": fmt(rec["engagers"], "int"),
+        "outsider_share": fmt(rec["outsider_share"], "share"),
+        "reached": fmt(rec["communities_reached"], "int"),
+        "speed": [
+            (label, fmt(rec.get(col), "minutes")) for label, col in _SPEED if not pd.isna(rec.get(col))
+        ],
+        "vader": fmt(rec.get("vader_compound"), "signed"),
+        "arousal": fmt(rec.get("arousal"), "f2"),
+        "emotions": rec.get("top_emotions") or "—",
+        "drivers": rec.get("top_drivers") or "",
+    }
+
+
+def _affect_profile(rep: Report, sec: Section, wh: Warehouse, week: IsoWeek) -> None:
+    profile = queries.escaped_affect_profile(wh, week)
+    rep.export(sec, "escaped_affect_profile", profile)
+    rep.chart(sec, charts.affect_profile(profile))
+    columns = [
+        ("measure", "Measure", "text"),
+        ("escaped_mean", "Escaped", "f3"),
+        ("other_mean", "Other", "f3"),
+        ("difference", "Difference", "signed"),
+    ]
+    title = "Mean affect, escaped vs other roots"
+    sec.tables.append(table_view("escaped_affect_profile", title, profile, columns))
+
+
+# ------------------------------------------------------------------------------------------- overlap
+_PAIR_COLUMNS = [
+    ("platform", "Platform", "text"),
+    ("community_a", "Community", "text"),
+    ("community_b", "Community", "text"),
+]
+
+
+def overlap(rep: Report, wh: Warehouse, week: IsoWeek) -> None:
+    sec = rep.section("overlap", "Community overlap")
+    tables = queries.community_overlap(wh, week)
+    for name, df in tables.items():
+        rep.export(sec, name, df)
+    top, changes = tables["community_overlap_top"], tables["community_overlap_changes"]
+    sec.paragraphs.append(
+        "Members of a community are the people who posted or commented in it in the 90 days before the "
+        "week. Lift is how many more members two communities share than chance would give (1 = chance); "
+        "NPMI is the same idea on a −1…1 scale. Both are robust to community size; Jaccard is shown for "
+        "readability."
+    )
+    counts = tables["community_overlap_pair_counts"]
+    c = dict(zip(counts["status"], counts["pairs"], strict=True))
+    sec.paragraphs.append(
+        f"{c.get('both weeks', 0) + c.get('new this week', 0):,} pairs pass the minimum of shared members "
+        f"this week; {c.get('new this week', 0):,} are new and {c.get('gone this week', 0):,} dropped out "
+        f"since {week.shift(-1).label}."
+    )
+    rep.chart(sec, charts.overlap_heatmap(top))
+    columns = [
+        *_PAIR_COLUMNS,
+        ("shared_members", "Shared", "int"),
+        ("jaccard", "Jaccard", "f3"),
+        ("overlap_coefficient", "Overlap coef.", "f3"),
+        ("lift", "Lift", "f2"),
+        ("npmi", "NPMI", "f3"),
+    ]
+    sec.tables.append(table_view("community_overlap_top", "Strongest pairs by lift", top, columns, limit=15))
+    rep.chart(sec, charts.overlap_changes(changes))
+    columns = [
+        *_PAIR_COLUMNS,
+        ("shared_members", "Shared", "int"),
+        ("shared_members_prev_week", "Shared before", "int"),
+        ("lift", "Lift", "f2"),
+        ("lift_prev_week", "Lift before", "f2"),
+        ("npmi", "NPMI", "f3"),
+        ("npmi_change", "NPMI change", "signed"),
+    ]
+    title = "Pairs that changed most (NPMI)"
+    sec.tables.append(table_view("community_overlap_changes", title, changes, columns, limit=12))
+
+
+# ------------------------------------------------------------------------------------------- cascades
+_CASCADE_SUMMARY = [
+    ("platform", "Platform", "text"),
+    ("cascades", "Cascades", "int"),
+    ("with_replies_or_shares_share", "With replies/shares", "share"),
+    ("size_median", "Median size", "num"),
+    ("size_p90", "P90 size", "num"),
+    ("size_p99", "P99 size", "num"),
+    ("size_max", "Max size", "int"),
+    ("depth_median", "Median depth", "num"),
+    ("depth_p90", "P90 depth", "num"),
+    ("depth_max", "Max depth", "int"),
+]
+
+
+def cascades(rep: Report, wh: Warehouse, week: IsoWeek) -> pd.DataFrame:
+    """The cascades section; returns the completeness table the data-quality section shows."""
+    sec = rep.section("cascades", "Cascade depth and size")
+    tables = queries.cascades(wh, week)
+    rep.export(sec, "cascade_ccdf", tables["cascade_ccdf"])
+    rep.export(sec, "cascade_summary", tables["cascade_summary"])
+    sec.paragraphs.append(
+        f"Cascades whose root was posted in {week.label}: the root plus every reply and reshare reachable "
+        "from it. The complementary cumulative distribution P(X ≥ x) on log-log axes is the standard view "
+        "of these heavy-tailed distributions: a straight line suggests a power-law tail. Depth 0 (no "
+        "replies) is left off the log axis but counted in the shares."
+    )
+    rep.chart(sec, charts.ccdf_chart(tables["cascade_ccdf"]))
+    summary = tables["cascade_summary"]
+    sec.tables.append(table_view("cascade_summary", "Cascade summary", summary, _CASCADE_SUMMARY))
+    return tables["quality_cascades"]
+
+
+# ------------------------------------------------------------------------------------------- affect
+def affect(rep: Report, wh: Warehouse, week: IsoWeek) -> None:
+    sec = rep.section("affect", "Sentiment and emotion")
+    tables = queries.affect_trends(wh, week)
+    rep.export(sec, "affect_daily", tables["affect_daily"])
+    rep.export(sec, "affect_week_vs_baseline", tables["affect_week_vs_baseline"])
+    cmp_ = tables["affect_week_vs_baseline"]
+    baseline = queries.BASELINE_WEEKS
+    sec.paragraphs.append(
+        f"Daily means over every item with text, {week.shift(-baseline).label} to "
+        f"{week.label}. VADER compound and TextBlob polarity run from −1 to 1; NRC emotions are emotion "
+        "words per word token."
+    )
+    if cmp_.empty or cmp_["week_items"].iloc[0] == 0:
+        sec.paragraphs.append("No scored items this week.")
+    else:
+        moved = cmp_.dropna(subset=["change"]).copy()
+        moved["rel"] = moved["change"].abs() / moved["baseline_mean"].abs().where(moved["baseline_mean"] != 0)
+        moved = moved.sort_values(
+            ["rel", "measure"], ascending=[False, True], kind="mergesort", na_position="last"
+        )
+        if not moved.empty:
+            r = moved.iloc[0]
+            sec.paragraphs.append(
+                f"Largest relative move vs the {baseline} weeks before: {r['measure']} "
+                f"{fmt(r['baseline_mean'], 'f3')} → {fmt(r['week_mean'], 'f3')}."
+            )
+    rep.chart(sec, charts.affect_trends(tables["affect_daily"], pd.Timestamp(week.monday)))
+    columns = [
+        ("measure", "Measure", "text"),
+        ("week_mean", week.label, "f3"),
+        ("baseline_mean", "Baseline", "f3"),
+        ("change", "Change", "signed"),
+    ]
+    title = f"{week.label} vs the {baseline} weeks before"
+    sec.tables.append(table_view("affect_week_vs_baseline", title, cmp_, columns))
+
+
+# ------------------------------------------------------------------------------------------- trending terms
+def terms(rep: Report, wh: Warehouse, week: IsoWeek) -> None:
+    sec = rep.section("terms", "Trending terms, hashtags and domains")
+    ranked = {k: queries.fightin_words(v) for k, v in queries.term_counts(wh, week).items()}
+    names = {"terms": "trending_terms", "hashtags": "trending_hashtags", "domains": "trending_domains"}
+    for key, name in names.items():
+        rep.export(sec, name, ranked[key])
+    sec.paragraphs.append(
+        f"What this week's items say more often than the {queries.BASELINE_WEEKS} weeks before: the log-odds "
+        "ratio with an informative Dirichlet prior (Monroe, Colaresi & Quinn 2008, “Fightin' Words”; the "
+        "prior is each term's count over all five weeks), ranked by its z-score; terms seen at least "
+        f"{queries.MIN_TERM_COUNT} times this week. Words come from titles and texts (URLs and @handles "
+        "removed)."
+    )
+    rep.chart(sec, charts.trending(ranked))
+    cols = [
+        ("term", "Term", "text"),
+        ("count_week", week.label, "int"),
+        ("count_baseline", "Baseline", "int"),
+        ("log_odds", "Log-odds", "f2"),
+        ("z", "z", "f1"),
+    ]
+    for key, title in (("terms", "Words"), ("hashtags", "Hashtags"), ("domains", "Link domains")):
+        sec.tables.append(table_view(names[key], title, ranked[key], cols, limit=15))
+
+
+# ------------------------------------------------------------------------------------------- data quality
+_RUN_COLUMNS = [
+    ("run_id", "Run", "text"),
+    ("since", "Since", "datetime"),
+    ("until", "Until", "datetime"),
+    ("status", "Status", "text"),
+    ("rows", "Items", "int"),
+    ("quarantined", "Quarantined", "int"),
+    ("failed_sources", "Failed sources", "text"),
+]
+_QUARANTINE_COLUMNS = [
+    ("source", "Source", "text"),
+    ("reason_kind", "Reason", "text"),
+    ("records_this_week", "This week's runs", "int"),
+    ("records_all_time", "All time", "int"),
+]
+_INCOMPLETE_COLUMNS = [
+    ("platform", "Platform", "text"),
+    ("cascades", "Cascades", "int"),
+    ("incomplete", "Incomplete", "int"),
+    ("incomplete_share", "Share", "share"),
+    ("missing_parents", "Missing parents", "int"),
+]
+
+
+def quality(rep: Report, wh: Warehouse, week: IsoWeek, cascade_quality: pd.DataFrame) -> None:
+    sec = rep.section("quality", "Data quality")
+    runs = queries.quality_runs(wh, week)
+    rep.export(sec, "quality_runs", runs)
+    if runs.empty:
+        sec.bullets.append(f"No nightly run covered {week.label}.")
+    else:
+        bad = runs[runs["status"] != "succeeded"]
+        sec.bullets.append(
+            f"{len(runs):,} nightly runs covered {week.label}; {len(bad):,} did not fully succeed."
+        )
+    for rec in runs[runs["failed_sources"] != ""].to_dict("records"):
+        sec.bullets.append(f"Run {rec['run_id']}: sources failed: {rec['failed_sources']}")
+    sec.tables.append(table_view("quality_runs", "Runs covering the week", runs, _RUN_COLUMNS))
+
+    quarantine = queries.quality_quarantine(wh, week)
+    rep.export(sec, "quality_quarantine", quarantine)
+    sec.bullets.append(
+        f"{int(quarantine['records_this_week'].sum()):,} records quarantined by the runs covering the "
+        f"week ({int(quarantine['records_all_time'].sum()):,} in the warehouse overall, imports "
+        "included)."
+    )
+    title = "Quarantined records by source and reason"
+    sec.tables.append(table_view("quality_quarantine", title, quarantine, _QUARANTINE_COLUMNS, limit=20))
+
+    rep.export(sec, "quality_cascades", cascade_quality)
+    total = int(cascade_quality["cascades"].sum()) if not cascade_quality.empty else 0
+    inc = int(cascade_quality["incomplete"].sum()) if not cascade_quality.empty else 0
+    sec.bullets.append(
+        f"{inc:,} of {total:,} cascades rooted this week are incomplete (an item's parent is missing "
+        "from the data: not fetched, deleted, or outside the window)."
+    )
+    sec.tables.append(
+        table_view("quality_cascades", "Incomplete cascades", cascade_quality, _INCOMPLETE_COLUMNS)
+    )
