@@ -27,7 +27,7 @@ def fits(tmp_path_factory: pytest.TempPathFactory) -> dict[int, dict[str, dict]]
         data = tmp_path_factory.mktemp(f"recovery{seed}")
         settings = load_settings(data_dir=data, overrides={"demo": {"seed": seed, "scale": 0.45}})
         # 90 days of membership warm-up (left out of the fits) and five settled weeks after it
-        run_nightly(settings, since="2026-06-28", until="2026-10-01")
+        run_nightly(settings, since="2026-05-29", until="2026-10-01")
         con = duckdb.connect(str(settings.warehouse_path), read_only=True)
         rows = con.sql(
             "select term, odds_ratio_per_sd, ci_low, ci_high, p_value, is_driver, status, n, n_escaped "
@@ -68,5 +68,6 @@ def test_emotions_without_an_effect_are_not_significant(
 ) -> None:
     significant = [seed for seed, terms in fits.items() if terms[feature]["p_value"] < 0.01]
     assert len(significant) <= 1, (feature, {s: fits[s][feature] for s in fits})
-    # with 12 communities and ten terms tested, a feature without an effect is not called a driver
-    assert not any(terms[feature]["is_driver"] for terms in fits.values()), feature
+    # called a driver (Benjamini-Hochberg q < 0.05 over the ten terms, bootstrap p-values) in at most one seed
+    drivers = [seed for seed, terms in fits.items() if terms[feature]["is_driver"]]
+    assert len(drivers) <= 1, (feature, {s: fits[s][feature] for s in fits})
