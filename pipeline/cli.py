@@ -88,6 +88,9 @@ def _setup_logging(verbose: bool = False) -> None:
         format="%(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    from pipeline.retry import quiet_libraries
+
+    quiet_libraries(debug=verbose or bool(os.environ.get("RIPPLE_DEBUG")))
 
 
 def _progress_factory(quiet: bool) -> Callable[[str, int | None], Any]:
@@ -287,6 +290,11 @@ def ingest(
     since: Annotated[str | None, typer.Option(help="Window start (default: as `ripple run`).")] = None,
     until: Annotated[str | None, typer.Option(help="Window end, exclusive (default: now).")] = None,
     thread: Annotated[list[str] | None, typer.Option("--thread", help="Thread id or URL (reddit).")] = None,
+    replace_more: Annotated[
+        int | None,
+        typer.Option("--replace-more", help="With --thread: expand at most N 'more' stubs (default: all)."),
+    ] = None,
+    instance: Annotated[str | None, typer.Option(help="Instance of bare --thread ids (mastodon).")] = None,
     data_dir: DataDir = None,
     config: ConfigPath = None,
     quiet: Quiet = False,
@@ -311,7 +319,11 @@ def ingest(
         with _writer(settings, f"ingest {source}", wait):
             if thread:
                 options["threads"] = list(thread)
-                run_id = _thread_run_id(source, thread)
+                if replace_more is not None:
+                    options["replace_more"] = replace_more
+                if instance:
+                    options["instance"] = instance
+                run_id = _thread_run_id(source, [*thread, *([instance] if instance else [])])
             else:
                 window = resolve_window(settings, since, until, notes=notes)
             for note in notes:

@@ -36,6 +36,7 @@ from pipeline import lake, warehouse
 from pipeline.config import Settings
 from pipeline.errors import ConfigError, RippleError
 from pipeline.files import atomic_write_text
+from pipeline.orchestration import run_id_of
 from pipeline.sources.base import REGISTRY, Window, get_source
 
 log = logging.getLogger(__name__)
@@ -369,7 +370,7 @@ def _start_run(
         log.warning("resuming interrupted run %s", resumed["run_id"])
     else:
         window = resolve_window(settings, since, until, notes=notes)
-    run_id = f"run-{window.key()}"
+    run_id = run_id_of(window)
     checkpoint = load_checkpoint(settings, run_id) if resumed is not None else {}
     summary = RunSummary(
         run_id=run_id,

@@ -243,7 +243,7 @@ def test_terminal_output_goes_vertical_when_too_wide(monkeypatch: pytest.MonkeyP
 
 def test_shell_reads_statements_from_stdin(demo_run: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("RIPPLE")}
-    env.update({"RIPPLE_PSEUDONYM_KEY": "test-key"})
+    env.update({"RIPPLE_PSEUDONYM_KEY": "test-key-" + "0" * 32})
     script = (
         ".tables\n"
         "select count(*) as n\n  from stg_posts\n  where platform = 'demo';\n"

@@ -23,7 +23,7 @@ WINDOW = ("--since", "2026-10-01", "--until", "2026-10-04")
 
 def _env() -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("RIPPLE")}
-    env.update({"RIPPLE_PSEUDONYM_KEY": "test-key", "COLUMNS": "200", **SMALL})
+    env.update({"RIPPLE_PSEUDONYM_KEY": "test-key-" + "0" * 32, "COLUMNS": "200", **SMALL})
     return env
 
 
