@@ -43,7 +43,10 @@ class Section(BaseModel):
 class RunSettings(Section):
     sources: list[str] = Field(["demo"], description="sources `ripple run` ingests, in order")
     initial_lookback_days: float = Field(
-        30, ge=0, description="the first run (no run log yet) covers this many days before now"
+        120,
+        ge=0,
+        description="the first run (no run log yet) covers this many days before now: the membership window (90) "
+        "plus four weeks, so the first report already has weeks outside the membership warm-up",
     )
 
 
@@ -60,7 +63,12 @@ class PrivacySettings(Section):
 
 class DemoSettings(Section):
     seed: int = Field(42, description="random seed of the simulated world")
-    scale: float = Field(1.0, ge=0.001, description="size: 1.0 = about 50k items over 30 days, 20 = about 1M")
+    scale: float = Field(
+        0.25,
+        ge=0.001,
+        description="size: 1.0 = about 50k items over 30 days, 20 = about 1M; 0.25 = about 50k over the first "
+        "run's 120 days",
+    )
     page_delay_seconds: float = Field(
         0.0, description="pause after each page, to watch progress or rehearse a crash mid-ingest"
     )
@@ -128,7 +136,10 @@ class ExplainSettings(Section):
     min_n: int = Field(200, description="a regression needs at least this many roots ...")
     min_events: int = Field(20, description="... and this many escaped and this many local ones")
     warmup_days: int = Field(
-        7, ge=0, description="roots from the first days of a platform's data are left out (no members yet)"
+        7,
+        ge=0,
+        description="no longer read: roots in the membership warm-up (fct_item_spread.is_warmup, less than "
+        "membership.window_days of history) are left out",
     )
 
 

@@ -97,7 +97,7 @@ class Hook:
 
 
 def default_hooks() -> list[Hook]:
-    """The Python steps of a production build: community detection and the spread explanation."""
+    """The Python steps of a production build: community detection, the spread explanation, table comments."""
     return [
         Hook(
             name="detect_communities",
@@ -112,6 +112,13 @@ def default_hooks() -> list[Hook]:
             stage="after_marts",
             depends_on=("int_spread_features",),
             writes=("fct_spread_drivers", "fct_item_drivers"),
+        ),
+        Hook(
+            # comments of the tables written by Python (cfg_bots, demo_planted_*, int_detected_*)
+            name="comment_tables",
+            target="pipeline.table_comments:comment_tables",
+            stage="after_marts",
+            depends_on=("fct_item_spread",),
         ),
     ]
 

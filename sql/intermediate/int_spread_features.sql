@@ -14,7 +14,8 @@
 -- column text_chars: characters of title and text
 -- column has_link: the root carries a URL or a link in its text
 -- column iso_weekday: ISO day of the week of the root (1 = Monday, UTC)
--- column in_warmup: the root was posted within explain.warmup_days of its platform's first item
+-- column in_warmup: the root is in membership warm-up (fct_item_spread.is_warmup: less history than
+--   membership.window_days before it); the fits leave such roots out
 with
 
 spread as (
@@ -28,7 +29,8 @@ spread as (
         escaped,
         size,
         outsider_engagers,
-        communities_reached
+        communities_reached,
+        is_warmup
     from fct_item_spread
     -- a comment is a root only when its thread started before the data does (an orphan): it did not start
     -- anything, so it is no observation of what makes content travel
@@ -46,13 +48,6 @@ author_activity as (
         ) - 1 as author_prior_items
     from int_posts
     where author_id is not null
-),
-
-lake_start as (
-    -- first item of each platform: membership before it is unknown
-    select platform, min(created_at) as first_at
-    from int_posts
-    group by platform
 ),
 
 root_weeks as (
@@ -98,9 +93,7 @@ final as (
         coalesce(p.url, '') <> ''
         or regexp_matches(coalesce(p.title, '') || ' ' || coalesce(p.text, ''), '(https?://|www\.)') as has_link,
         isodow(s.root_created_at at time zone 'UTC') as iso_weekday,
-        coalesce(
-            s.root_created_at < l.first_at + interval (getvariable('explain_warmup_days')) day, false
-        ) as in_warmup,
+        coalesce(s.is_warmup, false) as in_warmup,
         f.vader_compound,
         f.tb_subjectivity,
         f.nrc_anger,
@@ -114,7 +107,6 @@ final as (
     from spread as s
     left join int_posts as p on s.root_id = p.post_id
     left join author_activity as a on s.root_id = a.post_id
-    left join lake_start as l on s.platform = l.platform
     left join community_size as c
         on
             s.platform = c.platform
