@@ -147,7 +147,7 @@ def escaped_items(wh: Warehouse, week: IsoWeek, *, with_author_names: bool) -> d
     items = wh.df("escaped_items", week=week.label)
     items.insert(0, "rank", np.arange(1, len(items) + 1, dtype="int64"))
     items["title"] = [
-        _snippet(t if isinstance(t, str) and t.strip() else x)
+        snippet(t if isinstance(t, str) and t.strip() else x)
         for t, x in zip(items["title"], items["text"], strict=True)
     ]
     items = items.drop(columns=["text"] if with_author_names else ["text", "author_name"])
@@ -200,7 +200,8 @@ def _join_per_root(df: pd.DataFrame, name: str, text: Callable[[pd.DataFrame], s
     return pd.DataFrame({"root_id": pd.Series(roots, dtype="str"), name: pd.Series(texts, dtype="str")})
 
 
-def _snippet(text: Any, limit: int = 140) -> str:
+def snippet(text: Any, limit: int = 140) -> str:
+    """The text on one line, cut at ``limit`` characters with an ellipsis."""
     if not isinstance(text, str):
         return ""
     flat = " ".join(text.split())
@@ -268,10 +269,14 @@ _PAIR = ["platform", "community_a", "community_b"]
 _STATUSES = ("both weeks", "new this week", "gone this week")
 
 
-def community_overlap(wh: Warehouse, week: IsoWeek, top: int = 30) -> dict[str, pd.DataFrame]:
-    """The strongest pairs of the week, the pairs that changed most since the week before, and pair counts."""
-    cur = wh.df("overlap_pairs", week=week.label)
-    prev = wh.df("overlap_pairs", week=week.shift(-1).label)
+def community_overlap(
+    wh: Warehouse, week: IsoWeek, top: int = 30, window_days: int = 90
+) -> dict[str, pd.DataFrame]:
+    """The strongest pairs of the week, the pairs that changed most since the week before, and pair counts.
+    ``is_warmup`` marks pairs of a week whose memberships are still filling up (less than ``window_days`` of
+    data before its end); a change is a warm-up artefact when either week is."""
+    cur = wh.df("overlap_pairs", week=week.label, window_days=window_days)
+    prev = wh.df("overlap_pairs", week=week.shift(-1).label, window_days=window_days)
     top_pairs = cur.sort_values(
         ["lift", "npmi", "shared_members", *_PAIR],
         ascending=[False, False, False, True, True, True],
@@ -286,11 +291,14 @@ def community_overlap(wh: Warehouse, week: IsoWeek, top: int = 30) -> dict[str, 
     both["lift_change"] = both["lift"] - both["lift_prev_week"]
     both["npmi_change"] = both["npmi"] - both["npmi_prev_week"]
     both["abs_npmi_change"] = both["npmi_change"].abs()
+    both["is_warmup"] = both["is_warmup"].fillna(False).astype(bool) | both["is_warmup_prev_week"].fillna(
+        False
+    ).astype(bool)
     changes = both[both["status"] == "both weeks"].sort_values(
         ["abs_npmi_change", *_PAIR], ascending=[False, True, True, True], kind="mergesort"
     )
     shown = ["shared_members", "shared_members_prev_week", "lift", "lift_prev_week", "lift_change"]
-    changes = changes[[*_PAIR, *shown, "npmi", "npmi_prev_week", "npmi_change"]].head(20)
+    changes = changes[[*_PAIR, *shown, "npmi", "npmi_prev_week", "npmi_change", "is_warmup"]].head(20)
     counts = pd.DataFrame(
         {"status": list(_STATUSES), "pairs": [int((both["status"] == s).sum()) for s in _STATUSES]}
     )

@@ -19,6 +19,7 @@ from pipeline.errors import RippleError
 from pipeline.report import queries, sections
 from pipeline.report.db import Warehouse
 from pipeline.report.drivers import drivers_section
+from pipeline.report.summary import summary
 from pipeline.report.view import Report, fmt
 from pipeline.report.weeks import IsoWeek
 
@@ -94,11 +95,12 @@ def _sections(rep: Report, wh: Warehouse, week: IsoWeek, settings: Settings) -> 
     sections.glance(rep, wh, week)
     sections.escaped(rep, wh, week, settings)
     drivers_section(rep, wh, week)
-    sections.overlap(rep, wh, week)
+    sections.overlap(rep, wh, week, settings)
     cascade_quality = sections.cascades(rep, wh, week)
     sections.affect(rep, wh, week)
     sections.terms(rep, wh, week)
     sections.quality(rep, wh, week, cascade_quality)
+    summary(rep, wh, week)  # written last from the sections' tables, shown first
 
 
 def _write(rep: Report, html: str) -> None:

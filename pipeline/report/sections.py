@@ -157,9 +157,10 @@ _PAIR_COLUMNS = [
 ]
 
 
-def overlap(rep: Report, wh: Warehouse, week: IsoWeek) -> None:
+def overlap(rep: Report, wh: Warehouse, week: IsoWeek, settings: Settings) -> None:
     sec = rep.section("overlap", "Community overlap")
-    tables = queries.community_overlap(wh, week)
+    window = int(settings.get("membership", "window_days", 90) or 90)
+    tables = queries.community_overlap(wh, week, window_days=window)
     for name, df in tables.items():
         rep.export(sec, name, df)
     top, changes = tables["community_overlap_top"], tables["community_overlap_changes"]

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from pipeline.report import charts
@@ -79,6 +80,18 @@ def _no_negative_zero(value: float, digits: int) -> float:
     return 0.0 if abs(value) < 0.5 * 10**-digits else value
 
 
+def sig(value: Any, digits: int = 3) -> str:
+    """``digits`` significant digits, so small values keep their precision (0.0412, not 0.0); values of 100 or
+    more are shown whole."""
+    if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
+        return "—"
+    v = float(value)
+    if v == 0 or abs(v) >= 10 ** (digits - 1):
+        return f"{v:,.0f}"
+    text = np.format_float_positional(v, precision=digits, unique=False, fractional=False, trim="-")
+    return text.removesuffix(".")
+
+
 def fmt(value: Any, kind: str = "text") -> str:
     if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
         return "—"
@@ -89,6 +102,8 @@ def fmt(value: Any, kind: str = "text") -> str:
         pass
     if kind == "int":
         return f"{int(round(float(value))):,}"
+    if kind == "sig":
+        return sig(value)
     if kind == "num":
         v = float(value)
         return f"{int(v):,}" if v.is_integer() else f"{v:,.1f}"

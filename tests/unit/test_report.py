@@ -582,3 +582,60 @@ def test_report_of_a_demo_pipeline_run(tmp_path: Path) -> None:
     summary = pd.read_parquet(path.parent / "cascade_summary.parquet")
     assert summary["cascades"].sum() == cascades
     assert len(pd.read_parquet(path.parent / "community_overlap_top.parquet")) > 0
+
+
+# ------------------------------------------------------------------------------------------- summary
+def _summary_items(html: str) -> list[tuple[str, str]]:
+    block = re.search(r'<section id="summary">.*?<ul class="summary">(.*?)</ul>', html, re.S)
+    assert block, "no summary"
+    return re.findall(r'<li>(.*?) <a class="cite" href="(#[^"]+)"', block.group(1), re.S)
+
+
+def test_summary_opens_the_report_and_cites_its_sections(rep: SimpleNamespace) -> None:
+    ids = re.findall(r'<section id="([^"]+)"', rep.html)
+    assert ids[0] == "summary" and ids.index("glance") > 0
+    claims = _summary_items(rep.html)
+    assert 3 <= len(claims) <= 6
+    for _, href in claims:
+        assert f'id="{href[1:]}"' in rep.html, f"summary links to a missing anchor {href}"
+    escaped = rep.con.execute(
+        "select iso_week, count(*) filter (where escaped) as n from fct_item_spread group by iso_week"
+    ).df()
+    counts = dict(zip(escaped["iso_week"], escaped["n"], strict=True))
+    base = [counts[w] for w in ("2026-W06", "2026-W07", "2026-W08", "2026-W09")]
+    text = claims[0][0]
+    assert text.startswith(f"{counts[REPORT_WEEK]:,} items posted in {REPORT_WEEK} escaped")
+    assert f"median {np.median(base):g} per week, range {min(base)}–{max(base)}" in text
+    top = export(rep, "escaped_items").iloc[0]
+    notable = next(t for t, h in claims if h == "#item-1")
+    assert top["origin_community"] in notable.replace("&lt;", "<").replace("&gt;", ">")
+    assert str(top["title"])[:30].replace("<", "&lt;").replace(">", "&gt;") in notable
+    # the fixture's data start 5 weeks before the report week: every overlap change is a warm-up artefact
+    assert any("still in the membership warm-up" in t for t, _ in claims)
+
+
+def test_summary_sentences_from_tables() -> None:
+    from pipeline.report.summary import _drivers_claim, _overlap_claim
+
+    week = IsoWeek.parse(REPORT_WEEK)
+    drivers = _drivers_claim(_drivers_table(), week)
+    assert drivers["href"] == "#drivers"
+    assert "anger words with 1.82× the odds of escaping (95% CI 1.41–2.35)" in drivers["text"]
+    assert "trust words with 0.7× the odds" in drivers["text"]
+    assert "VADER" not in drivers["text"]  # its interval includes 1
+    pair = {"platform": "demo", "shared_members": 12, "lift_prev_week": 1.0, "npmi_prev_week": 0.041}
+    changes = pd.DataFrame(
+        [
+            {**pair, "community_a": "c/a", "community_b": "c/b", "npmi": 0.9, "lift": 9.0, "is_warmup": True},
+            {
+                **pair,
+                "community_a": "c/c",
+                "community_b": "c/d",
+                "npmi": 0.2,
+                "lift": 1.04,
+                "is_warmup": False,
+            },
+        ]
+    ).assign(npmi_change=lambda d: d["npmi"] - d["npmi_prev_week"])
+    text = _overlap_claim(changes, week)["text"]
+    assert "c/c and c/d rose from 0.041 to 0.2" in text and "lift 1.04" in text
