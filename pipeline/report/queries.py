@@ -150,6 +150,7 @@ def escaped_items(wh: Warehouse, week: IsoWeek, *, with_author_names: bool) -> d
         snippet(t if isinstance(t, str) and t.strip() else x)
         for t, x in zip(items["title"], items["text"], strict=True)
     ]
+    items.insert(items.columns.get_loc("title") + 1, "text_snippet", [snippet(x, 220) for x in items["text"]])
     items = items.drop(columns=["text"] if with_author_names else ["text", "author_name"])
     emotions = items[list(EMOTIONS)].to_dict("records")
     position = items.columns.get_loc("nrc_trust") + 1
@@ -172,6 +173,11 @@ def escaped_items(wh: Warehouse, week: IsoWeek, *, with_author_names: bool) -> d
     items["where_it_went"] = items["where_it_went"].fillna("")
     items = items.sort_values("rank", kind="mergesort").reset_index(drop=True)
     return {"escaped_items": items, "escape_destinations": destinations(away)}
+
+
+def cascade_trees(wh: Warehouse, roots: list[str]) -> pd.DataFrame:
+    """The items of the cascades of ``roots`` with their tree parent, depth, kind and community."""
+    return wh.df("cascade_trees", roots=list(roots))
 
 
 def destinations(away: pd.DataFrame) -> pd.DataFrame:

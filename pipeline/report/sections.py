@@ -8,6 +8,7 @@ import pandas as pd
 from pipeline.config import Settings
 from pipeline.report import charts, queries
 from pipeline.report.db import Warehouse
+from pipeline.report.trees import cascade_drawing
 from pipeline.report.view import Report, Section, fmt, table_view
 from pipeline.report.weeks import IsoWeek
 
@@ -105,15 +106,40 @@ def escaped(rep: Report, wh: Warehouse, week: IsoWeek, settings: Settings) -> No
             "export). “Went to” counts the cascade's items in each community other than the origin."
         )
     sec.items = [_escaped_item(rec, with_names) for rec in items.head(top_n).to_dict("records")]
+    _cascade_drawings(rep, sec, wh, items.head(TREE_ITEMS))
     if not dest.empty:
         rep.chart(sec, charts.escape_flows(dest))
     _affect_profile(rep, sec, wh, week)
+
+
+#: escaped items whose cascade is drawn
+TREE_ITEMS = 5
+
+
+def _cascade_drawings(rep: Report, sec: Section, wh: Warehouse, top: pd.DataFrame) -> None:
+    """A radial tree of each of the top escaped items' cascades; their rows are the export cascade_trees."""
+    trees = queries.cascade_trees(wh, [str(r) for r in top["root_id"]])
+    rep.export(sec, "cascade_trees", trees)
+    if not top.empty:
+        sec.paragraphs.append(
+            f"How the top {len(top)} travelled: each cascade as a radial tree, the root in the centre and one "
+            "ring per reply or share hop, items coloured by the community they were posted in."
+        )
+    for rec in top.to_dict("records"):
+        tree = trees[trees["root_id"] == rec["root_id"]]
+        if tree.empty:
+            continue
+        origin = rec.get("origin_community") or queries.NO_COMMUNITY
+        chart = cascade_drawing(tree, rank=int(rec["rank"]), origin=origin, title=rec.get("title") or "")
+        rep.chart(sec, chart, css="tree")
 
 
 def _escaped_item(rec: dict, with_names: bool) -> dict:
     return {
         "rank": rec["rank"],
         "title": rec.get("title") or "",
+        "snippet": rec.get("text_snippet") if rec.get("text_snippet") != rec.get("title") else "",
+        "url": _permalink(rec.get("url")),
         "root_id": rec["root_id"],
         "author": rec.get("author_name") if with_names else None,
         "platform": rec["platform"],
@@ -133,6 +159,13 @@ def _escaped_item(rec: dict, with_names: bool) -> dict:
         "emotions": rec.get("top_emotions") or "—",
         "drivers": rec.get("top_drivers") or "",
     }
+
+
+def _permalink(url: object) -> str | None:
+    """The item's link when it is a web address (no other scheme is ever linked)."""
+    if isinstance(url, str) and url.lower().startswith(("https://", "http://")):
+        return url
+    return None
 
 
 def _affect_profile(rep: Report, sec: Section, wh: Warehouse, week: IsoWeek) -> None:

@@ -62,7 +62,7 @@ class Report:
         self.exports[name] = df
         section.exports.append(name)
 
-    def chart(self, section: Section, chart: charts.Chart) -> None:
+    def chart(self, section: Section, chart: charts.Chart, css: str = "") -> None:
         self.chart_files[chart.name] = chart.png
         section.charts.append(
             {
@@ -70,6 +70,7 @@ class Report:
                 "title": chart.title,
                 "alt": chart.alt,
                 "src": "data:image/png;base64," + base64.b64encode(chart.png).decode("ascii"),
+                "css": css,
             }
         )
 

@@ -110,7 +110,7 @@ def test_default_week_falls_back_to_the_latest_week_with_data(rep: SimpleNamespa
 def test_report_is_written_with_every_export_linked(rep: SimpleNamespace) -> None:
     assert rep.path == rep.settings.reports_dir / REPORT_WEEK / "report.html"
     hrefs = set(re.findall(r'href="([^"]+)"', rep.html))
-    files = {h for h in hrefs if not h.startswith("#")}
+    files = {h for h in hrefs if not h.startswith(("#", "https://", "http://"))}  # permalinks: see below
     assert files, "no links to the exports"
     for href in files:
         assert "/" not in href and ":" not in href, f"link is not a relative file name: {href}"
@@ -153,7 +153,10 @@ def test_html_is_self_contained(rep: SimpleNamespace) -> None:
     srcs = re.findall(r'src="([^"]+)"', html)
     assert len(srcs) >= 8
     assert all(s.startswith("data:image/png;base64,") for s in srcs)
-    assert not re.search(r'(?:src|href)="(?:https?:)?//', html)
+    assert not re.search(r'src="(?:https?:)?//', html)
+    # the only outside addresses are the items' permalinks: links a reader clicks, never loaded by the page
+    outside = re.findall(r'<a ([^>]*)href="(?:https?:)?//', html)
+    assert outside and all(attrs == 'class="permalink" ' for attrs in outside)
     assert "default-src 'none'" in html  # the page itself forbids scripts and requests
     for section in (
         "The week at a glance",
@@ -639,3 +642,43 @@ def test_summary_sentences_from_tables() -> None:
     ).assign(npmi_change=lambda d: d["npmi"] - d["npmi_prev_week"])
     text = _overlap_claim(changes, week)["text"]
     assert "c/c and c/d rose from 0.041 to 0.2" in text and "lift 1.04" in text
+
+
+# ------------------------------------------------------------------------------------------- items shown
+def test_listed_items_have_permalink_snippet_and_cascade_drawing(rep: SimpleNamespace) -> None:
+    items = export(rep, "escaped_items")
+    posts = rep.posts.set_index("post_id")
+    rows = re.findall(r'<tr id="item-(\d+)">(.*?)</tr>', rep.html, re.S)
+    assert len(rows) == len(items)  # top_items is 100 in the fixture: every item is listed
+    linked = 0
+    for rank, row in rows:
+        root = items.loc[int(rank) - 1, "root_id"]
+        url, text = posts.loc[root, "url"], posts.loc[root, "text"]
+        if isinstance(url, str):
+            assert f'<a class="permalink" href="{url}" rel="noopener noreferrer">' in row
+            linked += 1
+        else:
+            assert "permalink" not in row
+        first_words = " ".join(str(text).split())[:25]
+        assert html_escape(first_words) in row, f"no snippet for {root}"
+    assert linked > 0
+    # the top five cascades are drawn; their rows are the export, equal to an independent walk
+    trees = export(rep, "cascade_trees")
+    top = list(items["root_id"].head(5))
+    assert sorted(trees["root_id"].unique()) == sorted(top)
+    for rank, root in enumerate(top, start=1):
+        depth = walk(rep.posts, root)
+        tree = trees[trees["root_id"] == root]
+        assert dict(zip(tree["post_id"], tree["depth"], strict=True)) == depth
+        got = dict(zip(tree["post_id"], tree["community"], strict=True))
+        assert got == {p: posts.loc[p, "community"] for p in depth}
+        png = rep.dir / f"chart_cascade_{rank}.png"
+        assert png.stat().st_size > 3_000
+        assert f'<figure id="chart_cascade_{rank}" class="tree">' in rep.html
+    assert not (rep.dir / "chart_cascade_6.png").exists()
+
+
+def html_escape(text: str) -> str:
+    import html
+
+    return html.escape(text, quote=True)
