@@ -27,6 +27,8 @@ BASELINE_WEEKS = 4
 PRIOR_SCALE = 1.0
 #: a term must occur at least this often in the report week to be listed as trending
 MIN_TERM_COUNT = 5
+#: ... and its z-score (log-odds with the informative Dirichlet prior) must be at least this (two-sided 5%)
+MIN_Z = 1.96
 NO_COMMUNITY = "(no community)"
 EMOTIONS = (
     "nrc_anger",
@@ -221,8 +223,21 @@ def _top_emotions(row: dict[str, Any], n: int = 2) -> str:
 
 
 def escaped_affect_profile(wh: Warehouse, week: IsoWeek) -> pd.DataFrame:
-    """Mean affect of the week's roots that escaped vs those that did not."""
-    return wh.df("escaped_affect_profile", week=week.label)
+    """Mean affect of the week's roots that escaped vs those that did not, next to the drivers model's adjusted
+    odds ratio per SD of each measure (the fit the drivers section plots first; NaN without one)."""
+    profile = wh.df("escaped_affect_profile", week=week.label)
+    drivers = spread_drivers(wh)
+    cols = ["adjusted_odds_ratio_per_sd", "adjusted_ci_low", "adjusted_ci_high", "adjusted_fit"]
+    plotted = choose_fits(drivers, week)[1] if not drivers.empty else []
+    if not plotted:
+        return profile.assign(**{c: np.nan for c in cols[:3]}, adjusted_fit=None)
+    scope, key = plotted[0]
+    fit = drivers[(drivers["fit_scope"] == scope) & (drivers["fit_key"].astype(str) == str(key))]
+    fit = per_sd_terms(fit)[["term", "odds_ratio_per_sd", "ci_low", "ci_high"]]
+    fit.columns = ["measure", *cols[:3]]
+    out = profile.merge(fit, on="measure", how="left")
+    out["adjusted_fit"] = fit_name(scope, key)
+    return out
 
 
 # ------------------------------------------------------------------------------------------- drivers
@@ -406,15 +421,40 @@ def term_counts(wh: Warehouse, week: IsoWeek) -> dict[str, pd.DataFrame]:
         else pd.DataFrame(columns=["term", "count_week", "count_baseline"])
     )
     tags = tokens[tokens["token"].str.startswith("#")].rename(columns={"token": "term"})
+    phrases = wh.df("term_bigrams", **bounds, url_re=URL_RE, handle_re=HANDLE_RE, token_re=TOKEN_RE)
     return {
         "terms": terms,
+        "phrases": phrases,
         "hashtags": tags.reset_index(drop=True),
         "domains": wh.df("term_domains", **bounds, domain_re=DOMAIN_RE),
     }
 
 
+def trending(counts: dict[str, pd.DataFrame], top: int = 25) -> dict[str, pd.DataFrame]:
+    """The trending tables: words and two-word phrases (each ranked against its own kind, then merged by z),
+    hashtags and domains; only terms with z >= MIN_Z seen at least MIN_TERM_COUNT times this week."""
+    words = fightin_words(counts["terms"], top=top).assign(kind="word")
+    phrases = fightin_words(counts["phrases"], top=top).assign(kind="phrase")
+    both = (
+        pd.concat([t for t in (words, phrases) if not t.empty], ignore_index=True)
+        if (not words.empty or not phrases.empty)
+        else words
+    )
+    both = both.sort_values(["z", "count_week", "term"], ascending=[False, False, True], kind="mergesort")
+    return {
+        "terms": both.head(top).reset_index(drop=True),
+        "hashtags": fightin_words(counts["hashtags"], top=top),
+        "domains": fightin_words(counts["domains"], top=top),
+    }
+
+
 def fightin_words(
-    counts: pd.DataFrame, *, prior_scale: float = PRIOR_SCALE, min_count: int = MIN_TERM_COUNT, top: int = 25
+    counts: pd.DataFrame,
+    *,
+    prior_scale: float = PRIOR_SCALE,
+    min_count: int = MIN_TERM_COUNT,
+    min_z: float = MIN_Z,
+    top: int = 25,
 ) -> pd.DataFrame:
     """Log-odds ratio with an informative Dirichlet prior (Monroe, Colaresi & Quinn 2008), week vs baseline.
 
@@ -422,8 +462,8 @@ def fightin_words(
     periods together (the background corpus), scaled by ``prior_scale``: α_w = prior_scale · (y_w,week +
     y_w,base), α0 = Σ α_w. Then δ_w = log((y_wi + α_w) / (n_i + α0 − y_wi − α_w)) − log((y_wj + α_w) / (n_j +
     α0 − y_wj − α_w)), Var(δ_w) ≈ 1/(y_wi + α_w) + 1/(y_wj + α_w), z_w = δ_w / sqrt(Var). Returns the ``top``
-    terms by z among those seen at least ``min_count`` times this week and with z > 0 (over-represented this
-    week).
+    terms by z among those seen at least ``min_count`` times this week and with z >= ``min_z``
+    (over-represented this week beyond chance at the two-sided 5% level for the default 1.96).
     """
     cols = [
         "term",
@@ -452,7 +492,7 @@ def fightin_words(
     out["rate_baseline_per_10k"] = y_j / n_j * 10_000 if n_j else np.nan
     out["log_odds"] = delta
     out["z"] = z
-    out = out[(out["count_week"] >= min_count) & (out["z"] > 0)]
+    out = out[(out["count_week"] >= min_count) & (out["z"] >= min_z)]
     out = out.sort_values(["z", "count_week", "term"], ascending=[False, False, True], kind="mergesort")
     return out.head(top).reset_index(drop=True)[cols]
 

@@ -528,6 +528,9 @@ def test_an_empty_warehouse_renders_every_section(tmp_path: Path) -> None:
         assert f'<section id="{section}">' in html, section
     assert pd.read_parquet(path.parent / "escaped_items.parquet").empty
     assert "No item posted in 2026-W10 escaped its origin community." in html
+    for noun in ("word or phrase", "hashtag", "domain"):
+        assert f"No {noun} qualifies this week (z ≥ 1.96)." in html
+    assert '<section id="summary">' in html and "there is no earlier week with data to compare with" in html
 
 
 def test_a_week_without_data_says_so(rep: SimpleNamespace, tmp_path: Path) -> None:
@@ -682,3 +685,60 @@ def html_escape(text: str) -> str:
     import html
 
     return html.escape(text, quote=True)
+
+
+# ------------------------------------------------------------------------------------------- no noise
+def test_trending_lists_only_significant_terms_and_phrases(rep: SimpleNamespace) -> None:
+    for name in ("trending_terms", "trending_hashtags", "trending_domains"):
+        df = export(rep, name)
+        assert (df["z"] >= 1.96).all() and (df["count_week"] >= 5).all(), name
+    terms = export(rep, "trending_terms").set_index("term")
+    # the report week's texts say "eclipse eclipse" (twice in a row) and the baseline never does
+    assert terms.loc["eclipse eclipse", "kind"] == "phrase"
+    assert terms.loc["eclipse", "kind"] == "word"
+    assert terms.loc["eclipse eclipse", "count_baseline"] == 0
+    assert "z ≥ 1.96" in rep.html
+    # flat counts: nothing over-represented, nothing listed
+    flat = pd.DataFrame(
+        {"term": ["a", "b", "c"], "count_week": [50, 40, 30], "count_baseline": [200, 160, 120]}
+    )
+    assert fightin_words(flat).empty
+
+
+def test_small_values_keep_their_precision() -> None:
+    from pipeline.report.view import fmt
+
+    assert [fmt(v, "sig") for v in (0.04, 0.041234, 1.8234, -0.00731, 250.4)] == [
+        "0.04",
+        "0.0412",
+        "1.82",
+        "-0.00731",
+        "250",
+    ]
+
+
+def test_affect_profile_shows_the_adjusted_effects(rep: SimpleNamespace) -> None:
+    prof = export(rep, "escaped_affect_profile").set_index("measure")
+    ref = rep.con.execute(
+        "select term, odds_ratio_per_sd from fct_spread_drivers where fit_scope = 'overall' and term_kind = "
+        "'affect' and odds_ratio_per_sd is not null"
+    ).df()
+    assert not ref.empty
+    for term, odds in zip(ref["term"], ref["odds_ratio_per_sd"], strict=True):
+        assert prof.loc[term, "adjusted_odds_ratio_per_sd"] == pytest.approx(odds), term
+    assert (prof["adjusted_fit"] == "overall fit").all()
+    assert "The means are raw" in rep.html and "Adjusted OR per SD" in rep.html
+
+
+def test_a_raw_mean_against_the_model_is_called_out() -> None:
+    from pipeline.report.sections import _contradictions
+
+    profile = pd.DataFrame(
+        {
+            "measure": ["nrc_trust", "nrc_anger", "nrc_joy"],
+            "difference": [0.02, 0.03, -0.01],
+            "adjusted_ci_low": [0.55, 1.2, 0.8],
+            "adjusted_ci_high": [0.89, 2.0, 1.3],
+        }
+    )
+    assert _contradictions(profile) == ["trust"]  # more trust among escaped roots, yet lower adjusted odds
