@@ -357,6 +357,24 @@ def ripple_nightly() -> None:
             )
         return {key: entry[key] for key in ("run_id", "status", "rows", "quarantined")}
 
+    @task
+    def send_alerts() -> dict[str, Any]:
+        """Send the last complete week's alerts once (pipeline.alerts): to [alerts] webhook_url, else through
+        the Airflow connection alerts.connection_id (http or email); nothing when neither is configured."""
+        from airflow.sdk import Connection
+        from airflow.sdk.exceptions import AirflowNotFoundException
+
+        from pipeline.alerts import send_alerts as send
+
+        settings = load_settings()
+        try:
+            c = Connection.get(settings.alerts.connection_id)
+            keys = ("conn_type", "host", "schema", "port", "login", "password")
+            conn = {**{k: getattr(c, k) for k in keys}, "extra": c.extra_dejson}
+        except AirflowNotFoundException:
+            conn = None
+        return send(settings, connection=conn, now=get_current_context()["data_interval_end"])
+
     planned = plan()
     ingested = [
         ingest.override(task_id=f"ingest_{platform}", pool=pool_name(platform))
@@ -369,6 +387,7 @@ def ripple_nightly() -> None:
     explained = explain(planned["run_id"])
     published = publish(planned["run_id"], planned["since"], planned["until"], built)
     ingested >> scored >> built >> explained >> published >> record_run()
+    published >> send_alerts()
 
 
 ripple_nightly()

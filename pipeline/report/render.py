@@ -92,6 +92,7 @@ def _environment() -> Environment:
 
 def _sections(rep: Report, wh: Warehouse, week: IsoWeek, settings: Settings) -> None:
     """Every section, in the order of the page."""
+    sections.alerts(rep, wh, week, settings)
     sections.glance(rep, wh, week)
     sections.escaped(rep, wh, week, settings)
     drivers_section(rep, wh, week)

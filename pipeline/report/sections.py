@@ -9,7 +9,7 @@ from pipeline.config import Settings
 from pipeline.report import charts, queries
 from pipeline.report.db import Warehouse
 from pipeline.report.trees import cascade_drawing
-from pipeline.report.view import Report, Section, fmt, table_view
+from pipeline.report.view import Report, Section, fmt, sig, table_view
 from pipeline.report.weeks import IsoWeek
 
 _COUNTS = [
@@ -20,6 +20,50 @@ _COUNTS = [
     ("unique_authors", "Authors", "int"),
     ("escaped_roots", "Escaped", "int"),
 ]
+
+
+# ------------------------------------------------------------------------------------------- alerts
+_METRICS = {
+    "items": "items posted",
+    "escaped": "escaped cascades",
+    "shared_members": "shared members",
+    "outsider_engagers": "outside engagers",
+}
+
+
+def alerts(rep: Report, wh: Warehouse, week: IsoWeek, settings: Settings) -> None:
+    sec = rep.section("alerts", "Alerts")
+    rows = wh.df("alerts", week=week.label)
+    rep.export(sec, "alerts", rows)
+    a = settings.alerts
+    sec.paragraphs.append(
+        "What moved beyond its own recent baseline this week (the mart fct_alerts): a community's items or "
+        "escaped cascades, a community pair's shared members, an escaped item's outside engagers against its "
+        f"community's escaped items. Baseline: the previous {a.baseline_weeks} complete weeks with data, "
+        f"warm-up weeks left out, at least {a.min_baseline_weeks} of them; robust z = (value − median) / "
+        f"(1.4826 × MAD, at least the square root and a tenth of the median); listed when |z| ≥ {sig(a.min_z)}."
+    )
+    if rows.empty:
+        sec.paragraphs.append(f"No alert in {week.label}: nothing moved beyond its usual range.")
+    sec.items = [_alert_row(rec) for rec in rows.to_dict("records")]
+
+
+def _alert_row(rec: dict) -> dict:
+    pair = rec["subject_kind"] == "community_pair"
+    return {
+        "kind": rec["subject_kind"].replace("_", " "),
+        "subject": rec["subject"],
+        "community": rec.get("community") if rec["subject_kind"] == "item" else None,
+        "url": _permalink(rec.get("url")),
+        "snippet": queries.snippet(rec.get("item_text"), 120) if rec["subject_kind"] == "item" else "",
+        "metric": _METRICS.get(rec["metric"], rec["metric"]) + (" (pair)" if pair else ""),
+        "value": fmt(rec["value"], "int"),
+        "median": fmt(rec["baseline_median"], "sig"),
+        "mad": fmt(rec["baseline_mad"], "sig"),
+        "weeks": fmt(rec["baseline_weeks"], "int"),
+        "z": fmt(rec["robust_z"], "sig"),
+        "direction": rec["direction"],
+    }
 
 
 # ------------------------------------------------------------------------------------------- at a glance

@@ -168,11 +168,21 @@ def _odds_phrase(r: dict[str, Any]) -> str:
 def _alerts_claim(alerts: pd.DataFrame, week: IsoWeek) -> dict[str, str]:
     if alerts.empty:
         return _claim(f"No alert: nothing moved beyond its usual range in {week.label}.", "#alerts", "alerts")
-    top = alerts.iloc[0]
-    more = f" and {len(alerts) - 1:,} more" if len(alerts) > 1 else ""
+    top = alerts.iloc[0]  # largest |robust z|
+    verb = "rose to" if top["robust_z"] > 0 else "fell to"
+    metric = _METRIC_WORDS.get(top["metric"], top["metric"])
+    more = f"; {len(alerts) - 1:,} more in the alerts table" if len(alerts) > 1 else ""
     return _claim(
-        f"Alert: {top['subject']} {top['metric']} was {fmt(top['value'], 'int')} against a usual "
+        f"Alert: {metric} of {top['subject']} {verb} {fmt(top['value'], 'int')} against a usual "
         f"{sig(top['baseline_median'])} (robust z {sig(top['robust_z'])}){more}.",
         "#alerts",
         "alerts",
     )
+
+
+_METRIC_WORDS = {
+    "items": "items posted",
+    "escaped": "escaped cascades",
+    "shared_members": "shared members",
+    "outsider_engagers": "outside engagers",
+}

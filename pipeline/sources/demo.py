@@ -270,6 +270,20 @@ DOMAINS = [
 ]
 POOL_PER_COMMUNITY = 400
 
+# the planted burst (docs/sources/demo.md, "Planted burst"): in every BURST_PERIOD_WEEKS-th ISO week, BURST_COMMUNITY
+# gets BURST_ROOTS_PER_DAY x scale extra posts a day (with their cascades), about four times its usual number
+BURST_COMMUNITY = "c/cooking"
+BURST_PERIOD_WEEKS = 8
+BURST_PHASE = 3
+BURST_ROOTS_PER_DAY = 40
+BURST_STREAM = 0xB0057
+
+
+def is_burst_week(day: date) -> bool:
+    """Whether ``day`` lies in a burst week: ISO weeks counted from 0001-W01, every ``BURST_PERIOD_WEEKS``-th."""
+    week_index = (day.toordinal() - 1) // 7  # date(1, 1, 1) is a Monday
+    return week_index % BURST_PERIOD_WEEKS == BURST_PHASE
+
 
 def _id_factory(root_id: str) -> Callable[[], str]:
     """Ids of a cascade's items: the root's id plus a running number."""
@@ -516,6 +530,14 @@ class DemoSource:
         offsets = hours * 3600.0 + rng.random(n_roots) * 3600.0
         communities = np.searchsorted(w.community_cdf, rng.random(n_roots))
         names = [c for c, _ in COMMUNITIES]
+        if is_burst_week(
+            day
+        ):  # extra roots after the usual ones, from their own stream: other days unchanged
+            extra = max(1, round(BURST_ROOTS_PER_DAY * self.scale))
+            burst = np.random.default_rng([self.seed, day.toordinal(), BURST_STREAM])
+            offsets = np.concatenate([offsets, burst.random(extra) * 86_400.0])
+            communities = np.concatenate([communities, np.full(extra, names.index(BURST_COMMUNITY))])
+            n_roots += extra
         for r in range(n_roots):
             c = int(communities[r])
             root_time = day_start + float(offsets[r])

@@ -742,3 +742,26 @@ def test_a_raw_mean_against_the_model_is_called_out() -> None:
         }
     )
     assert _contradictions(profile) == ["trust"]  # more trust among escaped roots, yet lower adjusted odds
+
+
+# ------------------------------------------------------------------------------------------- alerts
+def test_alerts_are_shown_near_the_top(rep: SimpleNamespace) -> None:
+    ids = re.findall(r'<section id="([^"]+)"', rep.html)
+    assert ids[:3] == ["summary", "alerts", "glance"]
+    ref = rep.con.execute(
+        "select subject, metric, value, robust_z from fct_alerts where iso_week = ? order by abs(robust_z) desc",
+        [REPORT_WEEK],
+    ).df()
+    shown = export(rep, "alerts")
+    assert list(shown["subject"]) == list(ref["subject"]) and list(shown["value"]) == list(ref["value"])
+    table = re.search(r'<table id="table-alerts".*?</table>', rep.html, re.S)
+    if ref.empty:
+        assert table is None and f"No alert in {REPORT_WEEK}" in rep.html
+        return
+    rows = re.findall(r"<tr class=\"alert-(up|down)\">(.*?)</tr>", table.group(0), re.S)
+    assert len(rows) == len(ref)
+    for (direction, row), rec in zip(rows, ref.itertuples(), strict=True):
+        assert rec.subject.replace("<", "&lt;") in row and f">{int(rec.value):,}<" in row
+        assert direction == ("up" if rec.robust_z > 0 else "down")
+    claim = next(t for t, h in _summary_items(rep.html) if h == "#alerts")
+    assert ref["subject"].iloc[0] in claim
