@@ -153,7 +153,19 @@ def escaped(rep: Report, wh: Warehouse, week: IsoWeek, settings: Settings) -> No
     _cascade_drawings(rep, sec, wh, items.head(TREE_ITEMS))
     if not dest.empty:
         rep.chart(sec, charts.escape_flows(dest))
+    _flow_network(rep, sec, wh, week)
     _affect_profile(rep, sec, wh, week)
+
+
+def _flow_network(rep: Report, sec: Section, wh: Warehouse, week: IsoWeek) -> None:
+    """The week's community-flow network (pipeline.networks) as GEXF and GraphML next to the exports."""
+    from pipeline.networks import community_flow_network, write_network
+
+    g = community_flow_network(wh, week)
+    for ext in ("gexf", "graphml"):
+        name = f"network_community_flow.{ext}"
+        write_network(g, rep.out_dir / name, ext, str(week.sunday))
+        sec.downloads.append(("community-flow network", name))
 
 
 #: escaped items whose cascade is drawn

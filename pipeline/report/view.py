@@ -42,6 +42,7 @@ class Section:
     tables: list[TableView] = field(default_factory=list)
     items: list[dict[str, Any]] = field(default_factory=list)
     exports: list[str] = field(default_factory=list)
+    downloads: list[tuple[str, str]] = field(default_factory=list)  # (label, file name), e.g. networks
 
 
 class Report:

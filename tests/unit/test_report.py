@@ -765,3 +765,21 @@ def test_alerts_are_shown_near_the_top(rep: SimpleNamespace) -> None:
         assert direction == ("up" if rec.robust_z > 0 else "down")
     claim = next(t for t, h in _summary_items(rep.html) if h == "#alerts")
     assert ref["subject"].iloc[0] in claim
+
+
+def test_the_report_folder_holds_the_community_flow_network(rep: SimpleNamespace) -> None:
+    import networkx as nx
+
+    g = nx.read_gexf(rep.dir / "network_community_flow.gexf")
+    same = nx.read_graphml(rep.dir / "network_community_flow.graphml")
+    assert sorted(g.edges) == sorted(same.edges) and g.number_of_edges() > 0
+    assert (
+        'href="network_community_flow.gexf"' in rep.html
+        and 'href="network_community_flow.graphml"' in rep.html
+    )
+    # every escape flow of the week is an edge with at least as many cascades (the network counts all cascades)
+    dest = export(rep, "escape_destinations")
+    for o, d, n in zip(
+        dest["origin_community"], dest["destination_community"], dest["escaped_items"], strict=True
+    ):
+        assert g.edges[f"demo:{o}", f"demo:{d}"]["escaped"] == n
