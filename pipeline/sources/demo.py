@@ -530,14 +530,8 @@ class DemoSource:
         offsets = hours * 3600.0 + rng.random(n_roots) * 3600.0
         communities = np.searchsorted(w.community_cdf, rng.random(n_roots))
         names = [c for c, _ in COMMUNITIES]
-        if is_burst_week(
-            day
-        ):  # extra roots after the usual ones, from their own stream: other days unchanged
-            extra = max(1, round(BURST_ROOTS_PER_DAY * self.scale))
-            burst = np.random.default_rng([self.seed, day.toordinal(), BURST_STREAM])
-            offsets = np.concatenate([offsets, burst.random(extra) * 86_400.0])
-            communities = np.concatenate([communities, np.full(extra, names.index(BURST_COMMUNITY))])
-            n_roots += extra
+        if is_burst_week(day):  # the planted burst (docs/sources/demo.md)
+            offsets, communities, n_roots = self._burst(day, offsets, communities)
         for r in range(n_roots):
             c = int(communities[r])
             root_time = day_start + float(offsets[r])
@@ -577,6 +571,17 @@ class DemoSource:
                 it["num_shares"] = shares.get(it["id"], 0)
             items.extend(cascade)
         return items
+
+    def _burst(
+        self, day: date, offsets: np.ndarray, communities: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, int]:
+        """The burst's extra roots, after the usual ones and from their own stream (other days unchanged)."""
+        extra = max(1, round(BURST_ROOTS_PER_DAY * self.scale))
+        burst = np.random.default_rng([self.seed, day.toordinal(), BURST_STREAM])
+        offsets = np.concatenate([offsets, burst.random(extra) * 86_400.0])
+        index = [c for c, _ in COMMUNITIES].index(BURST_COMMUNITY)
+        communities = np.concatenate([communities, np.full(extra, index)])
+        return offsets, communities, len(offsets)
 
     def _member(self, rng: np.random.Generator, c: int) -> str:
         w = self.world
