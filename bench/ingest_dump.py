@@ -218,7 +218,7 @@ print(json.dumps({"lines": n, "peak_rss_mib": resource.getrusage(resource.RUSAGE
 
 IMPORT = """
 import json, os, resource, sys
-os.environ.setdefault("RIPPLE_PSEUDONYM_KEY", "bench")
+os.environ.setdefault("RIPPLE_PSEUDONYM_KEY", "bench-" + "0" * 32)
 from pipeline.config import load_settings
 from pipeline.sources.reddit_dump import import_dump
 settings = load_settings(data_dir=sys.argv[2], environ={})

@@ -486,7 +486,7 @@ def _columns_to_table(
 def _write_table(table: pa.Table, path: Path) -> None:
     import pyarrow.parquet as pq
 
-    from pipeline.lake import atomic_path
+    from pipeline.files import atomic_path
 
     with atomic_path(path) as tmp:
         pq.write_table(table, tmp, compression="zstd")
@@ -583,7 +583,8 @@ def score_lake(
 
     import duckdb
 
-    from pipeline.lake import has_posts, posts_glob, remove_stale_temp_files
+    from pipeline.files import remove_stale_temp_files
+    from pipeline.lake import has_posts, posts_glob
 
     started = time.monotonic()
     emotions = bool(settings.get("affect", "emotions", True))

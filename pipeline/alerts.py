@@ -19,10 +19,10 @@ from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
-import duckdb
 import pandas as pd
 
 from pipeline.config import Settings
+from pipeline.db import connect_readonly
 from pipeline.errors import RippleError
 from pipeline.report.db import Warehouse
 from pipeline.report.weeks import IsoWeek, last_complete_week
@@ -38,7 +38,7 @@ def week_alerts(settings: Settings, week: IsoWeek) -> pd.DataFrame:
     path = settings.warehouse_path
     if not path.exists():
         raise RippleError(f"no warehouse at {path}: run `ripple run` or `ripple build` first")
-    con = duckdb.connect(str(path), read_only=True)
+    con = connect_readonly(path)
     try:
         return Warehouse(con).df("alerts", week=week.label)
     finally:

@@ -22,11 +22,11 @@ import re
 from pathlib import Path
 from typing import Any
 
-import duckdb
 import networkx as nx
 import pandas as pd
 
 from pipeline.config import Settings
+from pipeline.db import connect_readonly
 from pipeline.errors import RippleError
 from pipeline.report.db import Warehouse
 from pipeline.report.queries import NO_COMMUNITY, cascade_trees
@@ -136,9 +136,8 @@ def export_network(
     path = settings.warehouse_path
     if not path.exists():
         raise RippleError(f"no warehouse at {path}: run `ripple run` or `ripple build` first")
-    con = duckdb.connect(str(path), read_only=True)
+    con = connect_readonly(path)  # as the report: read-only, UTC, no access to other files
     try:
-        con.execute("set TimeZone = 'UTC'")
         g = build_network(Warehouse(con), kind, iso, root)
     finally:
         con.close()

@@ -20,6 +20,7 @@ import pyarrow.parquet as pq
 
 from pipeline import lake
 from pipeline.config import Settings
+from pipeline.files import atomic_path
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +48,7 @@ def _rewrite_without(path: Path, column: str, ids: set[str], id_list: Any) -> in
     removed = pc.sum(mask).as_py() or 0
     if removed:
         kept = table.filter(pc.invert(mask))
-        with lake.atomic_path(path) as tmp:
+        with atomic_path(path) as tmp:
             pq.write_table(kept, tmp, compression="zstd")
     return int(removed)
 

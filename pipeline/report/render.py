@@ -8,13 +8,13 @@ import shutil
 from datetime import UTC, datetime
 from pathlib import Path
 
-import duckdb
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from pipeline.config import Settings
+from pipeline.db import connect_readonly
 from pipeline.errors import RippleError
 from pipeline.report import queries, sections
 from pipeline.report.db import Warehouse
@@ -128,9 +128,8 @@ def render_report(settings: Settings, week: str | None = None, *, now: datetime 
     if not path.exists():
         raise RippleError(f"no warehouse at {path}: run `ripple run` or `ripple build` first")
     now = now or datetime.now(UTC)
-    con = duckdb.connect(str(path), read_only=True)
+    con = connect_readonly(path)  # read-only, UTC, no access to other files (pipeline.db)
     try:
-        con.execute("set TimeZone = 'UTC'")
         wh = Warehouse(con)
         chosen, notes = resolve_week(wh, week, now)
         out_dir = settings.reports_dir / chosen.label

@@ -1,4 +1,4 @@
-"""The source protocol and the registry of sources.
+"""The source protocol and the registry of sources (run state and checkpoints: :mod:`pipeline.state`).
 
 A source does two things (raw first, map late):
 
@@ -16,16 +16,14 @@ Adding a platform = a module here, an entry in :data:`REGISTRY`, a staging model
 from __future__ import annotations
 
 import importlib
-import json
-import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
-from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 from pipeline.config import Settings
 from pipeline.errors import ConfigError
+from pipeline.state import SourceState
 
 
 @dataclass(frozen=True)
@@ -52,27 +50,6 @@ class Reject:
     reason: str
     record: Any
     location: str | None = None
-
-
-class SourceState:
-    """``state/<source>.json``: a cross-run watermark plus per-run resume cursors. Saved atomically."""
-
-    def __init__(self, path: Path):
-        self.path = path
-        self.data: dict[str, Any] = {"watermark": {}, "runs": {}}
-        if path.exists():
-            try:
-                self.data = json.loads(path.read_text(encoding="utf-8"))
-            except json.JSONDecodeError:
-                # a torn write cannot happen (atomic rename), but a hand-edited file can be broken
-                raise ConfigError(f"{path}: state file is not valid JSON; fix or delete it") from None
-        self.data.setdefault("watermark", {})
-        self.data.setdefault("runs", {})
-
-    def save(self) -> None:
-        from pipeline.lake import atomic_write_text
-
-        atomic_write_text(self.path, json.dumps(self.data, indent=1, sort_keys=True, default=str))
 
 
 @dataclass
@@ -118,10 +95,13 @@ class Source(Protocol):
 
 
 #: source name -> (module:class, platform). Imports are lazy so that `ripple --help` stays fast.
+#: What the system needs to know about each platform (pool, connection, staging model, communities, retries)
+#: is declared in pipeline/platforms.py; a platform not declared there gets the defaults.
 REGISTRY: dict[str, tuple[str, str]] = {
     "bluesky": ("pipeline.sources.bluesky:BlueskySource", "bluesky"),
     "bluesky_jetstream": ("pipeline.sources.bluesky_jetstream:BlueskyJetstreamSource", "bluesky"),
     "demo": ("pipeline.sources.demo:DemoSource", "demo"),
+    "mastodon": ("pipeline.sources.mastodon:MastodonSource", "mastodon"),
     "reddit": ("pipeline.sources.reddit:RedditSource", "reddit"),
     "reddit_dump": ("pipeline.sources.reddit_dump:RedditDumpSource", "reddit"),
     "x": ("pipeline.sources.x:XSource", "x"),
@@ -142,8 +122,3 @@ def get_source(name: str, settings: Settings) -> Source:
     module_name, _, class_name = target.partition(":")
     cls = getattr(importlib.import_module(module_name), class_name)
     return cls(settings)
-
-
-def state_for(settings: Settings, source_name: str) -> SourceState:
-    os.makedirs(settings.state_dir, exist_ok=True)
-    return SourceState(settings.state_dir / f"{source_name}.json")

@@ -23,7 +23,6 @@ The input file already is the raw record, so nothing is re-landed (``lands_raw =
 
 from __future__ import annotations
 
-import io
 import json
 import logging
 import re
@@ -31,13 +30,11 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, Any
-
-import zstandard
+from typing import Any
 
 from pipeline import lake
 from pipeline.config import Settings
-from pipeline.errors import ConfigError, SourceError
+from pipeline.schema import new_post
 from pipeline.sources.base import FetchContext, Reject
 from pipeline.sources.bluesky import (
     PLATFORM,
@@ -47,6 +44,7 @@ from pipeline.sources.bluesky import (
     repost_share,
     tid_time,
 )
+from pipeline.sources.imports import ReadReport, check_files, read_lines
 
 log = logging.getLogger(__name__)
 
@@ -57,13 +55,6 @@ MAPPED_COLLECTIONS = (POST_COLLECTION, REPOST_COLLECTION)
 
 
 # -------------------------------------------------------------------------------------------- reading
-def _open(path: Path) -> IO[bytes]:
-    if path.suffix == ".zst":
-        reader = zstandard.ZstdDecompressor().stream_reader(open(path, "rb"), read_across_frames=True)
-        return io.BufferedReader(reader)  # type: ignore[arg-type]
-    return open(path, "rb")
-
-
 def event_time(event: dict[str, Any], default: str) -> str:
     """When Jetstream emitted the event (``time_us``), ISO 8601; ``default`` when absent."""
     micros = event.get("time_us")
@@ -75,22 +66,30 @@ def event_time(event: dict[str, Any], default: str) -> str:
 def iter_events(path: Path) -> Iterator[dict[str, Any]]:
     """Pages of one Jetstream file, one event per page (``data`` is the event, or None with ``error``)."""
     fetched_at = datetime.fromtimestamp(path.stat().st_mtime, UTC).isoformat()
-    with _open(path) as fh:
-        for number, raw in enumerate(fh, start=1):
-            if not raw.strip():
-                continue
-            location = f"{path}:{number}"
-            request = {"file": str(path), "line": number}
-            try:
-                event = json.loads(raw.decode("utf-8"))
-            except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-                text = raw.decode("utf-8", "replace")[:MAX_QUARANTINED_LINE]
-                error = f"malformed JSON line ({type(exc).__name__})"
-                yield {"request": request, "data": None, "error": error, "text": text,
-                       "_location": location, "_fetched_at": fetched_at}  # fmt: skip
-                continue
-            at = event_time(event, fetched_at) if isinstance(event, dict) else fetched_at
-            yield {"request": request, "data": event, "_location": location, "_fetched_at": at}
+    report = ReadReport()
+    for number, raw in enumerate(read_lines(path, report), start=1):
+        if not raw.strip():
+            continue
+        location = f"{path}:{number}"
+        request = {"file": str(path), "line": number}
+        try:
+            event = json.loads(raw.decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            text = raw.decode("utf-8", "replace")[:MAX_QUARANTINED_LINE]
+            error = f"malformed JSON line ({type(exc).__name__})"
+            yield {"request": request, "data": None, "error": error, "text": text,
+                   "_location": location, "_fetched_at": fetched_at}  # fmt: skip
+            continue
+        at = event_time(event, fetched_at) if isinstance(event, dict) else fetched_at
+        yield {"request": request, "data": event, "_location": location, "_fetched_at": at}
+    if report.truncated:
+        number = report.lines + 1
+        error = (
+            f"truncated file: {path.name} ends inside a compressed frame after {report.lines} complete lines"
+        )
+        yield {"request": {"file": str(path), "line": number}, "data": None, "error": error,
+               "text": report.tail.decode("utf-8", "replace")[:MAX_QUARANTINED_LINE],
+               "_location": f"{path}:{number}", "_fetched_at": fetched_at}  # fmt: skip
 
 
 # -------------------------------------------------------------------------------------------- mapping
@@ -138,13 +137,13 @@ def map_delete(event: dict[str, Any], known: dict[str, Any] | None) -> dict[str,
     uri = event_uri(event)
     if known is None and commit.get("collection") != POST_COLLECTION:
         return None
-    row: dict[str, Any] = {
-        "platform": PLATFORM,
-        "post_id": f"bluesky:{uri}",
-        "kind": "post",
-        "author_id": event.get("did"),
-        "created_at": tid_time(commit.get("rkey")) or event_time(event, ""),
-    }
+    row = new_post(
+        platform=PLATFORM,
+        post_id=f"bluesky:{uri}",
+        kind="post",
+        author_id=event.get("did"),
+        created_at=tid_time(commit.get("rkey")) or event_time(event, ""),
+    )
     row.update(known or {})
     row.update(is_deleted=True, is_removed=False, text=None, url=None)
     return row
@@ -168,15 +167,9 @@ class BlueskyJetstreamSource:
 
     def fetch(self, ctx: FetchContext) -> Iterator[dict[str, Any]]:
         paths = ctx.options.get("paths") or []
-        paths = [paths] if isinstance(paths, str | Path) else paths
-        if not paths:
-            raise ConfigError("bluesky_jetstream: no input files (options['paths'] is empty)")
         deletes = ctx.options.get("pass") == "deletes"
         known: dict[str, dict[str, Any]] = {}
-        for raw_path in paths:
-            path = Path(raw_path)
-            if not path.is_file():
-                raise SourceError(f"bluesky_jetstream: {path}: no such file")
+        for path in check_files(self.name, [paths] if isinstance(paths, str | Path) else paths):
             for page in iter_events(path):
                 what = classify(page.get("data")) if page.get("data") is not None else "malformed"
                 self.counts[what] += 1
@@ -229,12 +222,7 @@ def import_jetstream(
 
     Returns the runs' results and how many events of each kind the files held (the skipped kinds included).
     """
-    files = [Path(p) for p in paths]
-    if not files:
-        raise ConfigError("bluesky_jetstream: give at least one Jetstream file")
-    missing = [str(p) for p in files if not p.is_file()]
-    if missing:
-        raise SourceError(f"bluesky_jetstream: no such file: {', '.join(missing)}")
+    files = check_files(BlueskyJetstreamSource.name, paths)
     results, counts = [], Counter[str]()
     for path in files:
         for what in ("creates", "deletes"):

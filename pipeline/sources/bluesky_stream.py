@@ -28,9 +28,9 @@ from urllib.parse import urlencode
 
 from pipeline import lake
 from pipeline.config import Settings
-from pipeline.sources.base import state_for
 from pipeline.sources.bluesky import POST_COLLECTION, REPOST_COLLECTION
 from pipeline.sources.bluesky_jetstream import BlueskyJetstreamSource, classify, event_time, event_uri
+from pipeline.state import state_for
 
 log = logging.getLogger(__name__)
 

@@ -20,22 +20,26 @@ the import time: an old archive must never override a newer live fetch of the sa
 
 from __future__ import annotations
 
-import gzip
-import io
 import json
 import re
 from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, Any
-
-import zstandard
+from typing import Any
 
 from pipeline import lake
 from pipeline.config import Settings
-from pipeline.errors import ConfigError, SourceError
 from pipeline.sources.base import FetchContext, Reject
+from pipeline.sources.imports import (
+    ReadReport,
+    check_files,
+    import_files,
+    inner_suffix,
+    read_chunks,
+    read_lines,
+)
 from pipeline.sources.x import PLATFORM, is_tweet, map_response
+from pipeline.validation import to_micros
 
 MAX_QUARANTINED_LINE = 2_000
 _PAGE_KEYS = frozenset({"data", "includes", "errors", "meta"})
@@ -43,26 +47,13 @@ _FLATTEN_ONLY_KEYS = ("author", "in_reply_to_user", "__twarc", "matching_rules")
 
 
 # -------------------------------------------------------------------------------------------- reading
-def _open(path: Path) -> IO[bytes]:
-    if path.suffix == ".gz":
-        return gzip.open(path, "rb")
-    if path.suffix == ".zst":
-        reader = zstandard.ZstdDecompressor().stream_reader(open(path, "rb"), read_across_frames=True)
-        return io.BufferedReader(reader)  # type: ignore[arg-type]
-    return open(path, "rb")
-
-
-def _inner_suffix(path: Path) -> str:
-    return Path(path.stem).suffix if path.suffix in (".gz", ".zst") else path.suffix
-
-
 def _retrieved_at(obj: Any, default: str) -> str:
     """twarc's record of when the page was fetched from X, when present and readable."""
     meta = obj.get("__twarc") if isinstance(obj, dict) else None
     value = meta.get("retrieved_at") if isinstance(meta, dict) else None
     if isinstance(value, str):
         try:
-            lake.to_micros(value)
+            to_micros(value)
         except (ValueError, TypeError, OverflowError):
             return default
         return value
@@ -110,14 +101,26 @@ def _parse_lines(path: Path, lines: Iterable[bytes], fetched_at: str) -> Iterato
         yield _record(path, number, obj, fetched_at)
 
 
+def _truncated(path: Path, report: ReadReport, fetched_at: str) -> dict[str, Any]:
+    error = (
+        f"truncated file: {path.name} ends inside a compressed frame after {report.lines} complete lines; "
+        "those lines were imported"
+    )
+    return _malformed(path, report.lines + 1, error, report.tail.decode("utf-8", "replace"), fetched_at)
+
+
 def iter_archive(path: Path) -> Iterator[dict[str, Any]]:
     """The records of one archive file as pages for :meth:`XArchiveSource.normalize` (with ``_location``)."""
     fetched_at = datetime.fromtimestamp(path.stat().st_mtime, UTC).isoformat()
-    with _open(path) as fh:
-        if _inner_suffix(path) != ".json":
-            yield from _parse_lines(path, fh, fetched_at)
-            return
-        content = fh.read()
+    report = ReadReport()
+    if inner_suffix(path) != ".json":
+        yield from _parse_lines(path, read_lines(path, report), fetched_at)
+        if report.truncated:
+            yield _truncated(path, report, fetched_at)
+        return
+    content = b"".join(read_chunks(path, report))
+    if report.truncated:
+        yield _truncated(path, report, fetched_at)
     # a .json file is one document (a page, a list of pages, a list of tweets); JSONL named .json also works
     try:
         document = json.loads(content.decode("utf-8"))
@@ -189,14 +192,7 @@ class XArchiveSource:
 
     def fetch(self, ctx: FetchContext) -> Iterator[dict[str, Any]]:
         paths = ctx.options.get("paths") or []
-        if isinstance(paths, str | Path):
-            paths = [paths]
-        if not paths:
-            raise ConfigError("x_archive: no input files (options['paths'] is empty)")
-        for raw_path in paths:
-            path = Path(raw_path)
-            if not path.is_file():
-                raise SourceError(f"x_archive: {path}: no such file")
+        for path in check_files(self.name, [paths] if isinstance(paths, str | Path) else paths):
             yield from iter_archive(path)
 
     def normalize(self, page: dict[str, Any]) -> Iterator[dict[str, Any] | Reject]:
@@ -219,19 +215,10 @@ def import_archive(
     progress: Callable[[int], None] | None = None,
 ) -> list[lake.IngestResult]:
     """Import X archive files into the lake, one ingest (and one run id) per file."""
-    files = [Path(p) for p in paths]
-    if not files:
-        raise ConfigError("x_archive: give at least one archive file")
-    missing = [str(p) for p in files if not p.is_file()]
-    if missing:
-        raise SourceError(f"x_archive: no such file: {', '.join(missing)}")
-    results = []
-    for path in files:
+
+    def import_one(path: Path, run_id: str) -> lake.IngestResult:
+        options = {"paths": [str(path)]}
         source = XArchiveSource(settings)
-        run_id = lake.run_id_for(source.name, None, label=archive_label(path))
-        results.append(
-            lake.ingest(
-                source, settings, None, run_id=run_id, options={"paths": [str(path)]}, progress=progress
-            )
-        )
-    return results
+        return lake.ingest(source, settings, None, run_id=run_id, options=options, progress=progress)
+
+    return import_files(XArchiveSource.name, paths, archive_label, import_one)

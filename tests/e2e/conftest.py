@@ -18,7 +18,9 @@ def ripple(
     cwd: Path | None = None,
 ) -> subprocess.CompletedProcess[str]:
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("RIPPLE")}
-    full_env.update({"RIPPLE_PSEUDONYM_KEY": "test-key", "RIPPLE__DEMO__SCALE": "0.3", "COLUMNS": "200"})
+    full_env.update(
+        {"RIPPLE_PSEUDONYM_KEY": "test-key-" + "0" * 32, "RIPPLE__DEMO__SCALE": "0.3", "COLUMNS": "200"}
+    )
     full_env.update(env or {})
     proc = subprocess.run(
         [RIPPLE, *args], capture_output=True, text=True, env=full_env, timeout=timeout, cwd=cwd

@@ -124,7 +124,7 @@ def test_report_in_a_headless_browser(tmp_path: Path) -> None:
 
 
 def _new_parts(page: object, settings: object, week: str) -> None:
-    import duckdb
+    from pipeline.db import connect_readonly
 
     first = page.evaluate("document.querySelector('section').id")  # type: ignore[attr-defined]
     assert first == "summary"
@@ -135,7 +135,7 @@ def _new_parts(page: object, settings: object, week: str) -> None:
     assert page.evaluate("location.hash") == "#drivers"  # type: ignore[attr-defined]
     top = page.evaluate("document.getElementById('drivers').getBoundingClientRect().top")  # type: ignore[attr-defined]
     assert abs(top) < 5, f"the summary link did not scroll to its section (top {top})"
-    con = duckdb.connect(str(settings.warehouse_path), read_only=True)  # type: ignore[attr-defined]
+    con = connect_readonly(settings.warehouse_path)  # type: ignore[attr-defined]
     try:
         n_alerts = con.execute("select count(*) from fct_alerts where iso_week = ?", [week]).fetchone()[0]
     finally:

@@ -33,7 +33,7 @@ def test_kill_mid_ingest_then_rerun(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("RIPPLE")}
     env.update(
         {
-            "RIPPLE_PSEUDONYM_KEY": "test-key",
+            "RIPPLE_PSEUDONYM_KEY": "test-key-" + "0" * 32,
             "RIPPLE__DEMO__SCALE": "0.3",
             "RIPPLE__DEMO__PAGE_DELAY_SECONDS": "0.4",
         }

@@ -133,7 +133,7 @@ def test_deletes_mark_items_deleted_and_purge_finds_them(settings, tmp_path):
 
 
 def test_registry_and_missing_files(settings, tmp_path):
-    from pipeline.errors import SourceError
+    from pipeline.errors import ConfigError
 
-    with pytest.raises(SourceError, match="no such file"):
+    with pytest.raises(ConfigError, match="^bluesky_jetstream: no such file: .*absent.jsonl$"):
         import_jetstream(settings, [tmp_path / "absent.jsonl"])

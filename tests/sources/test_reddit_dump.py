@@ -20,6 +20,7 @@ import pytest
 import zstandard
 
 from pipeline.config import Settings, load_settings
+from pipeline.errors import ConfigError
 from pipeline.sources import reddit_dump
 from pipeline.sources.reddit_dump import import_dump
 
@@ -29,7 +30,7 @@ IGNORED = ("fetched_at",)
 
 @pytest.fixture(autouse=True)
 def _fixed_key(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("RIPPLE_PSEUDONYM_KEY", "dump-tests")
+    monkeypatch.setenv("RIPPLE_PSEUDONYM_KEY", "dump-tests-" + "k" * 32)
 
 
 def compress_long(src: Path, dst: Path) -> Path:
@@ -188,6 +189,43 @@ def test_long_window_frames_that_default_readers_refuse_are_read(tmp_path: Path)
         zstandard.ZstdDecompressor().decompress(path.read_bytes(), max_output_size=10**7)
     settings, results = both_paths(tmp_path, [path])
     assert results[0].rows == 1000
+
+
+def test_ordinary_lines_take_the_column_path_and_match_the_row_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    base = {"body": "hi", "link_id": "t3_p", "parent_id": "t3_p", "created_utc": 1_600_000_000}
+    authors = ["Alice", "[deleted]", "", None, "bob"]
+    lines = [
+        {**base, "id": f"c{i}", "author": authors[i % 5], "subreddit": f" Sub{i % 3} "} for i in range(50)
+    ]
+    path = tmp_path / "RC_ordinary.ndjson"
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    row_path_lines: list[Any] = []
+    map_line = reddit_dump.map_line
+    monkeypatch.setattr(reddit_dump, "map_line", lambda *a: row_path_lines.append(a) or map_line(*a))
+    [result] = import_dump(settings_at(tmp_path / "columns"), [path])
+    assert (result.rows, row_path_lines) == (50, [])
+    monkeypatch.setattr(reddit_dump, "map_line", map_line)
+    settings, _ = both_paths(tmp_path / "both", [path])
+    rows = rows_of(settings)
+    assert {r["community"] for r in rows} == {"r/ sub0", "r/ sub1", "r/ sub2"}
+    assert sum(r["author_id"] is None for r in rows) == 30  # [deleted], empty and missing authors
+
+
+def test_missing_and_empty_files_are_one_line_errors(tmp_path: Path) -> None:
+    settings = settings_at(tmp_path / "data")
+    with pytest.raises(ConfigError, match=r"^reddit_dump: no such file: .*RC_nope.zst$"):
+        import_dump(settings, [tmp_path / "RC_nope.zst"])
+    empty = tmp_path / "RC_empty.ndjson"
+    empty.write_bytes(b"")
+    with pytest.raises(ConfigError, match="RC_empty.ndjson is empty"):
+        import_dump(settings, [empty])
+    empty_zst = tmp_path / "RC_empty.zst"
+    empty_zst.write_bytes(zstandard.ZstdCompressor().compress(b""))
+    with pytest.raises(ConfigError, match="RC_empty.zst is empty"):
+        import_dump(settings, [empty_zst], fast=False)
+    assert not settings.posts_dir.exists()
 
 
 # --------------------------------------------------------------------------------------------- bad input
@@ -457,3 +495,29 @@ def test_reimporting_a_file_replaces_its_rows(realdata: Path, tmp_path: Path) ->
     assert first[0].run_id == second[0].run_id == f"reddit_dump-RC_sample-{src.stat().st_size}"
     post_ids = [r["post_id"] for r in rows_of(settings)]
     assert len(post_ids) == len(set(post_ids)) == 27
+
+
+# --------------------------------------------------------------------------------------------- command line
+def test_command_line_missing_file_and_changed_key_are_one_line_errors(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from typer.testing import CliRunner
+
+    from pipeline.cli import app
+
+    data = ["--data-dir", str(tmp_path / "data"), "--quiet"]
+    missing = CliRunner().invoke(app, ["import", "reddit-dump", str(tmp_path / "RC_nope.zst"), *data])
+    assert missing.exit_code == 2
+    assert missing.output.strip().splitlines() == [
+        f"error: reddit_dump: no such file: {tmp_path / 'RC_nope.zst'}"
+    ]
+
+    path = tmp_path / "RC_one.ndjson"
+    path.write_text(json.dumps({"id": "c1", "body": "hi", "author": "a", "subreddit": "x", "link_id": "t3_p",
+                                "parent_id": "t3_p", "created_utc": 1_600_000_000}) + "\n")  # fmt: skip
+    assert CliRunner().invoke(app, ["import", "reddit-dump", str(path), *data]).exit_code == 0
+    monkeypatch.setenv("RIPPLE_PSEUDONYM_KEY", "another-key-" + "x" * 32)
+    changed = CliRunner().invoke(app, ["import", "reddit-dump", str(path), *data])
+    assert changed.exit_code == 2 and "the pseudonym key changed" in changed.output
+    rekeyed = CliRunner().invoke(app, ["import", "reddit-dump", str(path), "--rekey", *data])
+    assert rekeyed.exit_code == 2 and "--rekey refused" in rekeyed.output

@@ -11,15 +11,16 @@ from typing import Any
 import networkx as nx
 import pyarrow.parquet as pq
 import pytest
+import zstandard
 from x_replay import realdata, spec_links, twarc_pages
 
-from pipeline import lake
 from pipeline.config import load_settings
-from pipeline.errors import SourceError
+from pipeline.errors import ConfigError
+from pipeline.schema import FILE_SCHEMA
 from pipeline.sources.base import get_source
 from pipeline.sources.x_archive import XArchiveSource, import_archive
 
-COMPARED = [c for c in lake.FILE_SCHEMA.names if c not in ("run_id",)]
+COMPARED = [c for c in FILE_SCHEMA.names if c not in ("run_id",)]
 
 
 @pytest.fixture
@@ -220,8 +221,39 @@ def test_compressed_archives_import_like_plain_ones(settings, tmp_path):
     )
 
 
+def test_long_window_zst_archives_import_like_plain_ones_and_a_cut_one_says_where_it_ends(settings, tmp_path):
+    path = realdata("twitter_twarc_csv", "brexit.jsonl")
+    params = zstandard.ZstdCompressionParameters.from_level(3, window_log=31, enable_ldm=True)
+    packed = tmp_path / "brexit.jsonl.zst"
+    with (
+        open(packed, "wb") as fh,
+        zstandard.ZstdCompressor(compression_params=params).stream_writer(fh) as out,
+    ):
+        out.write(path.read_bytes())
+    with pytest.raises(zstandard.ZstdError), open(packed, "rb") as fh:  # what a default reader makes of it
+        zstandard.ZstdDecompressor().stream_reader(fh).read()
+    [plain] = import_archive(settings, [path])
+    [zstd] = import_archive(settings, [packed])
+    a, b = rows_of(settings, plain.run_id), rows_of(settings, zstd.run_id)
+    assert a.keys() == b.keys() and all(
+        {c: a[k][c] for c in COMPARED} == {c: b[k][c] for c in COMPARED} for k in a
+    )
+    cut = tmp_path / "cut.jsonl.zst"
+    cut.write_bytes(packed.read_bytes()[: packed.stat().st_size // 2])
+    [result] = import_archive(settings, [cut])
+    reasons = [q["reason"] for q in quarantine_of(settings, result.run_id)]
+    assert reasons[-1].startswith("truncated file: cut.jsonl.zst ends inside a compressed frame after")
+
+
+def test_an_empty_file_says_so(settings, tmp_path):
+    empty = tmp_path / "empty.jsonl.gz"
+    empty.write_bytes(gzip.compress(b""))
+    with pytest.raises(ConfigError, match="empty.jsonl.gz is empty: nothing to import"):
+        import_archive(settings, [empty])
+
+
 def test_a_missing_file_stops_before_anything_is_imported(settings, tmp_path):
-    with pytest.raises(SourceError, match="no such file"):
+    with pytest.raises(ConfigError, match="no such file"):
         import_archive(settings, [realdata("twitter_twarc_csv", "brexit.jsonl"), tmp_path / "nope.jsonl"])
     assert not list(settings.posts_dir.glob("**/*.parquet"))
 

@@ -14,7 +14,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from pipeline.config import load_settings
-from pipeline.lake import FILE_SCHEMA, to_micros
+from pipeline.schema import FILE_SCHEMA
+from pipeline.validation import to_micros
 
 REALDATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "realdata"
 T0 = datetime(2024, 3, 4, 12, 0, tzinfo=UTC)  # a Monday
@@ -89,7 +90,7 @@ def build_warehouse(
     data_dir = tmp_path / "data"
     write_lake(data_dir, rows)
     settings = load_settings(
-        data_dir=data_dir, overrides=overrides, environ={"RIPPLE_PSEUDONYM_KEY": "test-key"}
+        data_dir=data_dir, overrides=overrides, environ={"RIPPLE_PSEUDONYM_KEY": "test-key-" + "0" * 32}
     )
     con = duckdb.connect()
     build_database(con, settings)

@@ -11,13 +11,13 @@ from datetime import UTC, date, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from typing import Any
 
-import duckdb
 import numpy as np
 import pandas as pd
 import pytest
 
 from pipeline import lake
 from pipeline.config import Settings, load_settings
+from pipeline.db import connect_readonly
 from pipeline.run import score_affect
 from pipeline.sources.base import Window, get_source
 from pipeline.sources.demo import BURST_COMMUNITY, is_burst_week
@@ -43,7 +43,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Settings:
 
 
 def query(settings: Settings, sql: str, *params: Any) -> pd.DataFrame:
-    con = duckdb.connect(str(settings.warehouse_path), read_only=True)
+    con = connect_readonly(settings.warehouse_path)
     try:
         return con.execute(sql, list(params)).df()
     finally:

@@ -13,8 +13,9 @@ import pytest
 
 from pipeline.affect import Scorer, text_for_scoring
 from pipeline.config import load_settings
-from pipeline.sources.base import FetchContext, SourceState, Window
+from pipeline.sources.base import FetchContext, Window
 from pipeline.sources.demo import COMMUNITIES, PLANTED_EFFECTS, PLANTED_OVERLAP, DemoSource
+from pipeline.state import SourceState
 
 
 def make_source(tmp_path: Path, seed: int = 3, scale: float = 0.5) -> DemoSource:

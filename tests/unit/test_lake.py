@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import stat
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -11,13 +12,19 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
 from pipeline import lake
 from pipeline.config import Settings, load_settings
-from pipeline.schema import POSTS_SCHEMA
+from pipeline.errors import ConfigError
+from pipeline.files import atomic_path
+from pipeline.pseudonyms import accept_new_key, fingerprint, key_fingerprint
+from pipeline.schema import FILE_SCHEMA, POSTS_SCHEMA
 from pipeline.sources.base import FetchContext, Reject, Window
+from pipeline.state import state_for
+from pipeline.validation import MAPPED_COLUMNS, Validator, to_micros
 
 WINDOW = Window(datetime(2026, 10, 1, tzinfo=UTC), datetime(2026, 10, 3, tzinfo=UTC))
 
@@ -141,7 +148,7 @@ def test_partitions_are_hive_by_platform_and_created_date(tmp_path: Path) -> Non
         f"raw/testsrc/date=2026-10-02/testsrc-{WINDOW.key()}.jsonl.zst",
     ]
     table = pq.read_table(tmp_path / files[0])
-    assert table.schema.equals(lake.FILE_SCHEMA)
+    assert table.schema.equals(FILE_SCHEMA)
     rows = read_posts(settings)
     assert {r["post_id"]: r["community"] for r in rows} == {
         "test:a": "c/main",
@@ -184,7 +191,7 @@ def test_an_interrupted_ingest_resumes_from_landed_pages_without_duplicates(tmp_
     # a kill -9 while page 2 was being written: its frame is torn and the cursor still points at page 2
     data = partial.read_bytes()
     partial.write_bytes(data[:-7])
-    state = lake.state_for(settings, "testsrc")
+    state = state_for(settings, "testsrc")
     state.data["runs"][f"testsrc-{WINDOW.key()}"] = {"next": 2}
     state.save()
     source = ListSource(pages)
@@ -240,15 +247,91 @@ def test_authors_are_pseudonymized_by_default(tmp_path: Path) -> None:
     assert third["test:c"] == first["test:a"]
 
 
+KEY_1 = "first-key-" + "1" * 32
+KEY_2 = "second-key-" + "2" * 32
+
+
 def test_pseudonym_key_from_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("RIPPLE_PSEUDONYM_KEY", "k1")
+    monkeypatch.setenv("RIPPLE_PSEUDONYM_KEY", KEY_1)
     settings = load_settings(data_dir=tmp_path)
     lake.ingest(ListSource([[post("a")]]), settings, WINDOW)
     first = read_posts(settings)[0]["author_id"]
-    monkeypatch.setenv("RIPPLE_PSEUDONYM_KEY", "k2")
-    lake.ingest(ListSource([[post("a")]]), settings, WINDOW)
-    assert read_posts(settings)[0]["author_id"] != first
     assert not (settings.state_dir / "pseudonym.key").exists()
+    # the same key again: the same pseudonym
+    lake.ingest(ListSource([[post("a")]]), settings, WINDOW)
+    assert read_posts(settings)[0]["author_id"] == first
+
+
+@pytest.mark.parametrize("key", ["k1", "x" * 31])
+def test_a_short_pseudonym_key_stops_the_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, key: str
+) -> None:
+    monkeypatch.setenv("RIPPLE_PSEUDONYM_KEY", key)
+    settings = load_settings(data_dir=tmp_path)
+    with pytest.raises(ConfigError, match=f"is {len(key)} bytes; it must be at least 32"):
+        lake.ingest(ListSource([[post("a")]]), settings, WINDOW)
+    assert read_posts(settings) == []
+
+
+def test_an_unreadable_key_file_stops_the_run(tmp_path: Path) -> None:
+    settings = load_settings(data_dir=tmp_path)
+    settings.state_dir.mkdir(parents=True)
+    (settings.state_dir / "pseudonym.key").write_bytes(b"\xff\xfe" * 40)
+    with pytest.raises(ConfigError, match="pseudonym.key is not text"):
+        lake.ingest(ListSource([[post("a")]]), settings, WINDOW)
+    assert read_posts(settings) == []
+
+
+def test_a_changed_key_stops_the_run_and_rekey_refuses_over_old_pseudonyms(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("RIPPLE_PSEUDONYM_KEY", KEY_1)
+    settings = load_settings(data_dir=tmp_path)
+    lake.ingest(ListSource([[post("a")]]), settings, WINDOW)
+    before = read_posts(settings)
+    recorded = json.loads((settings.state_dir / "pseudonym.json").read_text())
+    assert recorded["fingerprint"] == fingerprint(KEY_1.encode()) == key_fingerprint(settings)
+    assert KEY_1 not in json.dumps(recorded) and len(recorded["fingerprint"]) == 16
+
+    monkeypatch.setenv("RIPPLE_PSEUDONYM_KEY", KEY_2)
+    with pytest.raises(ConfigError, match="pseudonym key changed .*--rekey"):
+        lake.ingest(ListSource([[post("a")]]), settings, WINDOW)
+    with pytest.raises(ConfigError, match="--rekey refused"):
+        lake.ingest(ListSource([[post("a")]]), settings, WINDOW, rekey=True)
+    assert read_posts(settings) == before  # nothing in the lake changed
+
+    # with the old pseudonyms moved aside, --rekey records the new key and runs go on with it
+    settings.posts_dir.rename(tmp_path / "posts.old")
+    lake.ingest(ListSource([[post("a")]]), settings, WINDOW, rekey=True)
+    recorded = json.loads((settings.state_dir / "pseudonym.json").read_text())
+    assert recorded["fingerprint"] == fingerprint(KEY_2.encode()) != fingerprint(KEY_1.encode())
+    assert read_posts(settings)[0]["author_id"] != before[0]["author_id"]
+    lake.ingest(ListSource([[post("a")]]), settings, WINDOW)  # the new key is now the lake's
+    # with an empty lake, accepting a key only records it
+    shutil.rmtree(settings.posts_dir)
+    monkeypatch.setenv("RIPPLE_PSEUDONYM_KEY", KEY_1)
+    assert accept_new_key(settings) == fingerprint(KEY_1.encode())
+
+
+def test_raw_and_state_are_owner_only(tmp_path: Path) -> None:
+    settings = load_settings(data_dir=tmp_path)
+    # as an older version, or a checkpoint written before the first ingest, left them
+    old_raw = settings.raw_dir / "testsrc" / "date=2026-09-01" / "old.jsonl.zst"
+    checkpoint = settings.state_dir / "runs" / "run-1.json"
+    for path in (old_raw, checkpoint):
+        path.parent.mkdir(parents=True)
+        path.write_text("{}")
+        for loose in (path, path.parent, path.parent.parent):
+            os.chmod(loose, 0o755 if loose.is_dir() else 0o644)
+    lake.ingest(ListSource([[post("a")], [post("b")]]), settings, WINDOW)
+    for top in (settings.raw_dir, settings.state_dir):
+        assert stat.S_IMODE(top.stat().st_mode) == 0o700, top
+        entries = list(top.rglob("*"))
+        assert any(p.is_file() for p in entries), top
+        for path in entries:
+            expected = 0o700 if path.is_dir() else 0o600
+            assert stat.S_IMODE(path.stat().st_mode) == expected, path
+    assert (settings.raw_dir / "testsrc").is_dir() and (settings.state_dir / "pseudonym.key").is_file()
 
 
 def test_raw_names_kept_only_when_pseudonymisation_is_off(tmp_path: Path) -> None:
@@ -268,7 +351,7 @@ def test_deleted_authors_have_no_id(tmp_path: Path) -> None:
 def test_atomic_path_leaves_nothing_on_failure(tmp_path: Path) -> None:
     target = tmp_path / "f.txt"
     target.write_text("old")
-    with pytest.raises(RuntimeError), lake.atomic_path(target) as tmp:
+    with pytest.raises(RuntimeError), atomic_path(target) as tmp:
         tmp.write_text("half")
         raise RuntimeError("boom")
     assert target.read_text() == "old"
@@ -287,4 +370,42 @@ def test_atomic_path_leaves_nothing_on_failure(tmp_path: Path) -> None:
     ],
 )
 def test_timestamps_in_every_era_format(value: Any, expected: int) -> None:
-    assert lake.to_micros(value) == expected
+    assert to_micros(value) == expected
+
+
+def test_column_checks_accept_exactly_what_the_row_check_accepts(tmp_path: Path) -> None:
+    settings = load_settings(data_dir=tmp_path, overrides={"privacy": {"pseudonymize": False}})
+    validator = Validator(settings, "test", None)
+    records = [
+        post("ok"),
+        post("upper", community="  C/Mixed "),
+        post("gone", author_id=None, author_name="[deleted]"),
+        post("name_only", author_id=None, author_name="carol"),
+        post("empty_community", community="   "),
+        post("non_ascii", community="c/Ärger"),
+        post("comment", kind="comment", parent_id="test:ok", root_id="test:ok"),
+        post("orphan", kind="comment", parent_id=None),
+        post("share", kind="share", shared_id="test:ok", share_type="repost"),
+        post("bad_share", kind="share", shared_id="test:ok", share_type="like"),
+        post("unshared", kind="share", shared_id=""),
+        {**post("x"), "post_id": "other:1"},
+        post("thread", kind="thread"),
+        post("old", created_at="1970-01-02T00:00:00Z"),
+        post("long", text="y" * 50_001),
+    ]
+    rows = [{**rec, "is_deleted": False, "is_removed": False, "lang": None} for rec in records]
+    columns = {name: [r.get(name) for r in rows] for name in MAPPED_COLUMNS}
+    columns["created_at"] = [to_micros(r["created_at"]) for r in rows]
+    arrays = {name: pa.array(values, FILE_SCHEMA.field(name).type if name != "created_at" else pa.int64())
+              for name, values in columns.items()}  # fmt: skip
+    checked = validator.table(arrays, pa.array([False] * len(rows)), 7, "r", "s")
+    by_row = [validator(rec, 7, "r", "s") for rec in records]
+    rejected = {i for i, row in enumerate(by_row) if isinstance(row, str)}
+    assert rejected <= set(checked.undecided)
+    assert set(checked.undecided) - rejected == {5}  # non-ASCII community: the row check lower-cases it
+    accepted = checked.table.to_pylist()
+    expected = [by_row[i] for i in range(len(rows)) if i not in checked.undecided]
+    for got, want in zip(accepted, expected, strict=True):
+        want = {k: v for k, v in want.items() if k not in ("platform", "created_at", "fetched_at")}
+        assert {k: got[k] for k in want} == want
+    assert [r["community"] for r in accepted[:2]] == ["c/main", "c/mixed"]

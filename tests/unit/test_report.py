@@ -18,6 +18,7 @@ from typer.testing import CliRunner
 
 from pipeline.cli import app
 from pipeline.config import load_settings
+from pipeline.db import connect_readonly
 from pipeline.errors import RippleError
 from pipeline.report import GENERATED_MARK, render_report, resolve_week
 from pipeline.report.db import Warehouse
@@ -51,7 +52,11 @@ def rep(tmp_path_factory: pytest.TempPathFactory) -> SimpleNamespace:
     settings = fixture_settings(tmp_path_factory.mktemp("report"))
     built = build_warehouse(settings, xss=True)
     path = render_report(settings, now=NOW)
-    con = duckdb.connect(str(settings.warehouse_path), read_only=True)
+    # the checks read a copy: a connection held open on the file itself would share its database instance
+    # (and locked configuration) with the readers the tests start
+    check = settings.data_dir / "check.duckdb"
+    shutil.copyfile(settings.warehouse_path, check)
+    con = duckdb.connect(str(check), read_only=True)
     con.execute("set TimeZone = 'UTC'")
     ns = SimpleNamespace(
         settings=settings, posts=built.posts, path=path, dir=path.parent, html=path.read_text(), con=con
@@ -507,7 +512,7 @@ def test_cli_rejects_a_bad_week(rep: SimpleNamespace) -> None:
         app, ["report", "--week", "2026-47", "--data-dir", str(rep.settings.data_dir)]
     )
     assert result.exit_code != 0
-    assert "ISO week" in result.output
+    assert "YYYY-Www" in result.output
 
 
 def test_no_warehouse_is_a_clear_error(tmp_path: Path) -> None:
@@ -556,7 +561,7 @@ def test_report_of_a_demo_pipeline_run(tmp_path: Path) -> None:
     html = path.read_text()
     assert "No data" not in html
     sections = ["glance", "escaped", "overlap", "cascades", "affect", "terms", "quality"]
-    con = duckdb.connect(str(settings.warehouse_path), read_only=True)
+    con = connect_readonly(settings.warehouse_path)
     if con.execute("select count(*) from duckdb_tables() where table_name = 'fct_spread_drivers'").fetchone()[
         0
     ]:
@@ -564,7 +569,7 @@ def test_report_of_a_demo_pipeline_run(tmp_path: Path) -> None:
     con.close()
     for section in sections:
         assert f'<section id="{section}">' in html, section
-    con = duckdb.connect(str(settings.warehouse_path), read_only=True)
+    con = connect_readonly(settings.warehouse_path)
     con.execute("set TimeZone = 'UTC'")
     try:
         ref = con.execute(

@@ -13,15 +13,16 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from pipeline import lake, warehouse
+from pipeline import warehouse
 from pipeline.config import Settings, load_settings
 from pipeline.errors import AssertionFailed, BuildError
+from pipeline.schema import FILE_SCHEMA
 
 REPO_SQL = Path(__file__).resolve().parents[2] / "sql"
 
 
 def row(post_id: str, fetched_at: int, **extra: Any) -> dict[str, Any]:
-    base = {name: None for name in lake.FILE_SCHEMA.names}
+    base = {name: None for name in FILE_SCHEMA.names}
     base.update(
         post_id=post_id,
         kind="post",
@@ -45,7 +46,7 @@ def write_partition(
 ) -> Path:
     path = settings.posts_dir / f"platform={platform}" / f"date={day}" / f"{name}.parquet"
     path.parent.mkdir(parents=True, exist_ok=True)
-    pq.write_table(pa.Table.from_pylist(rows, schema=lake.FILE_SCHEMA), path)
+    pq.write_table(pa.Table.from_pylist(rows, schema=FILE_SCHEMA), path)
     return path
 
 
