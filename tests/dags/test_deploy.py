@@ -116,7 +116,12 @@ def test_the_pools_file_has_one_pool_per_platform_with_its_slots(capsys):
         "ripple_x": 1,
     }
     assert main(["connections"]) == 0
-    assert capsys.readouterr().out.split() == ["bluesky_default", "mastodon_default", "reddit_default", "x_default"]
+    assert capsys.readouterr().out.split() == [
+        "bluesky_default",
+        "mastodon_default",
+        "reddit_default",
+        "x_default",
+    ]
 
 
 def test_celery_is_an_opt_in_profile(services):
