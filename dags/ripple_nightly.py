@@ -127,6 +127,26 @@ def record_run() -> dict[str, Any]:
     return {key: entry[key] for key in ("run_id", "status", "rows", "quarantined")}
 
 
+@task
+def send_alerts() -> dict[str, Any]:
+    """Send the last complete week's alerts once (pipeline.alerts): to [alerts] webhook_url, else through the
+    Airflow connection alerts.connection_id (http or email); nothing when neither is configured."""
+    from airflow.sdk import Connection
+    from airflow.sdk.exceptions import AirflowNotFoundException
+
+    from pipeline.alerts import send_alerts as send
+    from pipeline.config import load_settings
+
+    settings = load_settings()
+    try:
+        c = Connection.get(settings.alerts.connection_id)
+        conn = {k: getattr(c, k) for k in ("conn_type", "host", "schema", "port", "login", "password")}
+        conn["extra"] = c.extra_dejson
+    except AirflowNotFoundException:
+        conn = None
+    return send(settings, connection=conn, now=get_current_context()["data_interval_end"])
+
+
 @dag(
     dag_id="ripple_nightly",
     description="Ingest → lake → affect → warehouse → explain → publish, for the run's data interval",
@@ -153,6 +173,7 @@ def ripple_nightly() -> None:
     built = build(planned["run_id"])
     published = publish(planned["run_id"], planned["since"], planned["until"], built)
     ingested >> affect() >> built >> explain(planned["run_id"]) >> published >> record_run()
+    published >> send_alerts()
 
 
 ripple_nightly()

@@ -37,6 +37,10 @@ import_app = typer.Typer(
     help="Import files researchers already hold (dumps, archives).", add_completion=False
 )
 app.add_typer(import_app, name="import")
+export_app = typer.Typer(
+    help="Export the warehouse's networks for Gephi, Cytoscape or networkx.", add_completion=False
+)
+app.add_typer(export_app, name="export")
 
 out = Console()
 err = Console(stderr=True, soft_wrap=True)
@@ -633,6 +637,28 @@ def report(
             _check_week_has_data(settings, week)
         path = render_report(settings, week=week)
         out.print(f"Report: {path}")
+
+
+@export_app.command("network")
+def export_network(
+    kind: Annotated[str, typer.Option(help="interaction, community-flow or cascade.")],
+    week: Annotated[str | None, typer.Option(help="ISO week, e.g. 2026-W47.")] = None,
+    format: Annotated[str, typer.Option("--format", help="gexf, graphml or csv.")] = "gexf",
+    output: Annotated[Path | None, typer.Option(help="File to write (default under data/exports).")] = None,
+    root: Annotated[str | None, typer.Option(help="Root post id of the cascade (--kind cascade).")] = None,
+    data_dir: DataDir = None,
+    config: ConfigPath = None,
+) -> None:
+    """Write one week's network (or one cascade) from the published warehouse."""
+    _setup_logging()
+    with _errors():
+        from pipeline.networks import export_network as export
+
+        paths = export(
+            _settings(config, data_dir), kind=kind, fmt=format, week=week, output=output, root=root
+        )
+        for path in paths:
+            out.print(f"Network: {path}")
 
 
 def _check_week_has_data(settings: Settings, week: str) -> None:

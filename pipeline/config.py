@@ -252,6 +252,19 @@ class ReportSettings(Section):
     top_items: int = Field(20, description="escaped items listed in the weekly report")
 
 
+class AlertsSettings(Section):
+    min_z: float = Field(3.5, gt=0, description="alert when |robust z| (median/MAD) reaches this")
+    baseline_weeks: int = Field(
+        8, ge=2, description="a series is compared with its previous N weeks with data"
+    )
+    min_baseline_weeks: int = Field(4, ge=2, description="... and needs at least this many of them")
+    min_count: int = Field(10, ge=0, description="the week's value or the baseline median must reach this")
+    webhook_url: str = Field("", description="the nightly DAG POSTs the week's alerts here (empty = do not)")
+    connection_id: str = Field(
+        "ripple_alerts", description="Airflow connection (http or email) used when webhook_url is empty"
+    )
+
+
 class AirflowSettings(Section):
     nightly_schedule: str = Field(
         "0 2 * * *",
@@ -290,6 +303,7 @@ class Sections(BaseModel):
     mastodon: MastodonSettings = Field(default_factory=MastodonSettings)
     warehouse: WarehouseSettings = Field(default_factory=WarehouseSettings)
     report: ReportSettings = Field(default_factory=ReportSettings)
+    alerts: AlertsSettings = Field(default_factory=AlertsSettings)
     airflow: AirflowSettings = Field(default_factory=AirflowSettings)
 
 
