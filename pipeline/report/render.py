@@ -80,14 +80,16 @@ def warmup_note(wh: Warehouse, week: IsoWeek, window_days: int) -> str | None:
     w = queries.warmup(wh, week)
     earlier = w["earlier_weeks"]
     weeks = f"{earlier} earlier week{'s are' if earlier != 1 else ' is'} left out of comparisons"
-    why = f"less than {window_days} days of history (the membership window)"
     if not w["is_warmup"]:
-        return f"{weeks}: {why}." if earlier else None
-    days = "" if w["history_days"] is None else f", {fmt(w['history_days'], 'int')} days of history"
+        return (
+            f"{weeks}: less than {window_days} days of history (the membership window)." if earlier else None
+        )
+    days = "no" if w["history_days"] is None else fmt(w["history_days"], "int")
     also = f"; {weeks} too" if earlier else ""
     return (
-        f"{week.label} is in the membership warm-up ({why}{days}): its escaped items and overlap are upper "
-        f"bounds, marked as such and not compared with other weeks{also}."
+        f"{week.label} is in the membership warm-up ({days} days of history, less than the {window_days}-day "
+        f"membership window): its escaped items and overlap are upper bounds, marked as such and not compared "
+        f"with other weeks{also}."
     )
 
 

@@ -228,7 +228,7 @@ def _escaped_item(rec: dict, with_names: bool) -> dict:
         "emotions": rec.get("top_emotions") or "—",
         "dominant": rec.get("dominant_emotion") if isinstance(rec.get("dominant_emotion"), str) else "",
         "warmup": _warmup_label(rec),
-        "drivers": rec.get("top_drivers") or "",
+        "drivers": rec.get("top_drivers") if isinstance(rec.get("top_drivers"), str) else "",
     }
 
 

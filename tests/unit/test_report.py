@@ -831,3 +831,87 @@ def test_the_report_folder_holds_the_community_flow_network(rep: SimpleNamespace
         dest["origin_community"], dest["destination_community"], dest["escaped_items"], strict=True
     ):
         assert g.edges[f"demo:{o}", f"demo:{d}"]["escaped"] == n
+
+
+# ------------------------------------------------------------------------------------------- partial data
+def _warmup_weeks(posts: pd.DataFrame, window_days: int, before: str) -> list[str]:
+    """The ISO weeks with items before ``before`` that start less than ``window_days`` after the first item."""
+    first = posts["created_at"].min()
+    weeks = sorted({f"{d.isocalendar()[0]}-W{d.isocalendar()[1]:02d}" for d in posts["created_at"]})
+    out = []
+    for w in weeks:
+        monday = pd.Timestamp(IsoWeek.parse(w).monday, tz="UTC")
+        if w < before and (monday - first) / pd.Timedelta(days=1) < window_days:
+            out.append(w)
+    return out
+
+
+def test_earlier_warm_up_weeks_are_named_in_one_line(rep: SimpleNamespace) -> None:
+    notes = re.findall(r'role="note">(.*?)</div>', rep.html, re.S)
+    left_out = _warmup_weeks(rep.posts, 14, REPORT_WEEK)
+    assert left_out == ["2026-W05", "2026-W06", "2026-W07"]
+    assert notes == [
+        f"{len(left_out)} earlier weeks are left out of comparisons: less than 14 days of history "
+        "(the membership window)."
+    ]
+    assert "warm-up:" not in rep.html  # the report week is settled: no item is marked
+
+
+@pytest.fixture(scope="module")
+def warm(tmp_path_factory: pytest.TempPathFactory) -> SimpleNamespace:
+    """The fixture's six weeks of lake with the default 90-day membership window: every week is warm-up."""
+    settings = fixture_settings(tmp_path_factory.mktemp("warm"), membership={"window_days": 90})
+    built = build_warehouse(settings)
+    path = render_report(settings, now=NOW)
+    return SimpleNamespace(
+        settings=settings, posts=built.posts, path=path, dir=path.parent, html=path.read_text()
+    )
+
+
+def test_a_lake_shorter_than_the_membership_window_ranks_no_change(warm: SimpleNamespace) -> None:
+    html = warm.html
+    assert warm.path.parent.name == REPORT_WEEK
+    notes = re.findall(r'role="note">(.*?)</div>', html, re.S)
+    left_out = _warmup_weeks(warm.posts, 90, REPORT_WEEK)
+    assert len(left_out) == 5  # W05 .. W09
+    history = (pd.Timestamp(WEEK_START) - warm.posts["created_at"].min()) / pd.Timedelta(days=1)
+    assert notes == [
+        f"{REPORT_WEEK} is in the membership warm-up ({history:.0f} days of history, less than the 90-day "
+        "membership window): its escaped items and overlap are upper bounds, marked as such and not compared "
+        f"with other weeks; {len(left_out)} earlier weeks are left out of comparisons too."
+    ]
+    # no week-over-week change: not in the headline, not in the volume tables, no fastest-growing community
+    head = export(warm, "headline")
+    assert head["change_pct"].isna().all()
+    assert head.loc[head["metric"].isin(["escaped items", "escape rate (%)"]), "previous_week"].isna().all()
+    assert export(warm, "volume_by_community")["items_change_pct"].isna().all()
+    assert "Fastest growing" not in html and "No change against 2026-W09 is shown" in html
+    # overlap: pairs in both weeks exist, none is ranked as a change
+    counts = export(warm, "community_overlap_pair_counts").set_index("status")["pairs"]
+    assert counts["in warm-up"] == counts["both weeks"] > 0
+    assert export(warm, "community_overlap_changes").empty
+    claims = dict((h, t) for t, h in _summary_items(html))
+    assert "still in the membership warm-up" in claims["#overlap"]
+    # escaped items: counted, not compared with a baseline, each one marked as warm-up
+    items = export(warm, "escaped_items")
+    assert len(items) > 0 and items["is_warmup"].all()
+    assert claims["#escaped"].startswith(f"{len(items):,} items posted in {REPORT_WEEK} escaped")
+    assert "upper bound" in claims["#escaped"] and "median" not in claims["#escaped"]
+    rows = re.findall(r'<tr id="item-(\d+)">(.*?)</tr>', html, re.S)
+    assert len(rows) == len(items)
+    for rank, row in rows:
+        days = items.loc[int(rank) - 1, "history_days"]
+        assert f"warm-up: {days:,.0f} days of history" in row
+        assert "drivers: nan" not in row  # warm-up items have no per-item drivers
+
+
+def test_report_queries_follow_ripple_sql_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from pipeline.report.db import load_query, report_sql_dir
+
+    (tmp_path / "report").mkdir()
+    (tmp_path / "report" / "data_span.sql").write_text("select 1 as first_item_at, 2 as last_item_at\n")
+    monkeypatch.setenv("RIPPLE_SQL_DIR", str(tmp_path))
+    assert report_sql_dir() == tmp_path / "report"
+    assert load_query("data_span") == "select 1 as first_item_at, 2 as last_item_at\n"
+    monkeypatch.delenv("RIPPLE_SQL_DIR")
+    assert "stg_posts" in load_query("data_span")  # the checkout's sql/report again
