@@ -29,6 +29,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from test_report_warehouse import (  # noqa: E402
     REAL_NAME,
     REPORT_WEEK,
+    WINDOW_DAYS,
     XSS,
     build_warehouse,
     fixture_settings,
@@ -511,7 +512,7 @@ def test_same_warehouse_and_week_give_the_same_report(rep: SimpleNamespace, tmp_
     result = CliRunner().invoke(
         app,
         ["report", "--week", REPORT_WEEK, "--data-dir", str(rep.settings.data_dir)],
-        env={"RIPPLE__REPORT__TOP_ITEMS": "100", "RIPPLE__MEMBERSHIP__WINDOW_DAYS": "14"},
+        env={"RIPPLE__REPORT__TOP_ITEMS": "100", "RIPPLE__MEMBERSHIP__WINDOW_DAYS": str(WINDOW_DAYS)},
     )
     assert result.exit_code == 0, result.output
     assert str(rep.path) in result.output.replace("\n", "")
@@ -633,7 +634,7 @@ def test_summary_opens_the_report_and_cites_its_sections(rep: SimpleNamespace) -
         "select iso_week, count(*) filter (where escaped) as n from fct_item_spread group by iso_week"
     ).df()
     counts = dict(zip(escaped["iso_week"], escaped["n"], strict=True))
-    # the baseline: the settled weeks before (complete, out of the 14-day membership warm-up)
+    # the baseline: the settled weeks before (complete, out of the membership warm-up)
     settled = rep.con.execute(
         "select distinct iso_week from fct_weekly_trends where is_complete_week and not is_warmup "
         "and iso_week < ? and cascades > 0 order by 1",
@@ -809,10 +810,10 @@ def test_alerts_are_shown_near_the_top(rep: SimpleNamespace) -> None:
     rows = re.findall(r"<tr class=\"alert-(up|down)\">(.*?)</tr>", table.group(0), re.S)
     assert len(rows) == len(ref)
     for (direction, row), rec in zip(rows, ref.itertuples(), strict=True):
-        assert rec.subject.replace("<", "&lt;") in row and f">{int(rec.value):,}<" in row
+        assert html_escape(rec.subject) in row and f">{int(rec.value):,}<" in row
         assert direction == ("up" if rec.robust_z > 0 else "down")
     claim = next(t for t, h in _summary_items(rep.html) if h == "#alerts")
-    assert ref["subject"].iloc[0] in claim
+    assert html_escape(ref["subject"].iloc[0]) in claim
 
 
 def test_the_report_folder_holds_the_community_flow_network(rep: SimpleNamespace) -> None:
@@ -848,10 +849,10 @@ def _warmup_weeks(posts: pd.DataFrame, window_days: int, before: str) -> list[st
 
 def test_earlier_warm_up_weeks_are_named_in_one_line(rep: SimpleNamespace) -> None:
     notes = re.findall(r'role="note">(.*?)</div>', rep.html, re.S)
-    left_out = _warmup_weeks(rep.posts, 14, REPORT_WEEK)
-    assert left_out == ["2026-W05", "2026-W06", "2026-W07"]
+    left_out = _warmup_weeks(rep.posts, WINDOW_DAYS, REPORT_WEEK)
+    assert left_out == ["2026-W05"]
     assert notes == [
-        f"{len(left_out)} earlier weeks are left out of comparisons: less than 14 days of history "
+        f"1 earlier week is left out of comparisons: less than {WINDOW_DAYS} days of history "
         "(the membership window)."
     ]
     assert "warm-up:" not in rep.html  # the report week is settled: no item is marked
