@@ -248,6 +248,10 @@ import json, os, resource, sys, time
 os.environ.setdefault("RIPPLE_PSEUDONYM_KEY", "bench-" + "0" * 32)
 from pipeline.config import load_settings
 from pipeline.sources.reddit_dump import import_dump
+try:
+    import pandas  # pyarrow imports it on its first conversion of Python objects: an import, left out too
+except ImportError:
+    pass
 settings = load_settings(data_dir=sys.argv[2], environ={})
 subreddits = sys.argv[3].split(",") if len(sys.argv) > 3 else None
 started = time.perf_counter()

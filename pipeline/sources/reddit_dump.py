@@ -65,6 +65,19 @@ BLOCK_BYTES = 16 << 20
 
 
 # --------------------------------------------------------------------------------------------- reading
+class _NewlineCounter:
+    """``data.count(b"\\n")`` with numpy into a reused buffer: a third of the time, and without the GIL."""
+
+    def __init__(self) -> None:
+        self.flags = np.empty(0, np.bool_)
+
+    def __call__(self, data: bytes) -> int:
+        arr = np.frombuffer(data, np.uint8)
+        if len(self.flags) < len(arr):
+            self.flags = np.empty(len(arr) + len(arr) // 4, np.bool_)
+        return int(np.count_nonzero(np.equal(arr, 10, out=self.flags[: len(arr)])))
+
+
 def read_raw_blocks(
     path: Path, report: ReadReport, block_bytes: int | None = None
 ) -> Iterator[tuple[int, bytes, int]]:
@@ -76,6 +89,7 @@ def read_raw_blocks(
     """
     block_bytes = block_bytes or BLOCK_BYTES
     chunks = read_chunks(path, report, block_bytes)
+    count = _NewlineCounter()
     carry = b""
     buffered: list[bytes] = []
     size = 0
@@ -91,14 +105,14 @@ def read_raw_blocks(
         buffered[-1] = chunk[:cut]
         data = b"".join([carry, *buffered])
         carry, buffered, size = chunk[cut + 1 :], [], 0
-        lines = data.count(b"\n") + 1
+        lines = count(data) + 1
         yield next_line, data, lines
         next_line += lines
     text = b"".join([carry, *buffered])
     cut = text.rfind(b"\n")
     if cut >= 0:
         data = text[:cut]
-        lines = data.count(b"\n") + 1
+        lines = count(data) + 1
         yield next_line, data, lines
         next_line += lines
     last = text[cut + 1 :]
@@ -302,25 +316,39 @@ class _NameScan:
         )
         self.short_escapes = np.array(sorted(e[1] for e in escapes if len(e) == 2), np.uint8)
         self.kelvin = any("k" in name for name in names)
+        self.anchors: list[int] | None = None  # per needle, where its rarest byte is
+        self._flags = np.empty(0, np.bool_)
 
     def positions(self, folded: bytearray, size: int) -> list[int]:
         """Positions in ``folded[:size]`` that may start or sit inside such a string: every folded
         ``"name"``, every escape that could stand for one of the names' characters, every Kelvin sign (for
         names with a "k")."""
         arr = np.frombuffer(folded, np.uint8, count=size)
-        found = self._escapes(arr)
-        for needle in self.needles:
-            at = folded.find(needle, 0, size)
-            while at >= 0:
-                found.append(at)
-                at = folded.find(needle, at + 1, size)
+        found = [self._escapes(arr)]
+        if self.anchors is None:  # the bytes of each needle that are rarest in the first block
+            counts = np.bincount(arr, minlength=256)
+            self.anchors = [min(range(len(n)), key=lambda j, n=n: counts[n[j]]) for n in self.needles]
+        for needle, anchor in zip(self.needles, self.anchors, strict=True):
+            found.append(self._find_all(arr, needle, anchor))
         if self.kelvin:
-            lead = np.flatnonzero(arr[:-2] == 0xE2)
-            lead = lead[(arr[lead + 1] == 0xA4) & (arr[lead + 2] == 0xAA)]
-            found.extend(lead.tolist())
-        return found
+            found.append(self._find_all(arr, b"\xe2\xa4\xaa", 1))
+        return np.concatenate(found).tolist()
 
-    def _escapes(self, arr: np.ndarray) -> list[int]:
+    def _find_all(self, arr: np.ndarray, needle: bytes, anchor: int) -> np.ndarray:
+        """Every start of ``needle`` in ``arr``: where its byte at ``anchor`` is, then the other bytes checked
+        at those places only (numpy, without the GIL; ``bytes.find`` holds it)."""
+        if len(self._flags) < len(arr):
+            self._flags = np.empty(len(arr) + len(arr) // 4, np.bool_)
+        flags = self._flags[: len(arr)]
+        np.equal(arr, needle[anchor], out=flags)
+        starts = np.flatnonzero(flags) - anchor
+        starts = starts[(starts >= 0) & (starts <= len(arr) - len(needle))]
+        for offset, byte in enumerate(needle):
+            if offset != anchor and len(starts):
+                starts = starts[arr[starts + offset] == byte]
+        return starts
+
+    def _escapes(self, arr: np.ndarray) -> np.ndarray:
         """Positions of the escapes that could stand for a character of the names (numpy, no GIL)."""
         slashes = np.flatnonzero(arr[:-1] == ord("|"))  # a backslash, folded (or a "|": more lines only)
         found = slashes[np.isin(arr[slashes + 1], self.short_escapes)]
@@ -330,7 +358,7 @@ class _NameScan:
             digits = arr[slashes[:, None] + np.arange(2, 6)].astype(np.uint32)
             codes = (digits[:, 0] << 24) | (digits[:, 1] << 16) | (digits[:, 2] << 8) | digits[:, 3]
             found = np.concatenate([found, slashes[np.isin(codes, self.unicode_escapes)]])
-        return found.tolist()
+        return found
 
     def in_line(self, folded_line: bytes) -> bool:
         return self.exact.search(folded_line) is not None
