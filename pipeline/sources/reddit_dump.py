@@ -17,6 +17,10 @@ Two ways in, same rows out:
   :class:`pipeline.validation.Validator`, so both paths give the same rows, rejects and reasons
   (tests/sources/test_reddit_dump.py checks it).
 
+With a subreddit or author filter, both paths first look for the wanted names on the bytes of the lines
+(:class:`BytePrefilter`, conservative: every line that could be wanted passes) and decode only those; a
+malformed line that names no wanted subreddit or author is then skipped without being reported.
+
 Bad input never stops an import: a malformed line is quarantined with ``file:line`` as its location; a
 truncated file keeps every complete line read, logs a warning and quarantines one record saying where the
 file ends and how many lines were read.
@@ -130,6 +134,63 @@ def read_blocks(
     """(number of the first line, its lines) blocks of :func:`read_raw_blocks`."""
     for first, data, _ in read_raw_blocks(path, report, block_bytes):
         yield first, data.split(b"\n")
+
+
+def read_chunk_groups(
+    path: Path, report: ReadReport, block_bytes: int | None = None
+) -> Iterator[list[bytes]]:
+    """The decompressed chunks of ``path`` in groups of about ``block_bytes``, not joined (for
+    :func:`filtered_lines`, which looks at each chunk on its own)."""
+    block_bytes = block_bytes or BLOCK_BYTES
+    group: list[bytes] = []
+    size = 0
+    for chunk in read_chunks(path, report, block_bytes):
+        group.append(chunk)
+        size += len(chunk)
+        if size >= block_bytes:
+            yield group
+            group, size = [], 0
+    if group:
+        yield group
+
+
+def filtered_lines(
+    groups: Iterable[list[bytes]], prefilter: BytePrefilter, report: ReadReport
+) -> Iterator[tuple[list[int], list[bytes], int]]:
+    """Per group of chunks: the line numbers and the lines the pre-filter lets through, and how many lines were
+    read. Lines are numbered as :func:`read_raw_blocks` numbers them (and the same tail rules apply), but
+    chunks (about 1 MiB, which stays in the CPU cache) are searched one by one and never joined into blocks."""
+    carry = b""
+    next_line = 1
+    flags = np.empty(0, np.bool_)
+    for group in groups:
+        numbers: list[int] = []
+        kept: list[bytes] = []
+        read = 0
+        for chunk in group:
+            text = carry + chunk if carry else chunk
+            cut = text.rfind(b"\n")
+            if cut < 0:
+                carry = text
+                continue
+            if len(flags) < cut:
+                flags = np.empty(cut + cut // 4, np.bool_)
+            newlines = np.flatnonzero(np.equal(np.frombuffer(text, np.uint8, count=cut), 10, out=flags[:cut]))
+            starts, lines = prefilter.select(text, cut)
+            if starts:
+                numbers.extend((next_line + np.searchsorted(newlines, starts)).tolist())
+                kept.extend(lines)
+            next_line += len(newlines) + 1
+            read += len(newlines) + 1
+            carry = text[cut + 1 :]
+        yield numbers, kept, read
+    if carry and report.truncated:
+        report.tail = carry
+    elif carry:
+        starts, lines = prefilter.select(carry, len(carry))
+        yield [next_line] * len(lines), lines, 1
+        next_line += 1
+    report.lines = next_line - 1
 
 
 def _in_background(items: Iterator[Any], name: str) -> Iterator[Any]:
@@ -379,13 +440,14 @@ class BytePrefilter:
         folded = _fold(line)
         return all(scan.in_line(folded) for scan in self.scans)
 
-    def select(self, data: bytes) -> tuple[list[int], list[bytes]]:
-        """The byte offsets where the candidate lines of ``data`` start, and those lines."""
-        size = len(data)
+    def select(self, data: bytes, size: int) -> tuple[list[int], list[bytes]]:
+        """The byte offsets where the candidate lines of ``data[:size]`` start, and those lines."""
         if len(self._folded) < size:
             self._folded = bytearray(size + size // 4)
         folded = self._folded
-        np.bitwise_or(np.frombuffer(data, np.uint8), 0x20, out=np.frombuffer(folded, np.uint8, count=size))
+        np.bitwise_or(
+            np.frombuffer(data, np.uint8, count=size), 0x20, out=np.frombuffer(folded, np.uint8, count=size)
+        )
         starts, lines = [], []
         last_end = -1
         for at in sorted(self.scans[0].positions(folded, size)):
@@ -393,8 +455,8 @@ class BytePrefilter:
                 continue  # in the line just looked at
             # newlines are looked for in the original bytes: folded, a newline is a "*"
             start = data.rfind(b"\n", 0, at) + 1
-            end = data.find(b"\n", at)
-            end = len(data) if end < 0 else end
+            end = data.find(b"\n", at, size)
+            end = size if end < 0 else end
             last_end = end
             line = folded[start:end]
             if all(scan.in_line(line) for scan in self.scans):
@@ -723,23 +785,6 @@ def _map_columns(
 
 
 # --------------------------------------------------------------------------------------------- fast path
-def _line_numbers(first: int, data: bytes, starts: list[int]) -> Callable[[int], int]:
-    """Line number in the file of the i-th selected line, from its byte offset in the block; counted on first
-    use only (only lines the column path cannot take need one)."""
-    numbers: list[int] = []
-
-    def number(index: int) -> int:
-        if not numbers:
-            done, at = first, 0
-            for start in starts:
-                done += data.count(b"\n", at, start)
-                at = start
-                numbers.append(done)
-        return numbers[index]
-
-    return number
-
-
 class _BlockMapper:
     """Lines -> lake rows and quarantine records, landed in the run (:class:`pipeline.lake.LakeRun`)."""
 
@@ -751,16 +796,15 @@ class _BlockMapper:
         self.fetched = fetched
 
     def map_block(self, first: int, data: bytes, count: int) -> None:
-        """The ``count`` lines ``first``.. of ``data`` (complete lines joined by newlines). With a byte
-        pre-filter, only the lines it lets through are decoded."""
-        number: Callable[[int], int] = first.__add__
-        prefilter = self.keep.prefilter
-        if prefilter is not None:
-            starts, kept = prefilter.select(data)
-            if not kept:
-                return
-            number = _line_numbers(first, data, starts)
-            data, count = b"\n".join(kept), len(kept)
+        """The ``count`` lines ``first``.. of ``data`` (complete lines joined by newlines)."""
+        self._map(data, count, first.__add__)
+
+    def map_lines(self, numbers: list[int], lines: list[bytes]) -> None:
+        """Some lines of the file, with their line numbers (those the byte pre-filter let through)."""
+        self._map(b"\n".join(lines), len(lines), numbers.__getitem__)
+
+    def _map(self, data: bytes, count: int, number: Callable[[int], int]) -> None:
+        """``count`` lines joined by newlines; ``number(i)`` is the line number of the i-th in the file."""
         lines: list[bytes] | None = None  # split only when a line has to be looked at on its own
         tables: list[pa.Table] = []
         if self.kind is not None:
@@ -830,12 +874,22 @@ def _fast_import(
     mapper = _BlockMapper(run, path.name, file_kind(path), keep, to_micros(datetime.now(UTC)))
     report = ReadReport()
     try:
-        blocks = _in_background(read_raw_blocks(path, report, block_bytes), f"read {path.name}")
-        for first, data, lines in blocks:
-            mapper.map_block(first, data, lines)
-            run.result.pages += 1
-            if progress is not None:
-                progress(lines)
+        prefilter = keep.prefilter
+        if prefilter is None:
+            blocks = _in_background(read_raw_blocks(path, report, block_bytes), f"read {path.name}")
+            for first, data, lines in blocks:
+                mapper.map_block(first, data, lines)
+                run.result.pages += 1
+                if progress is not None:
+                    progress(lines)
+        else:
+            groups = _in_background(read_chunk_groups(path, report, block_bytes), f"read {path.name}")
+            for numbers, kept, lines in filtered_lines(groups, prefilter, report):
+                if kept:
+                    mapper.map_lines(numbers, kept)
+                run.result.pages += 1
+                if progress is not None:
+                    progress(lines)
         if report.truncated:
             log.warning("%s is truncated: imported the %d complete lines before the cut", path, report.lines)
             reject = truncation_reject(path, report)

@@ -562,8 +562,9 @@ def line_wanted(line: bytes, wanted: set[str], key: str = "subreddit") -> bool:
     return isinstance(value, str) and value.lower() in wanted
 
 
+@pytest.mark.parametrize("compressed", [True, False], ids=["zst", "plain"])
 def test_filtered_import_equals_the_unfiltered_import_then_the_filter(
-    realdata: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    realdata: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, compressed: bool
 ) -> None:
     real = [
         line for line in (realdata / DUMPS / "test_comments.json").read_bytes().splitlines() if line.strip()
@@ -572,8 +573,9 @@ def test_filtered_import_equals_the_unfiltered_import_then_the_filter(
     lines += ADVERSARIAL[len(real) :]
     src = tmp_path / "RC_mixed.ndjson"
     src.write_bytes(b"\n".join(lines) + b"\n")
-    path = compress_long(src, tmp_path / "RC_mixed.zst")
-    monkeypatch.setattr(reddit_dump, "BLOCK_BYTES", 3000)  # many blocks: line numbers must survive the cuts
+    path = compress_long(src, tmp_path / "RC_mixed.zst") if compressed else src
+    # many blocks (and, for the plain file, chunks of 3000 bytes): line numbers must survive the cuts
+    monkeypatch.setattr(reddit_dump, "BLOCK_BYTES", 3000)
 
     everything = settings_at(tmp_path / "all")
     import_dump(everything, [path])
@@ -588,16 +590,16 @@ def test_filtered_import_equals_the_unfiltered_import_then_the_filter(
         return {(q["location"], q["reason"]) for q in quarantined(settings)}
 
     number = {line: n for n, line in enumerate(lines, 1)}
-    wanted_locations = {f"RC_mixed.zst:{number[x]}" for x in lines if line_wanted(x, WANTED)}
-    wanted_locations.add(f"RC_mixed.zst:{number[ADVERSARIAL[8]]}")  # the malformed line naming r/python
+    wanted_locations = {f"{path.name}:{number[x]}" for x in lines if line_wanted(x, WANTED)}
+    wanted_locations.add(f"{path.name}:{number[ADVERSARIAL[8]]}")  # the malformed line naming r/python
     expected = {r for r in rejects(everything) if r[0] in wanted_locations}
     assert rejects(filtered) == expected
     assert {loc for loc, _ in expected} == {
-        f"RC_mixed.zst:{number[ADVERSARIAL[7]]}",
-        f"RC_mixed.zst:{number[ADVERSARIAL[8]]}",
+        f"{path.name}:{number[ADVERSARIAL[7]]}",
+        f"{path.name}:{number[ADVERSARIAL[8]]}",
     }
     # the malformed line of another subreddit is reported only without the filter
-    assert f"RC_mixed.zst:{number[ADVERSARIAL[15]]}" in {loc for loc, _ in rejects(everything)}
+    assert f"{path.name}:{number[ADVERSARIAL[15]]}" in {loc for loc, _ in rejects(everything)}
 
 
 def test_prefilter_skips_other_lines_undecoded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -650,3 +652,28 @@ def test_non_ascii_names_are_matched_after_decoding(tmp_path: Path) -> None:
     path.write_bytes(b"\n".join(lines) + b"\n")
     settings, _ = both_paths(tmp_path, [path], subreddits=["ünïcode"])
     assert [r["post_id"] for r in rows_of(settings)] == ["reddit:t1_u1", "reddit:t1_u2"]
+
+
+def test_filtered_import_of_a_cut_file_keeps_the_wanted_lines_before_the_cut(tmp_path: Path) -> None:
+    lines = [comment_line(f"x{i}", ': "python"' if i % 3 == 0 else ': "other"', body="w " * (i % 50)) for i in range(20_000)]  # fmt: skip
+    src = tmp_path / "RC_cut.ndjson"
+    src.write_bytes(b"\n".join(lines) + b"\n")
+    full = compress_long(src, tmp_path / "full.zst")
+    cut = tmp_path / "RC_cut.zst"
+    cut.write_bytes(full.read_bytes()[: full.stat().st_size // 2])
+    everything = settings_at(tmp_path / "all")
+    [unfiltered] = import_dump(everything, [cut])
+    settings, [result] = both_paths(tmp_path / "filtered", [cut], subreddits=["Python"])
+    read = unfiltered.rows  # every line read before the cut
+    assert 0 < read < 20_000
+    assert {r["post_id"] for r in rows_of(settings)} == {f"reddit:t1_x{i}" for i in range(0, read, 3)}
+    (record,) = quarantined(settings)
+    assert record["location"] == f"RC_cut.zst:{read + 1}" and record["record"]["lines_read"] == read
+
+
+def test_filtered_import_reads_a_last_line_without_newline(tmp_path: Path) -> None:
+    lines = [comment_line("a", ': "other"'), comment_line("b", ': "python"'), comment_line("c", ': "python"')]
+    path = tmp_path / "RC_nonl.ndjson"
+    path.write_bytes(b"\n".join(lines))  # no newline after the last line
+    settings, [result] = both_paths(tmp_path, [path], subreddits=["python"])
+    assert [r["post_id"] for r in rows_of(settings)] == ["reddit:t1_b", "reddit:t1_c"]
