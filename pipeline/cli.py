@@ -25,7 +25,7 @@ from rich.progress import (
 from rich.table import Table
 
 from pipeline.config import Settings, load_settings
-from pipeline.errors import RippleError
+from pipeline.errors import ConfigError, RippleError
 
 app = typer.Typer(
     help="ripple: which items travel beyond the community they were born in, how far, and why.",
@@ -54,6 +54,14 @@ Rekey = Annotated[
     bool,
     typer.Option("--rekey", help="Accept a new pseudonym key (refused while the lake holds old pseudonyms)."),
 ]
+Wait = Annotated[
+    float,
+    typer.Option(
+        "--wait",
+        envvar="RIPPLE_LOCK_WAIT",
+        help="Seconds to wait for another writer on the same data directory (default 0: exit 75 at once).",
+    ),
+]
 
 
 def _settings(config: Path | None, data_dir: Path | None) -> Settings:
@@ -67,12 +75,22 @@ def _rekey(settings: Settings, rekey: bool) -> None:
         accept_new_key(settings)
 
 
+def _writer(settings: Settings, command: str, wait: float) -> contextlib.AbstractContextManager[None]:
+    """The data directory's writer lock (pipeline.locking), for commands that change it."""
+    from pipeline.locking import writer_lock
+
+    return writer_lock(settings, f"ripple {command}", wait=wait)
+
+
 def _setup_logging(verbose: bool = False) -> None:
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    from pipeline.retry import quiet_libraries
+
+    quiet_libraries(debug=verbose or bool(os.environ.get("RIPPLE_DEBUG")))
 
 
 def _progress_factory(quiet: bool) -> Callable[[str, int | None], Any]:
@@ -195,50 +213,65 @@ def _print_import(results: list[Any]) -> None:
 @app.command()
 def run(
     since: Annotated[str | None, typer.Option(help="Window start (YYYY-MM-DD or ISO time, UTC).")] = None,
-    until: Annotated[str | None, typer.Option(help="Window end, exclusive (default: now).")] = None,
+    until: Annotated[
+        str | None, typer.Option(help="Window end, exclusive (default: now; a later time is clamped to now).")
+    ] = None,
     source: Annotated[
         list[str] | None, typer.Option("--source", help="Only these sources (repeatable).")
     ] = None,
     data_dir: DataDir = None,
     config: ConfigPath = None,
     quiet: Quiet = False,
+    wait: Wait = 0.0,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
     rekey: Rekey = False,
 ) -> None:
     """Run the nightly pipeline: ingest → lake → affect → warehouse → explain → publish."""
     _setup_logging(verbose)
     with _errors():
-        from pipeline.run import run_nightly
+        from pipeline.run import check_sources, run_nightly
 
         settings = _settings(config, data_dir)
         _rekey(settings, rekey)
-        summary = run_nightly(
-            settings, since=since, until=until, sources=source or None, progress=_progress_factory(quiet)
-        )
-        out.print(
-            f"[bold]Run {summary.run_id}[/bold] ({summary.status}{', resumed' if summary.resumed else ''})"
-        )
-        out.print(f"Window: {summary.since} .. {summary.until}")
-        _print_ingest(summary.ingest)
-        _print_quarantine(summary.ingest)
-        for name, reason in summary.failed_sources.items():
-            out.print(f"[red]Source failed:[/red] {name}: {reason}", highlight=False)
-        _print_affect(summary.affect)
-        _print_build(summary.build)
-        out.print(f"Warehouse: {settings.warehouse_path}")
-        try:
-            report = _maybe_report(settings)
-        except Exception as exc:  # the warehouse is published; a report problem must not hide that
-            out.print(
-                f"[yellow]Report: not rendered ({type(exc).__name__}: {exc}); "
-                "retry with `ripple report`[/yellow]",
-                highlight=False,
+        check_sources(source or settings.sources)
+        with _writer(settings, "run", wait):
+            summary = run_nightly(
+                settings, since=since, until=until, sources=source or None, progress=_progress_factory(quiet)
             )
-        else:
-            if report:
-                out.print(f"Report: {report}")
+            _print_run(settings, summary)
         if summary.failed_sources:
             raise typer.Exit(1)
+
+
+def _print_run(settings: Settings, summary: Any) -> None:
+    for note in summary.notes:
+        err.print(f"note: {note}", highlight=False)
+    out.print(f"[bold]Run {summary.run_id}[/bold] ({summary.status}{', resumed' if summary.resumed else ''})")
+    out.print(f"Window: {summary.since} .. {summary.until}")
+    _print_ingest(summary.ingest)
+    _print_quarantine(summary.ingest)
+    for name, reason in summary.failed_sources.items():
+        out.print(f"[red]Source failed:[/red] {name}: {reason}", highlight=False)
+    _print_affect(summary.affect)
+    if summary.build_skipped:
+        out.print(
+            "Nothing new: the lake, the settings and the models are as they were at the last build; "
+            "build and report skipped (`ripple build` rebuilds anyway)."
+        )
+        out.print(f"Warehouse: {settings.warehouse_path}")
+        return
+    _print_build(summary.build)
+    out.print(f"Warehouse: {settings.warehouse_path}")
+    try:
+        report = _maybe_report(settings)
+    except Exception as exc:  # the warehouse is published; a report problem must not hide that
+        out.print(
+            f"[yellow]Report: not rendered ({type(exc).__name__}: {exc}); retry with `ripple report`[/yellow]",
+            highlight=False,
+        )
+    else:
+        if report:
+            out.print(f"Report: {report}")
 
 
 def _maybe_report(settings: Settings) -> str | None:
@@ -257,50 +290,83 @@ def ingest(
     since: Annotated[str | None, typer.Option(help="Window start (default: as `ripple run`).")] = None,
     until: Annotated[str | None, typer.Option(help="Window end, exclusive (default: now).")] = None,
     thread: Annotated[list[str] | None, typer.Option("--thread", help="Thread id or URL (reddit).")] = None,
+    replace_more: Annotated[
+        int | None,
+        typer.Option("--replace-more", help="With --thread: expand at most N 'more' stubs (default: all)."),
+    ] = None,
+    instance: Annotated[str | None, typer.Option(help="Instance of bare --thread ids (mastodon).")] = None,
     data_dir: DataDir = None,
     config: ConfigPath = None,
     quiet: Quiet = False,
     rekey: Rekey = False,
+    wait: Wait = 0.0,
 ) -> None:
     """Ingest one source into the lake without building the warehouse."""
     _setup_logging()
     with _errors():
-        from pipeline.run import ingest_source, resolve_window
+        from pipeline.run import check_sources, ingest_source, resolve_window
         from pipeline.sources.base import Window
 
         settings = _settings(config, data_dir)
         _rekey(settings, rekey)
+        check_sources([source])
+        if thread and not _source_supports(source, "supports_thread"):
+            raise ConfigError(f"--thread is not supported by the {source} source (it fetches by time window)")
         options: dict[str, Any] = {}
-        window: Window | None
+        window: Window | None = None
         run_id = None
-        if thread:
-            # specific threads are not a window: their own run id, so they never replace a night's files
-            import hashlib
-
-            from pipeline.lake import run_id_for
-
-            options["threads"] = list(thread)
-            window = None
-            digest = hashlib.sha1(",".join(sorted(thread)).encode()).hexdigest()[:10]
-            run_id = run_id_for(source, None, label=f"threads-{digest}")
-        else:
-            window = resolve_window(settings, since, until)
-        result = ingest_source(
-            settings, source, window, options=options, run_id=run_id, progress=_progress_factory(quiet)
-        )
+        notes: list[str] = []
+        with _writer(settings, f"ingest {source}", wait):
+            if thread:
+                options["threads"] = list(thread)
+                if replace_more is not None:
+                    options["replace_more"] = replace_more
+                if instance:
+                    options["instance"] = instance
+                run_id = _thread_run_id(source, [*thread, *([instance] if instance else [])])
+            else:
+                window = resolve_window(settings, since, until, notes=notes)
+            for note in notes:
+                err.print(f"note: {note}", highlight=False)
+            result = ingest_source(
+                settings, source, window, options=options, run_id=run_id, progress=_progress_factory(quiet)
+            )
         _print_ingest({source: result})
         _print_quarantine({source: result})
 
 
+def _source_supports(name: str, capability: str) -> bool:
+    """Whether the source class declares ``capability`` (e.g. ``supports_thread``), without instantiating it."""
+    import importlib
+
+    from pipeline.sources.base import REGISTRY
+
+    module_name, _, class_name = REGISTRY[name][0].partition(":")
+    return bool(getattr(getattr(importlib.import_module(module_name), class_name), capability, False))
+
+
+def _thread_run_id(source: str, thread: list[str]) -> str:
+    """Specific threads are not a window: their own run id, so they never replace a night's files."""
+    import hashlib
+
+    from pipeline.lake import run_id_for
+
+    digest = hashlib.sha1(",".join(sorted(thread)).encode()).hexdigest()[:10]
+    return run_id_for(source, None, label=f"threads-{digest}")
+
+
 @app.command()
-def build(data_dir: DataDir = None, config: ConfigPath = None, quiet: Quiet = False) -> None:
+def build(
+    data_dir: DataDir = None, config: ConfigPath = None, quiet: Quiet = False, wait: Wait = 0.0
+) -> None:
     """Rebuild the warehouse from whatever Parquet files are in the lake, and publish it."""
     _setup_logging()
     with _errors():
         from pipeline.run import build_warehouse
 
         settings = _settings(config, data_dir)
-        result = build_warehouse(settings, progress=_progress_factory(quiet))
+        with _writer(settings, "build", wait):
+            result = build_warehouse(settings, progress=_progress_factory(quiet))
         _print_build(result)
         out.print(f"Warehouse: {settings.warehouse_path}")
 
@@ -310,6 +376,7 @@ def purge(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Only count what would be removed.")] = False,
     data_dir: DataDir = None,
     config: ConfigPath = None,
+    wait: Wait = 0.0,
 ) -> None:
     """Remove items deleted or removed upstream from the lake, the raw pages and the warehouse."""
     _setup_logging()
@@ -317,7 +384,8 @@ def purge(
         from pipeline.purge import purge as do_purge
 
         settings = _settings(config, data_dir)
-        report = do_purge(settings, dry_run=dry_run)
+        with _writer(settings, "purge", wait) if not dry_run else contextlib.nullcontext():
+            report = do_purge(settings, dry_run=dry_run)
         verb = "Would remove" if dry_run else "Removed"
         out.print(f"{verb} {report['flagged_items']:,} items flagged deleted/removed upstream")
         for platform, n in sorted(report["by_platform"].items()):
@@ -330,50 +398,171 @@ def purge(
             out.print(f"  warehouse rebuilt: {'yes' if report['warehouse_rebuilt'] else 'no (none yet)'}")
 
 
+Format = Annotated[
+    str,
+    typer.Option(
+        "--format",
+        "-f",
+        help="auto (a table that fits the terminal, one field per line when it does not, CSV when piped), "
+        "table, vertical, csv, tsv or json",
+    ),
+]
+FORMATS = ("auto", "table", "vertical", "csv", "tsv", "json")
+
+
 @app.command()
 def sql(
     query: Annotated[str, typer.Argument(help="SQL to run against the published warehouse (read-only).")],
-    fmt: Annotated[str, typer.Option("--format", "-f", help="table, csv or json")] = "table",
+    fmt: Format = "auto",
     data_dir: DataDir = None,
     config: ConfigPath = None,
 ) -> None:
     """Run a read-only query against the published warehouse."""
     with _errors():
-        import duckdb
+        from pipeline.db import connect_readonly
 
-        from pipeline.warehouse import connect_readonly
-
+        _check_format(fmt)
         settings = _settings(config, data_dir)
-        con = connect_readonly(settings)
-        try:
-            rel = con.sql(query)
-        except duckdb.Error as exc:
-            raise RippleError(str(exc).splitlines()[0]) from None
-        if rel is None:
-            return
-        columns, rows = rel.columns, rel.fetchall()
-        if fmt == "json":
-            out.print_json(json.dumps([dict(zip(columns, r, strict=False)) for r in rows], default=str))
-        elif fmt == "csv":
-            import csv
+        con = connect_readonly(settings.warehouse_path)
+        result = _query(con, query)
+        if result is not None:
+            _emit(*result, fmt)
 
-            writer = csv.writer(sys.stdout)
-            writer.writerow(columns)
-            writer.writerows(rows)
-        elif fmt == "table":
-            table = Table()
-            for c in columns:
-                table.add_column(c)
-            for r in rows:
-                table.add_row(*("" if v is None else str(v) for v in r))
-            out.print(table)
-        else:
-            raise RippleError(f"unknown format {fmt!r} (use table, csv or json)")
+
+@app.command()
+def shell(
+    fmt: Format = "auto",
+    data_dir: DataDir = None,
+    config: ConfigPath = None,
+) -> None:
+    """An interactive read-only SQL prompt over the published warehouse (statements end with `;`;
+    `.tables` lists the tables, `.quit` leaves)."""
+    with _errors():
+        from pipeline.db import connect_readonly
+
+        _check_format(fmt)
+        settings = _settings(config, data_dir)
+        con = connect_readonly(settings.warehouse_path)
+        interactive = sys.stdin.isatty()
+        if interactive:
+            with contextlib.suppress(ImportError):
+                import readline  # noqa: F401  (line editing and history for input())
+            err.print(
+                f"ripple shell on {settings.warehouse_path} (read-only). End statements with ;  .quit leaves"
+            )
+        failed = 0
+        for statement in _shell_statements(interactive):
+            if statement in (".quit", ".exit"):
+                break
+            failed += not _shell_run(con, statement, fmt)
+        if failed and not interactive:
+            raise typer.Exit(1)
+
+
+def _shell_statements(interactive: bool) -> Iterator[str]:
+    """Complete statements (ending with ``;``) and dot commands, from the prompt or from piped input."""
+    buffer: list[str] = []
+    while True:
+        try:
+            line = input("ripple> " if not buffer else "   ...> ") if interactive else next(sys.stdin)
+        except (EOFError, StopIteration):
+            break
+        if not buffer and line.strip().startswith("."):
+            yield line.strip()
+            continue
+        if line.strip():
+            buffer.append(line.rstrip("\n"))
+        if buffer and buffer[-1].rstrip().endswith(";"):
+            yield "\n".join(buffer)
+            buffer = []
+    if buffer:
+        yield "\n".join(buffer)
+
+
+def _shell_run(con: Any, statement: str, fmt: str) -> bool:
+    """Run one statement or dot command of the shell; print a one-line error and return False on failure."""
+    if statement == ".tables":
+        statement = "select table_name from duckdb_tables() order by table_name"
+    elif statement.startswith("."):
+        err.print(f"error: unknown command {statement} (use .tables or .quit)", highlight=False)
+        return False
+    try:
+        result = _query(con, statement)
+    except RippleError as exc:
+        err.print(f"[bold red]error:[/bold red] {str(exc).splitlines()[0]}", highlight=False)
+        return False
+    if result is not None:
+        _emit(*result, fmt)
+    return True
+
+
+def _query(con: Any, query: str) -> tuple[list[str], list[tuple[Any, ...]]] | None:
+    """Columns and rows of a reader's query, after the read-only check; DuckDB errors become one line."""
+    import duckdb
+
+    from pipeline.db import ReadOnlyError, check_statement
+
+    check_statement(query)
+    try:
+        rel = con.sql(query)
+        return None if rel is None else (rel.columns, rel.fetchall())
+    except duckdb.PermissionException as exc:  # a file outside the warehouse, an extension
+        raise ReadOnlyError(str(exc).splitlines()[0]) from None
+    except duckdb.Error as exc:
+        raise RippleError(str(exc).splitlines()[0]) from None
+
+
+def _check_format(fmt: str) -> None:
+    if fmt not in FORMATS:
+        raise ConfigError(f"unknown format {fmt!r} (use {', '.join(FORMATS)})")
+
+
+def _cell(value: Any) -> str:
+    return "" if value is None else str(value)
+
+
+def _resolve_format(fmt: str, columns: list[str], rows: list[tuple[Any, ...]]) -> str:
+    """``auto``: CSV when stdout is not a terminal; a table when it fits the terminal; else vertical."""
+    if fmt != "auto":
+        return fmt
+    if not out.is_terminal:
+        return "csv"
+    widths = [max([len(c)] + [len(_cell(r[i])) for r in rows]) for i, c in enumerate(columns)]
+    return "table" if sum(widths) + 3 * len(widths) + 1 <= out.width else "vertical"
+
+
+def _emit(columns: list[str], rows: list[tuple[Any, ...]], fmt: str, title: str | None = None) -> None:
+    fmt = _resolve_format(fmt, columns, rows)
+    if fmt == "json":
+        out.print_json(json.dumps([dict(zip(columns, r, strict=False)) for r in rows], default=str))
+    elif fmt in ("csv", "tsv"):
+        import csv
+
+        writer = csv.writer(sys.stdout, delimiter="," if fmt == "csv" else "\t", lineterminator="\n")
+        writer.writerow(columns)
+        writer.writerows([[_cell(v) for v in r] for r in rows])
+        sys.stdout.flush()
+    elif fmt == "vertical":
+        pad = max((len(c) for c in columns), default=0)
+        if title:
+            out.print(title, markup=False, highlight=False)
+        for n, r in enumerate(rows, 1):
+            out.print(f"-[ row {n} ]" + "-" * max(0, pad - 6), markup=False, highlight=False)
+            for c, v in zip(columns, r, strict=False):
+                out.print(f"{c:<{pad}} | {_cell(v)}", markup=False, highlight=False)
+    else:
+        table = Table(title=title)
+        for c in columns:
+            table.add_column(c, overflow="fold")
+        for r in rows:
+            table.add_row(*(_cell(v) for v in r))
+        out.print(table)
 
 
 @app.command()
 def status(
     limit: Annotated[int, typer.Option(help="How many runs to show.")] = 10,
+    fmt: Format = "auto",
     data_dir: DataDir = None,
     config: ConfigPath = None,
 ) -> None:
@@ -381,32 +570,36 @@ def status(
     with _errors():
         from pipeline.run import read_run_log, unfinished_run
 
+        _check_format(fmt)
         settings = _settings(config, data_dir)
-        entries = read_run_log(settings)[-limit:]
+        latest = {e["run_id"]: e for e in read_run_log(settings) if "run_id" in e}  # a run's last entry
+        entries = list(latest.values())[-limit:]
         pending = unfinished_run(settings)
         if not entries and not pending:
             out.print(f"No runs yet in {settings.data_dir}. Start one with `ripple run`.")
             return
-        table = Table(title=f"Runs in {settings.data_dir}")
-        for col in ("run_id", "status", "finished", "items", "quarantined", "failed sources", "seconds"):
-            table.add_column(col)
-        for e in entries:
-            table.add_row(
-                e["run_id"],
-                e["status"],
-                str(e.get("finished_at", ""))[:19],
-                f"{e.get('rows', 0):,}",
-                f"{e.get('quarantined', 0):,}",
-                ", ".join(e.get("failed_sources") or {}) or "-",
-                str(round(sum((e.get("seconds") or {}).values()), 1)),
-            )
-        out.print(table)
+        columns = ["run_id", "status", "finished", "items", "quarantined", "failed sources", "seconds"]
+        rows = [_status_row(e) for e in entries]
+        _emit(columns, rows, fmt, title=f"Runs in {settings.data_dir}")
+        notes = err if fmt in ("csv", "tsv", "json") else out  # an explicit machine format stays clean
         if pending:
-            out.print(
+            notes.print(
                 f"[yellow]Unfinished run {pending['run_id']}[/yellow]: the next `ripple run` resumes it."
             )
         wh = settings.warehouse_path
-        out.print(f"Warehouse: {wh if wh.exists() else '(not built yet)'}")
+        notes.print(f"Warehouse: {wh if wh.exists() else '(not built yet)'}")
+
+
+def _status_row(e: dict[str, Any]) -> tuple[str, ...]:
+    return (
+        e["run_id"],
+        e["status"],
+        str(e.get("finished_at") or "")[:19],
+        f"{e.get('rows', 0):,}",
+        f"{e.get('quarantined', 0):,}",
+        ", ".join(e.get("failed_sources") or {}) or "-",
+        str(round(sum((e.get("seconds") or {}).values()), 1)),
+    )
 
 
 @app.command()
@@ -436,8 +629,35 @@ def report(
         from pipeline.report import render_report
 
         settings = _settings(config, data_dir)
+        if week:
+            _check_week_has_data(settings, week)
         path = render_report(settings, week=week)
         out.print(f"Report: {path}")
+
+
+def _check_week_has_data(settings: Settings, week: str) -> None:
+    """A week the warehouse has no items in stops with one line (exit 1) instead of an empty report."""
+    from datetime import UTC, datetime, timedelta
+
+    from pipeline.db import connect_readonly
+
+    try:
+        year, number = week.upper().split("-W")
+        start = datetime.fromisocalendar(int(year), int(number), 1).replace(tzinfo=UTC)
+    except ValueError:
+        raise ConfigError(f"cannot read week {week!r} (use YYYY-Www, e.g. 2026-W47)") from None
+    con = connect_readonly(settings.warehouse_path)
+    try:
+        n, first, last = con.execute(
+            "select count(*) filter (where created_at >= ? and created_at < ?), min(created_at)::date, "
+            "max(created_at)::date from stg_posts",
+            [start, start + timedelta(days=7)],
+        ).fetchone()
+    finally:
+        con.close()
+    if not n:
+        held = f"it holds items from {first} to {last}" if first else "it holds no items"
+        raise RippleError(f"no items in {week} in the warehouse ({held}); choose another --week")
 
 
 @app.command()
@@ -448,6 +668,7 @@ def affect(
     data_dir: DataDir = None,
     config: ConfigPath = None,
     quiet: Quiet = False,
+    wait: Wait = 0.0,
 ) -> None:
     """Score the sentiment and emotion of items in the lake (incremental unless --rescore)."""
     _setup_logging()
@@ -456,7 +677,7 @@ def affect(
 
         settings = _settings(config, data_dir)
         factory = _progress_factory(quiet)
-        with factory("affect", None) as advance:
+        with _writer(settings, "affect", wait), factory("affect", None) as advance:
             if rescore:
                 result = affect_module.rescore(settings, progress=lambda done, total=None: advance(done))
             else:
@@ -476,6 +697,7 @@ def import_reddit_dump(
     config: ConfigPath = None,
     quiet: Quiet = False,
     rekey: Rekey = False,
+    wait: Wait = 0.0,
 ) -> None:
     """Import Pushshift / Arctic Shift Reddit dump files into the lake."""
     _setup_logging()
@@ -485,7 +707,10 @@ def import_reddit_dump(
 
         settings = _settings(config, data_dir)
         _rekey(settings, rekey)
-        with _progress_factory(quiet)("import reddit dump", None) as advance:
+        with (
+            _writer(settings, "import reddit-dump", wait),
+            _progress_factory(quiet)("import reddit dump", None) as advance,
+        ):
             results = import_dump(
                 settings,
                 list(files),
@@ -505,6 +730,7 @@ def import_x_archive(
     config: ConfigPath = None,
     quiet: Quiet = False,
     rekey: Rekey = False,
+    wait: Wait = 0.0,
 ) -> None:
     """Import X API v2 archives (twarc2 output and friends) into the lake."""
     _setup_logging()
@@ -513,7 +739,10 @@ def import_x_archive(
 
         settings = _settings(config, data_dir)
         _rekey(settings, rekey)
-        with _progress_factory(quiet)("import x archive", None) as advance:
+        with (
+            _writer(settings, "import x-archive", wait),
+            _progress_factory(quiet)("import x archive", None) as advance,
+        ):
             results = import_archive(settings, list(files), progress=advance)
         _print_import(results)
 
@@ -547,6 +776,7 @@ def import_bluesky_jetstream(
     data_dir: DataDir = None,
     config: ConfigPath = None,
     quiet: Quiet = False,
+    wait: Wait = 0.0,
 ) -> None:
     """Import Bluesky Jetstream recordings: posts, replies, quotes, reposts and deletes."""
     _setup_logging()
@@ -554,7 +784,10 @@ def import_bluesky_jetstream(
         from pipeline.sources.bluesky_jetstream import import_jetstream, summary
 
         settings = _settings(config, data_dir)
-        with _progress_factory(quiet)("import bluesky jetstream", None) as advance:
+        with (
+            _writer(settings, "import bluesky-jetstream", wait),
+            _progress_factory(quiet)("import bluesky jetstream", None) as advance,
+        ):
             results, counts = import_jetstream(settings, list(files), progress=advance)
         out.print(f"events: {summary(counts)}")
         _print_import(results)

@@ -176,9 +176,18 @@ def match_labels(
     return labels, next_label
 
 
+def detect_platforms(settings: Settings) -> list[str]:
+    """``[communities] detect_platforms``, plus Mastodon when its communities are detected rather than instances
+    (``[mastodon] community = "detected"``)."""
+    platforms = [str(p) for p in settings.get("communities", "detect_platforms", []) or []]
+    if settings.get("mastodon", "community", "instance") == "detected" and "mastodon" not in platforms:
+        platforms.append("mastodon")
+    return platforms
+
+
 def detect_communities(con: duckdb.DuckDBPyConnection, settings: Settings) -> dict[str, Any]:
     """Build hook: write int_detected_communities and int_detected_partitions (empty if nothing to detect)."""
-    platforms = [str(p) for p in settings.get("communities", "detect_platforms", []) or []]
+    platforms = detect_platforms(settings)
     resolution = float(settings.get("communities", "resolution", 1.0))
     seed = int(settings.get("communities", "seed", 42))
     min_size = int(settings.get("communities", "min_size", 5))

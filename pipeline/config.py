@@ -156,7 +156,7 @@ class RedditSettings(PlatformSection):
     comment_sort: str = Field("confidence", description="comment sort requested for threads")
 
 
-class XSettings(Section):
+class XSettings(PlatformSection):
     queries: list[str] = Field([], description="recent-search queries")
     max_results: int = Field(100, ge=1, le=100, description="page size")
     conversation_budget: int = Field(500, ge=0, description="tweets fetched per conversation")
@@ -208,6 +208,28 @@ class BlueskySettings(PlatformSection):
     stream_max_backoff_seconds: float = Field(60, ge=0, description="longest wait between reconnects")
 
 
+class MastodonSettings(PlatformSection):
+    instances: list[str] = Field(
+        [], description='instance URLs to read ("https://mastodon.social"); every timeline is read on each'
+    )
+    hashtags: list[str] = Field([], description="hashtag timelines, without #")
+    public_local: bool = Field(False, description="also read each instance's local public timeline")
+    public_federated: bool = Field(False, description="also read each instance's federated public timeline")
+    community: Literal["instance", "detected"] = Field(
+        "instance", description='"instance": the author\'s home instance; "detected": Leiden, like X'
+    )
+    page_size: int = Field(40, ge=1, le=40, description="statuses per timeline request")
+    timeline_budget: int = Field(0, ge=0, description="statuses per instance, timeline and run; 0 = no limit")
+    max_roots: int = Field(
+        200, ge=0, description="roots whose thread, boosts and quotes are completed per run"
+    )
+    reblog_budget: int = Field(100, ge=0, description="rebloggers fetched per root (0 = none)")
+    quote_budget: int = Field(100, ge=0, description="quotes fetched per root (0 = none; needs a token)")
+    parent_budget: int = Field(
+        200, ge=0, description="statuses fetched per run to resolve parents named by a local id (0 = never)"
+    )
+
+
 class WarehouseSettings(Section):
     threads: int = Field(2, description="DuckDB threads for the build")
     memory_limit: str = Field(
@@ -249,6 +271,7 @@ class Sections(BaseModel):
     reddit: RedditSettings = Field(default_factory=RedditSettings)
     x: XSettings = Field(default_factory=XSettings)
     bluesky: BlueskySettings = Field(default_factory=BlueskySettings)
+    mastodon: MastodonSettings = Field(default_factory=MastodonSettings)
     warehouse: WarehouseSettings = Field(default_factory=WarehouseSettings)
     report: ReportSettings = Field(default_factory=ReportSettings)
     airflow: AirflowSettings = Field(default_factory=AirflowSettings)

@@ -8,12 +8,17 @@ functions one task each).
 * Resumable: each finished stage is checkpointed in ``state/runs/<run_id>.json``; if the last run did not finish
   (crash, ``kill -9``), the next run without an explicit window resumes that same window, skipping the sources
   that were already ingested and continuing the interrupted one from its own cursor.
-* The run log ``state/runs.jsonl`` has one line per finished or failed run (``ripple status`` reads it).
+* The run log ``state/runs.jsonl`` has one line per finished or failed run (``ripple status`` reads it), plus a
+  ``running`` line written just before the build, so the warehouse lists the run that built it (``stg_runs``).
+* A window never ends after now: a later ``until`` is clamped (with a note), so the run log cannot run ahead.
+* Nothing new, no rebuild: when the inputs of the warehouse (:func:`inputs_fingerprint`) are those of the last
+  build, the build is skipped.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import logging
 import time
@@ -25,11 +30,14 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import duckdb
+
 from pipeline import lake, warehouse
 from pipeline.config import Settings
-from pipeline.errors import RippleError
+from pipeline.errors import ConfigError, RippleError
 from pipeline.files import atomic_write_text
-from pipeline.sources.base import Window, get_source
+from pipeline.orchestration import run_id_of
+from pipeline.sources.base import REGISTRY, Window, get_source
 
 log = logging.getLogger(__name__)
 
@@ -119,22 +127,51 @@ def resolve_window(
     since: datetime | str | None = None,
     until: datetime | str | None = None,
     now: datetime | None = None,
+    notes: list[str] | None = None,
 ) -> Window:
+    """The window of a run. An ``until`` after ``now`` is clamped to ``now`` (with a note appended to
+    ``notes``), so neither the window nor the run log ever reaches past the time of the run."""
     now = now or datetime.now(UTC).replace(microsecond=0)
     since_dt, until_dt = parse_when(since), parse_when(until)
+    if until_dt is not None and until_dt > now:
+        if notes is not None:
+            notes.append(
+                f"--until {until_dt.isoformat()} is in the future; the window ends now ({now.isoformat()})"
+            )
+        until_dt = now
     until_dt = until_dt or now
+    if since_dt is not None and since_dt > until_dt:
+        raise ConfigError(f"the window start {since_dt.isoformat()} is after its end {until_dt.isoformat()}")
     if since_dt is None:
-        finished = [e for e in read_run_log(settings) if e.get("status") in ("succeeded", "partial")]
-        if finished:
-            since_dt = max(parse_when(e["until"]) for e in finished)  # type: ignore[type-var]
-        else:
-            since_dt = until_dt - timedelta(days=float(settings.get("run", "initial_lookback_days")))
+        since_dt = _last_covered(settings) or until_dt - timedelta(
+            days=float(settings.get("run", "initial_lookback_days"))
+        )
     if since_dt >= until_dt:
         raise RippleError(
             f"nothing to do: the window {since_dt.isoformat()} .. {until_dt.isoformat()} is empty "
             "(the last run already covered it; pass --since to re-run a window)"
         )
     return Window(since_dt, until_dt)
+
+
+def _last_covered(settings: Settings) -> datetime | None:
+    """The end of the latest finished run's window, never later than when that run finished (a run log
+    written before windows were clamped may hold an ``until`` in the future)."""
+    ends = []
+    for entry in read_run_log(settings):
+        if entry.get("status") in ("succeeded", "partial"):
+            until = parse_when(entry["until"])
+            finished = parse_when(entry.get("finished_at"))
+            ends.append(min(until, finished) if until and finished else until)
+    return max((e for e in ends if e is not None), default=None)
+
+
+def check_sources(names: list[str]) -> None:
+    """Unknown source names stop a run before it does any work."""
+    for name in names:
+        if name not in REGISTRY:
+            known = ", ".join(sorted(REGISTRY))
+            raise ConfigError(f"unknown source {name!r} (known: {known})")
 
 
 # ------------------------------------------------------------------------------------------------ stages
@@ -179,13 +216,82 @@ def score_affect(settings: Settings, progress: ProgressFactory | None = None) ->
         return affect.score_lake(settings, progress=lambda done, total=None: advance(done))
 
 
-def build_warehouse(settings: Settings, progress: ProgressFactory | None = None) -> dict[str, Any]:
-    """Build every model, run the assertions and publish the new warehouse atomically."""
+def build_warehouse(
+    settings: Settings, progress: ProgressFactory | None = None, *, fingerprint: str | None = None
+) -> dict[str, Any]:
+    """Build every model, run the assertions and publish the new warehouse atomically (always, even when
+    nothing changed), then record the fingerprint of its inputs (:func:`inputs_fingerprint`)."""
     progress = progress or _no_progress
+    fingerprint = fingerprint or inputs_fingerprint(settings)
     models = warehouse.load_models()
     with progress("warehouse", len(models) + 1) as advance:
         result = warehouse.build(settings, progress=lambda name: advance(1))
+    record = {"fingerprint": fingerprint, "warehouse": _warehouse_identity(settings)}
+    lake.atomic_write_text(fingerprint_path(settings), json.dumps(record))
     return result.to_dict()
+
+
+# ------------------------------------------------------------------------------------------------ inputs
+#: lake columns that change when the same items are fetched again (a re-run of a window), not the items
+VOLATILE_COLUMNS = ("fetched_at", "run_id")
+
+
+def fingerprint_path(settings: Settings) -> Path:
+    return settings.state_dir / "warehouse_inputs.json"
+
+
+def stored_fingerprint(settings: Settings) -> str | None:
+    """The fingerprint of the inputs of the published warehouse, when ``ripple run`` or ``ripple build``
+    published it (None before the first build, or when something else published since, e.g. a DAG run)."""
+    try:
+        record = json.loads(fingerprint_path(settings).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(record, dict) or record.get("warehouse") != _warehouse_identity(settings):
+        return None
+    return record.get("fingerprint")
+
+
+def _warehouse_identity(settings: Settings) -> list[int] | None:
+    """Which file is published (a publish renames a new file over it)."""
+    try:
+        stat = settings.warehouse_path.stat()
+    except OSError:
+        return None
+    return [stat.st_ino, stat.st_mtime_ns]
+
+
+def inputs_fingerprint(settings: Settings) -> str:
+    """A hash of everything the warehouse is built from: the content of every lake table (rows, not files,
+    so a re-run that fetches the same items again changes nothing; ``fetched_at`` and ``run_id`` are left
+    out), the quarantine files, the settings, the ``sql/`` models and the pipeline's own modules. The run log is
+    not an input."""
+    digest = hashlib.sha256(repr(settings).encode())
+    con = duckdb.connect()
+    try:
+        for table in sorted(settings.lake_dir.iterdir()) if settings.lake_dir.exists() else []:
+            files = [table] if table.suffix == ".parquet" else sorted(table.rglob("*.parquet"))
+            if files:
+                digest.update(f"{table.name}:{_content_hash(con, files)}".encode())
+    finally:
+        con.close()
+    extra = sorted(settings.quarantine_dir.rglob("*.jsonl")) if settings.quarantine_dir.exists() else []
+    code = sorted(Path(__file__).parent.glob("*.py"))  # an upgrade of ripple rebuilds once
+    for path in [*extra, *sorted(warehouse.SQL_DIR.rglob("*.sql")), *code]:
+        digest.update(path.name.encode() + hashlib.sha256(path.read_bytes()).digest())
+    return digest.hexdigest()
+
+
+def _content_hash(con: duckdb.DuckDBPyConnection, files: list[Path]) -> str:
+    """Row count and an order-independent sum of row hashes (volatile columns left out)."""
+    volatile = ", ".join(f"'{c}'" for c in VOLATILE_COLUMNS)
+    paths = [str(f) for f in files]
+    row = con.execute(
+        f"select count(*), sum(hash(*columns(lambda c: c not in ({volatile})))) "
+        "from read_parquet(?, union_by_name = true, hive_partitioning = false)",
+        [paths],
+    ).fetchone()
+    return f"{row[0]}:{row[1]}" if row else ""
 
 
 # ------------------------------------------------------------------------------------------------ the run
@@ -203,6 +309,10 @@ class RunSummary:
     affect: dict[str, Any] = field(default_factory=dict)
     build: dict[str, Any] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
+    #: notes for the user (e.g. a window clamped to now)
+    notes: list[str] = field(default_factory=list)
+    #: True when nothing the warehouse is built from changed, so the build (and the report) were skipped
+    build_skipped: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -227,16 +337,40 @@ def run_nightly(
     build: bool = True,
 ) -> RunSummary:
     """Run the whole nightly pipeline for one window; see the module docstring for the guarantees."""
+    names = sources if sources is not None else settings.sources
+    check_sources(names)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
+    summary, window, checkpoint = _start_run(settings, since, until)
+    _ingest_all(settings, summary, window, checkpoint, names, credentials, progress)
+
+    started = time.perf_counter()
+    summary.affect = score_affect(settings, progress)
+    summary.seconds["affect"] = time.perf_counter() - started
+    if build:
+        _build_stage(settings, summary, progress)
+
+    summary.status = "partial" if summary.failed_sources else "succeeded"
+    summary.finished_at = datetime.now(UTC).isoformat()
+    checkpoint.update(status=summary.status, finished_at=summary.finished_at)
+    save_checkpoint(settings, summary.run_id, checkpoint)
+    append_run_log(settings, _log_entry(summary))
+    return summary
+
+
+def _start_run(
+    settings: Settings, since: datetime | str | None, until: datetime | str | None
+) -> tuple[RunSummary, Window, dict[str, Any]]:
+    """The window (resumed or new), the run's summary and its checkpoint (saved as running)."""
     resumed = None
+    notes: list[str] = []
     if since is None and until is None:
         resumed = unfinished_run(settings)
     if resumed is not None:
         window = Window(parse_when(resumed["since"]), parse_when(resumed["until"]))  # type: ignore[arg-type]
         log.warning("resuming interrupted run %s", resumed["run_id"])
     else:
-        window = resolve_window(settings, since, until)
-    run_id = f"run-{window.key()}"
+        window = resolve_window(settings, since, until, notes=notes)
+    run_id = run_id_of(window)
     checkpoint = load_checkpoint(settings, run_id) if resumed is not None else {}
     summary = RunSummary(
         run_id=run_id,
@@ -244,6 +378,7 @@ def run_nightly(
         until=window.until.isoformat(),
         resumed=resumed is not None,
         started_at=checkpoint.get("started_at") or datetime.now(UTC).isoformat(),
+        notes=notes,
     )
     checkpoint.update(
         run_id=run_id,
@@ -254,8 +389,19 @@ def run_nightly(
     )
     checkpoint.setdefault("ingest", {})
     save_checkpoint(settings, run_id, checkpoint)
+    return summary, window, checkpoint
 
-    names = sources if sources is not None else settings.sources
+
+def _ingest_all(
+    settings: Settings,
+    summary: RunSummary,
+    window: Window,
+    checkpoint: dict[str, Any],
+    names: list[str],
+    credentials: dict[str, dict[str, Any]] | None,
+    progress: ProgressFactory | None,
+) -> None:
+    """Ingest every source not ingested yet in this run; one broken source does not stop the others."""
     for name in names:
         if name in checkpoint["ingest"]:
             summary.ingest[name] = checkpoint["ingest"][name]
@@ -273,35 +419,39 @@ def run_nightly(
             log.error("source %s failed:\n%s", name, traceback.format_exc())
         else:
             checkpoint["ingest"][name] = summary.ingest[name]
-            save_checkpoint(settings, run_id, checkpoint)
+            save_checkpoint(settings, summary.run_id, checkpoint)
         summary.seconds[f"ingest:{name}"] = time.perf_counter() - started
 
-    started = time.perf_counter()
-    summary.affect = score_affect(settings, progress)
-    summary.seconds["affect"] = time.perf_counter() - started
-    if build:
-        started = time.perf_counter()
-        summary.build = build_warehouse(settings, progress)
-        summary.seconds["warehouse"] = time.perf_counter() - started
 
-    summary.status = "partial" if summary.failed_sources else "succeeded"
-    summary.finished_at = datetime.now(UTC).isoformat()
-    checkpoint.update(status=summary.status, finished_at=summary.finished_at)
-    save_checkpoint(settings, run_id, checkpoint)
-    append_run_log(
-        settings,
-        {
-            "run_id": run_id,
-            "since": summary.since,
-            "until": summary.until,
-            "status": summary.status,
-            "started_at": summary.started_at,
-            "finished_at": summary.finished_at,
-            "resumed": summary.resumed,
-            "rows": summary.rows,
-            "quarantined": summary.quarantined,
-            "failed_sources": summary.failed_sources,
-            "seconds": {k: round(v, 2) for k, v in summary.seconds.items()},
-        },
-    )
-    return summary
+def _build_stage(settings: Settings, summary: RunSummary, progress: ProgressFactory | None) -> None:
+    """Build and publish, unless nothing the warehouse is built from changed since the last build.
+
+    The run's entry goes into the run log (marked running) before the build, so the warehouse it builds
+    lists the run that built it (``stg_runs``); the finished entry follows after the run."""
+    started = time.perf_counter()
+    fingerprint = inputs_fingerprint(settings)
+    if settings.warehouse_path.exists() and fingerprint == stored_fingerprint(settings):
+        summary.build_skipped = True
+        summary.build = {"skipped": "nothing the warehouse is built from changed since the last build"}
+    else:
+        summary.status = "running"
+        append_run_log(settings, _log_entry(summary))
+        summary.build = build_warehouse(settings, progress, fingerprint=fingerprint)
+    summary.seconds["warehouse"] = time.perf_counter() - started
+
+
+def _log_entry(summary: RunSummary) -> dict[str, Any]:
+    return {
+        "run_id": summary.run_id,
+        "since": summary.since,
+        "until": summary.until,
+        "status": summary.status,
+        "started_at": summary.started_at,
+        "finished_at": summary.finished_at,
+        "resumed": summary.resumed,
+        "rows": summary.rows,
+        "quarantined": summary.quarantined,
+        "failed_sources": summary.failed_sources,
+        "seconds": {k: round(v, 2) for k, v in summary.seconds.items()},
+        **({"build_skipped": True} if summary.build_skipped else {}),
+    }

@@ -31,6 +31,7 @@ import pyarrow as pa
 from pipeline.config import Settings
 from pipeline.errors import AssertionFailed, BuildError
 from pipeline.lake import has_posts, posts_glob
+from pipeline.platforms import platform_names
 from pipeline.pseudonyms import Pseudonymizer, pseudonym_key
 from pipeline.schema import POSTS_SCHEMA
 
@@ -211,7 +212,7 @@ def register_sources(con: duckdb.DuckDBPyConnection, settings: Settings) -> dict
 
     _register_operations(con, settings)
 
-    platforms = {entry[1] for entry in _registry().values()}
+    platforms = set(platform_names())
     platforms |= {row[0] for row in con.execute("select distinct platform from src_posts").fetchall()}
     bots = [str(b) for b in settings.get("membership", "bots", [])]
     pseudo = Pseudonymizer(pseudonym_key(settings)) if settings.get("privacy", "pseudonymize") else None
@@ -278,12 +279,6 @@ def _json_lines_table(
         cols = ", ".join(f"{k} {v}" for k, v in columns.items())
         filename = ", filename varchar" if with_filename else ""
         con.execute(f"create or replace table {name} ({cols}{filename})")
-
-
-def _registry() -> dict[str, tuple[str, str]]:
-    from pipeline.sources.base import REGISTRY
-
-    return REGISTRY
 
 
 def _run_hooks(stage: str, con: duckdb.DuckDBPyConnection, settings: Settings, result: BuildResult) -> None:

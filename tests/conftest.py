@@ -26,6 +26,20 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.Temp
     monkeypatch.chdir(tmp_path_factory.mktemp("cwd"))
 
 
+@pytest.fixture(autouse=True)
+def _library_log_levels():
+    """A command run in-process quiets the HTTP libraries' loggers (pipeline.retry.quiet_libraries): undo it."""
+    import logging
+
+    from pipeline.retry import LIBRARY_LOGGERS
+
+    names = [*LIBRARY_LOGGERS, "pipeline"]
+    levels = {name: logging.getLogger(name).level for name in names}
+    yield
+    for name, level in levels.items():
+        logging.getLogger(name).setLevel(level)
+
+
 @pytest.fixture
 def realdata() -> Path:
     if not REALDATA.is_dir():

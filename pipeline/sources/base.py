@@ -95,10 +95,13 @@ class Source(Protocol):
 
 
 #: source name -> (module:class, platform). Imports are lazy so that `ripple --help` stays fast.
+#: What the system needs to know about each platform (pool, connection, staging model, communities, retries)
+#: is declared in pipeline/platforms.py; a platform not declared there gets the defaults.
 REGISTRY: dict[str, tuple[str, str]] = {
     "bluesky": ("pipeline.sources.bluesky:BlueskySource", "bluesky"),
     "bluesky_jetstream": ("pipeline.sources.bluesky_jetstream:BlueskyJetstreamSource", "bluesky"),
     "demo": ("pipeline.sources.demo:DemoSource", "demo"),
+    "mastodon": ("pipeline.sources.mastodon:MastodonSource", "mastodon"),
     "reddit": ("pipeline.sources.reddit:RedditSource", "reddit"),
     "reddit_dump": ("pipeline.sources.reddit_dump:RedditDumpSource", "reddit"),
     "x": ("pipeline.sources.x:XSource", "x"),

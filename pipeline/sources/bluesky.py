@@ -34,6 +34,7 @@ from atproto_client.exceptions import AtProtocolError
 
 from pipeline.config import Settings
 from pipeline.errors import ConfigError, SourceError
+from pipeline.schema import new_post
 from pipeline.sources.base import FetchContext, Reject
 
 log = logging.getLogger(__name__)
@@ -133,28 +134,22 @@ def record_to_post(
     lang = langs[0] if isinstance(langs, list) and langs and isinstance(langs[0], str) else None
     text = record.get("text")
     parts = parse_at_uri(uri)
-    return {
-        "platform": PLATFORM,
-        "post_id": f"bluesky:{uri}",
-        "kind": kind,
-        "share_type": share_type,
-        "community": community,
-        "author_id": did or (parts[0] if parts else None),
-        "author_name": handle,
-        "parent_id": f"bluesky:{parent}" if parent else None,
-        "root_id": f"bluesky:{root or parent}" if kind == "comment" else f"bluesky:{uri}",
-        "shared_id": f"bluesky:{shared}" if shared else None,
-        "created_at": record.get("createdAt") or (tid_time(parts[2]) if parts else None),
-        "title": None,
-        "text": text if isinstance(text, str) else None,
-        "url": permalink(uri),
-        "lang": lang,
-        "score": None,
-        "reply_count": None,
-        "share_count": None,
-        "is_deleted": False,
-        "is_removed": False,
-    }
+    return new_post(
+        platform=PLATFORM,
+        post_id=f"bluesky:{uri}",
+        kind=kind,
+        share_type=share_type,
+        community=community,
+        author_id=did or (parts[0] if parts else None),
+        author_name=handle,
+        parent_id=f"bluesky:{parent}" if parent else None,
+        root_id=f"bluesky:{root or parent}" if kind == "comment" else f"bluesky:{uri}",
+        shared_id=f"bluesky:{shared}" if shared else None,
+        created_at=record.get("createdAt") or (tid_time(parts[2]) if parts else None),
+        text=text if isinstance(text, str) else None,
+        url=permalink(uri),
+        lang=lang,
+    )
 
 
 def post_view_to_post(view: Any, community: str | None = None) -> dict[str, Any] | Reject:
@@ -181,18 +176,16 @@ def repost_share(
     subject: str, did: str, created_at: Any, community: str | None = None, post_id: str | None = None
 ) -> dict[str, Any]:
     """A repost of ``subject`` by ``did``: a share (``repost``) with no text of its own."""
-    return {
-        "platform": PLATFORM,
-        "post_id": post_id or f"{SYNTHETIC_REPOST_PREFIX}{subject}:{did}",
-        "kind": "share",
-        "share_type": "repost",
-        "community": community,
-        "author_id": did,
-        "shared_id": f"bluesky:{subject}",
-        "created_at": created_at,
-        "is_deleted": False,
-        "is_removed": False,
-    }
+    return new_post(
+        platform=PLATFORM,
+        post_id=post_id or f"{SYNTHETIC_REPOST_PREFIX}{subject}:{did}",
+        kind="share",
+        share_type="repost",
+        community=community,
+        author_id=did,
+        shared_id=f"bluesky:{subject}",
+        created_at=created_at,
+    )
 
 
 def node_reject(node: dict[str, Any]) -> Reject:
@@ -394,6 +387,7 @@ class BlueskySource:
     name = "bluesky"
     platform = PLATFORM
     lands_raw = True
+    supports_thread = True  # `ripple ingest bluesky --thread URI_OR_URL`
 
     def __init__(
         self,

@@ -34,6 +34,7 @@ from typing import Any
 
 from pipeline import lake
 from pipeline.config import Settings
+from pipeline.schema import new_post
 from pipeline.sources.base import FetchContext, Reject
 from pipeline.sources.bluesky import (
     PLATFORM,
@@ -136,13 +137,13 @@ def map_delete(event: dict[str, Any], known: dict[str, Any] | None) -> dict[str,
     uri = event_uri(event)
     if known is None and commit.get("collection") != POST_COLLECTION:
         return None
-    row: dict[str, Any] = {
-        "platform": PLATFORM,
-        "post_id": f"bluesky:{uri}",
-        "kind": "post",
-        "author_id": event.get("did"),
-        "created_at": tid_time(commit.get("rkey")) or event_time(event, ""),
-    }
+    row = new_post(
+        platform=PLATFORM,
+        post_id=f"bluesky:{uri}",
+        kind="post",
+        author_id=event.get("did"),
+        created_at=tid_time(commit.get("rkey")) or event_time(event, ""),
+    )
     row.update(known or {})
     row.update(is_deleted=True, is_removed=False, text=None, url=None)
     return row

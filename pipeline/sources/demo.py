@@ -36,6 +36,7 @@ import numpy as np
 import pyarrow as pa
 
 from pipeline.config import Settings
+from pipeline.schema import new_post
 from pipeline.sources.base import FetchContext, Reject
 
 PLATFORM = "demo"
@@ -690,28 +691,28 @@ class DemoSource:
         for item in page["data"]["items"]:
             try:
                 parent, shared, root = item.get("parent"), item.get("shared"), item.get("root")
-                yield {
-                    "platform": PLATFORM,
-                    "post_id": prefix + item["id"],
-                    "kind": item["kind"],
-                    "share_type": item.get("share_type"),
-                    "community": item.get("community"),
-                    "author_id": item.get("author"),
-                    "author_name": item.get("author"),
-                    "parent_id": prefix + parent if parent else None,
-                    "root_id": prefix + root if root else None,
-                    "shared_id": prefix + shared if shared else None,
-                    "created_at": item["created_utc"],
-                    "title": item.get("title"),
-                    "text": item.get("body"),
-                    "url": item.get("url"),
-                    "lang": "en",
-                    "score": item.get("score"),
-                    "reply_count": item.get("num_replies"),
-                    "share_count": item.get("num_shares"),
-                    "is_deleted": bool(item.get("deleted", False)),
-                    "is_removed": bool(item.get("removed", False)),
-                }
+                yield new_post(
+                    platform=PLATFORM,
+                    post_id=prefix + item["id"],
+                    kind=item["kind"],
+                    share_type=item.get("share_type"),
+                    community=item.get("community"),
+                    author_id=item.get("author"),
+                    author_name=item.get("author"),
+                    parent_id=prefix + parent if parent else None,
+                    root_id=prefix + root if root else None,
+                    shared_id=prefix + shared if shared else None,
+                    created_at=item["created_utc"],
+                    title=item.get("title"),
+                    text=item.get("body"),
+                    url=item.get("url"),
+                    lang="en",
+                    score=item.get("score"),
+                    reply_count=item.get("num_replies"),
+                    share_count=item.get("num_shares"),
+                    is_deleted=bool(item.get("deleted", False)),
+                    is_removed=bool(item.get("removed", False)),
+                )
             except (KeyError, TypeError) as exc:
                 yield Reject(f"malformed demo item: {exc!r}", item)
 

@@ -6,8 +6,10 @@ What a run does (docs/sources/reddit.md has the details):
   newest submissions back to the unit's watermark and at least ``revisit_days`` before the window end, then
   fetches each submission's whole comment tree, expanding ``more`` stubs the way PRAW's ``replace_more`` does
   (largest first, one request each, at most ``replace_more_limit`` of them per thread);
-* ``ctx.options["threads"]`` (ids or URLs) fetches just those threads, ``ctx.options["items"]`` (fullnames)
-  refreshes those items through ``/api/info`` (e.g. to learn whether they were deleted since).
+* ``ctx.options["threads"]`` (ids or URLs) fetches just those threads, whole: every ``more`` stub is
+  expanded unless ``ctx.options["replace_more"]`` sets a budget (the nightly budget is for listings);
+  ``ctx.options["items"]`` (fullnames) refreshes those items through ``/api/info`` (e.g. to learn whether
+  they were deleted since).
 
 Every page is the JSON the API returned, fetched with ``reddit.request`` so PRAW handles authentication and
 rate limits. A thread is one page: the ``/comments/<id>`` response plus the list of expansion responses under
@@ -20,16 +22,16 @@ import configparser
 import heapq
 import logging
 import os
-import random
 import re
-import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from pipeline.config import Settings
 from pipeline.errors import ConfigError, RippleError, SourceError
+from pipeline.retry import GaveUp, Retryable, RetryPolicy, describe, reset_wait
+from pipeline.schema import new_post
 from pipeline.sources.base import FetchContext, Reject
 
 if TYPE_CHECKING:
@@ -45,10 +47,7 @@ AUTHOR_DELETION_CATEGORIES = frozenset({"deleted", "author"})
 LISTING_PAGE_SIZE = 100
 INFO_BATCH = 100
 THREAD_COMMENT_LIMIT = 500
-DEFAULT_MAX_RETRIES = 5
 INT64_MAX = 2**63 - 1
-DEFAULT_RETRY_BASE_SECONDS = 2.0
-DEFAULT_RETRY_MAX_SECONDS = 120.0
 _ID36 = re.compile(r"^[0-9a-z]{1,13}$")
 
 
@@ -57,6 +56,14 @@ class RedditUnavailable(RippleError):
 
     Running the same window again resumes from the last checkpoint.
     """
+
+
+class _BadJSON(Exception):
+    """The body of a response that was not JSON (kept for the quarantine record if retries do not help)."""
+
+    def __init__(self, status: int | None, body: str | None):
+        super().__init__("response body is not valid JSON")
+        self.status, self.body = status, body
 
 
 class _RequestFailed(Exception):
@@ -156,28 +163,26 @@ def map_submission(data: dict[str, Any]) -> list[dict[str, Any]]:
     parent = _str(data.get("crosspost_parent"))
     text = data.get("selftext")
     is_deleted, is_removed = deletion_flags(data, text)
-    post: dict[str, Any] = {
-        "platform": PLATFORM,
-        "post_id": f"{PLATFORM}:{name}" if name else None,
-        "kind": "share" if parent else "post",
-        "share_type": "crosspost" if parent else None,
-        "community": _community(data),
-        "author_id": _str(data.get("author")),
-        "author_name": _str(data.get("author")),
-        "parent_id": None,
-        "root_id": f"{PLATFORM}:{name}" if name else None,
-        "shared_id": f"{PLATFORM}:{parent}" if parent else None,
-        "created_at": data.get("created_utc"),
-        "title": _str(data.get("title")),
-        "text": _body(text),
-        "url": None if data.get("is_self") is True else _str(data.get("url")),
-        "lang": None,
-        "score": _int(data.get("score")),
-        "reply_count": _int(data.get("num_comments")),
-        "share_count": _int(data.get("num_crossposts")),
-        "is_deleted": is_deleted,
-        "is_removed": is_removed,
-    }
+    post = new_post(
+        platform=PLATFORM,
+        post_id=f"{PLATFORM}:{name}" if name else None,
+        kind="share" if parent else "post",
+        share_type="crosspost" if parent else None,
+        community=_community(data),
+        author_id=_str(data.get("author")),
+        author_name=_str(data.get("author")),
+        root_id=f"{PLATFORM}:{name}" if name else None,
+        shared_id=f"{PLATFORM}:{parent}" if parent else None,
+        created_at=data.get("created_utc"),
+        title=_str(data.get("title")),
+        text=_body(text),
+        url=None if data.get("is_self") is True else _str(data.get("url")),
+        score=_int(data.get("score")),
+        reply_count=_int(data.get("num_comments")),
+        share_count=_int(data.get("num_crossposts")),
+        is_deleted=is_deleted,
+        is_removed=is_removed,
+    )
     out = [post]
     originals = data.get("crosspost_parent_list")
     if isinstance(originals, list):
@@ -194,28 +199,22 @@ def map_comment(data: dict[str, Any], reply_count: int | None = None) -> dict[st
     link = _str(data.get("link_id"))
     text = data.get("body")
     is_deleted, is_removed = deletion_flags(data, text)
-    return {
-        "platform": PLATFORM,
-        "post_id": f"{PLATFORM}:{name}" if name else None,
-        "kind": "comment",
-        "share_type": None,
-        "community": _community(data),
-        "author_id": _str(data.get("author")),
-        "author_name": _str(data.get("author")),
-        "parent_id": f"{PLATFORM}:{parent}" if parent else None,
-        "root_id": f"{PLATFORM}:{link}" if link else None,
-        "shared_id": None,
-        "created_at": data.get("created_utc"),
-        "title": None,
-        "text": _body(text),
-        "url": None,
-        "lang": None,
-        "score": _int(data.get("score")),
-        "reply_count": reply_count,
-        "share_count": None,
-        "is_deleted": is_deleted,
-        "is_removed": is_removed,
-    }
+    return new_post(
+        platform=PLATFORM,
+        post_id=f"{PLATFORM}:{name}" if name else None,
+        kind="comment",
+        community=_community(data),
+        author_id=_str(data.get("author")),
+        author_name=_str(data.get("author")),
+        parent_id=f"{PLATFORM}:{parent}" if parent else None,
+        root_id=f"{PLATFORM}:{link}" if link else None,
+        created_at=data.get("created_utc"),
+        text=_body(text),
+        score=_int(data.get("score")),
+        reply_count=reply_count,
+        is_deleted=is_deleted,
+        is_removed=is_removed,
+    )
 
 
 def map_record(data: dict[str, Any], kind: str | None = None) -> list[dict[str, Any]]:
@@ -337,6 +336,16 @@ def thread_id_from(value: str) -> str:
     raise ConfigError(f"not a Reddit thread id or URL: {value!r}")
 
 
+def explicit_budget(options: dict[str, Any]) -> int | None:
+    """Expansions per thread the user named: ``options["replace_more"]``, unlimited (None) by default."""
+    value = options.get("replace_more")
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ConfigError(f"reddit: --replace-more must be a whole number, got {value!r}")
+    return None if value < 0 else value
+
+
 # --------------------------------------------------------------------------------------------- client
 def build_reddit(settings: Settings, credentials: dict[str, Any] | None = None) -> praw.Reddit:
     """A ``praw.Reddit`` configured the way PRAW configures itself.
@@ -423,6 +432,7 @@ class RedditSource:
     name = "reddit"
     platform = PLATFORM
     lands_raw = True
+    supports_thread = True  # `ripple ingest reddit --thread ID`
 
     def __init__(self, settings: Settings, reddit: praw.Reddit | None = None):
         self.settings = settings
@@ -433,10 +443,7 @@ class RedditSource:
         self.revisit_days = float(cfg.get("revisit_days", 3))
         self.submission_limit = int(cfg.get("submission_limit", 1000))
         self.comment_sort = str(cfg.get("comment_sort", "confidence"))
-        self.max_retries = int(cfg.get("max_retries", DEFAULT_MAX_RETRIES))
-        self.retry_base = float(cfg.get("retry_base_seconds", DEFAULT_RETRY_BASE_SECONDS))
-        self.retry_max = float(cfg.get("retry_max_seconds", DEFAULT_RETRY_MAX_SECONDS))
-        self.sleep: Callable[[float], None] = time.sleep
+        self.retry = RetryPolicy.from_settings(settings, PLATFORM)
 
     # ----------------------------------------------------------------------------------------- requests
     def _client(self, ctx: FetchContext) -> praw.Reddit:
@@ -452,60 +459,64 @@ class RedditSource:
         params: dict[str, Any] | None = None,
         data: dict[str, Any] | None = None,
     ) -> Any:
-        """One API call with PRAW's auth and rate limits, plus bounded exponential backoff when transient.
+        """One API call with PRAW's auth and rate limits, retried by the platform's :class:`RetryPolicy`.
 
         Authentication failures raise :class:`SourceError` at once. 5xx, 429, timeouts, dropped connections
-        and bodies that are not JSON are retried; after ``max_retries`` the first three raise
-        :class:`RedditUnavailable` (the run can be resumed), a body that is still not JSON raises
-        ``_RequestFailed`` so that only this thread or listing is quarantined. Other 4xx raise that too.
+        and bodies that are not JSON are retried (a 429 waits for the reset Reddit announces); after
+        ``max_retries`` the first ones raise :class:`RedditUnavailable` (the run can be resumed), a body that
+        is still not JSON raises ``_RequestFailed`` so that only this thread or listing is quarantined.
+        Other 4xx raise that too.
         """
+        what = f"reddit: {method} {path}"
+        try:
+            return self.retry.call(what, lambda: self._attempt(reddit, method, path, params, data))
+        except GaveUp as exc:
+            bad_json = exc.last.__cause__
+            if isinstance(bad_json, _BadJSON):
+                raise _RequestFailed(
+                    bad_json.status, "response body is not valid JSON", bad_json.body
+                ) from None
+            raise RedditUnavailable(
+                f"{exc}; run the same window again to resume from the last checkpoint"
+            ) from None
+
+    def _attempt(
+        self,
+        reddit: praw.Reddit,
+        method: str,
+        path: str,
+        params: dict[str, Any] | None,
+        data: dict[str, Any] | None,
+    ) -> Any:
+        """One try: the response, or the failure classified (Retryable, SourceError, _RequestFailed)."""
         import prawcore
 
-        attempt = 0
-        while True:
-            try:
-                return reddit.request(method=method, path=path, params=params, data=data)
-            except prawcore.OAuthException as exc:
-                raise SourceError(
-                    f"reddit: authentication failed ({exc}); check the app's client id and secret"
-                ) from None
-            except (prawcore.InvalidToken, prawcore.Forbidden, prawcore.InsufficientScope) as exc:
+        try:
+            return reddit.request(method=method, path=path, params=params, data=data)
+        except prawcore.OAuthException as exc:
+            raise SourceError(
+                f"reddit: authentication failed ({exc}); check the app's client id and secret"
+            ) from None
+        except (prawcore.InvalidToken, prawcore.Forbidden, prawcore.InsufficientScope) as exc:
+            raise SourceError(self._auth_message(exc, path)) from None
+        except prawcore.BadJSON as exc:
+            cause = _BadJSON(exc.response.status_code, _response_text(exc))
+            raise Retryable("response body is not valid JSON") from cause
+        except prawcore.ResponseException as exc:
+            status = exc.response.status_code
+            if status in (401, 403):
                 raise SourceError(self._auth_message(exc, path)) from None
-            except prawcore.BadJSON as exc:
-                failure: Exception = exc
-                body = _response_text(exc)
-                if attempt >= self.max_retries:
-                    status = exc.response.status_code
-                    raise _RequestFailed(status, "response body is not valid JSON", body) from None
-            except prawcore.ResponseException as exc:
-                status = exc.response.status_code
-                if status in (401, 403):
-                    raise SourceError(self._auth_message(exc, path)) from None
-                if status < 500 and status != 429:
-                    message = f"HTTP {status} for {method} {path}"
-                    raise _RequestFailed(status, message, _response_text(exc)) from None
-                failure = exc
-            except prawcore.RequestException as exc:
-                failure = exc
-            except prawcore.PrawcoreException as exc:  # Redirect (unknown subreddit), SpecialError, ...
-                raise _RequestFailed(None, f"{type(exc).__name__}: {exc}") from None
-            if attempt >= self.max_retries:
-                raise RedditUnavailable(
-                    f"reddit: {method} {path} still failing after {attempt + 1} attempts "
-                    f"({_describe(failure)}); run the same window again to resume from the last checkpoint"
-                ) from None
-            delay = min(self.retry_max, self.retry_base * (2**attempt)) * (0.5 + random.random() / 2)
-            attempt += 1
-            log.warning(
-                "reddit: %s %s failed (%s); retry %d/%d in %.1fs",
-                method,
-                path,
-                _describe(failure),
-                attempt,
-                self.max_retries,
-                delay,
-            )
-            self.sleep(delay)
+            if status == 429:
+                headers = getattr(exc.response, "headers", None)
+                raise Retryable("HTTP 429", wait=reset_wait(headers), rate_limited=True) from exc
+            if status < 500:
+                message = f"HTTP {status} for {method} {path}"
+                raise _RequestFailed(status, message, _response_text(exc)) from None
+            raise Retryable(f"HTTP {status}") from exc
+        except prawcore.RequestException as exc:
+            raise Retryable(describe(exc)) from exc
+        except prawcore.PrawcoreException as exc:  # Redirect (unknown subreddit), SpecialError, ...
+            raise _RequestFailed(None, f"{type(exc).__name__}: {exc}") from None
 
     @staticmethod
     def _auth_message(exc: Exception, path: str) -> str:
@@ -552,7 +563,7 @@ class RedditSource:
             ids = [thread_id_from(t) for t in threads]
             reddit = self._client(ctx)
             yield from self._fetch_items(ctx, reddit, [str(i) for i in items])
-            yield from self._fetch_thread_list(ctx, reddit, "threads", ids)
+            yield from self._fetch_thread_list(ctx, reddit, "threads", ids, explicit_budget(ctx.options))
             return
         if ctx.window is None:
             raise ConfigError("reddit: a run needs a window, or threads/items to fetch")
@@ -575,12 +586,12 @@ class RedditSource:
             ctx.save_cursor(items_next=offset + len(batch))
 
     def _fetch_thread_list(
-        self, ctx: FetchContext, reddit: praw.Reddit, key: str, ids: list[str]
+        self, ctx: FetchContext, reddit: praw.Reddit, key: str, ids: list[str], budget: int | None
     ) -> Iterator[dict[str, Any]]:
         units = ctx.cursor.setdefault("units", {})
         progress = units.setdefault(key, {"threads": ids, "next": 0})
         for index in range(int(progress["next"]), len(progress["threads"])):
-            yield self.fetch_thread(reddit, progress["threads"][index])
+            yield self.fetch_thread(reddit, progress["threads"][index], budget)
             progress["next"] = index + 1
             ctx.save_cursor()
         progress["done"] = True
@@ -622,7 +633,7 @@ class RedditSource:
             }
             ctx.save_cursor()
         for index in range(int(progress["next"]), len(progress["threads"])):
-            yield self.fetch_thread(reddit, progress["threads"][index])
+            yield self.fetch_thread(reddit, progress["threads"][index], self.replace_more_limit)
             progress["next"] = index + 1
             ctx.save_cursor()
         progress["done"] = True
@@ -680,12 +691,13 @@ class RedditSource:
             if reached_end or not after or not children or seen >= self.submission_limit:
                 return
 
-    def fetch_thread(self, reddit: praw.Reddit, submission_id: str) -> dict[str, Any]:
-        """One thread as one page: the /comments/ response plus up to ``replace_more_limit`` expansions.
+    def fetch_thread(self, reddit: praw.Reddit, submission_id: str, budget: int | None) -> dict[str, Any]:
+        """One thread as one page: the /comments/ response plus up to ``budget`` expansions (None: all).
 
-        Stubs are expanded largest first, like PRAW's ``CommentForest.replace_more``: a stub with children
-        through ``/api/morechildren``, a "continue this thread" stub (count 0) through
-        ``/comments/<id>/_/<parent>``. The stubs the budget leaves are kept in the landed JSON.
+        Listed threads get ``replace_more_limit``, threads the user named get all (docs/sources/reddit.md). Stubs are expanded
+        largest first, like PRAW's ``CommentForest.replace_more``: a stub with children through
+        ``/api/morechildren``, a "continue this thread" stub (count 0) through ``/comments/<id>/_/<parent>``.
+        The stubs the budget leaves are kept in the landed JSON.
         """
         params = {"limit": THREAD_COMMENT_LIMIT, "sort": self.comment_sort}
         path = f"/comments/{submission_id}/"
@@ -707,7 +719,7 @@ class RedditSource:
 
         push(_response_things(page["request"], page["data"]))
         more: list[dict[str, Any]] = []
-        remaining = self.replace_more_limit
+        remaining = budget
         while heap and (remaining is None or remaining > 0):
             _, _, stub = heapq.heappop(heap)
             key = _stub_key(stub)
@@ -778,13 +790,3 @@ def _response_text(exc: Exception) -> str | None:
         return None if response is None else str(response.text)
     except Exception:  # a body that cannot even be decoded is not worth a second failure
         return None
-
-
-def _describe(exc: Exception) -> str:
-    original = getattr(exc, "original_exception", None)
-    if original is not None:
-        return f"{type(original).__name__}: {original}"
-    response = getattr(exc, "response", None)
-    if response is not None:
-        return f"HTTP {response.status_code}"
-    return f"{type(exc).__name__}: {exc}"

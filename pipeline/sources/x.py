@@ -33,6 +33,8 @@ from requests.adapters import HTTPAdapter
 
 from pipeline.config import Settings
 from pipeline.errors import SourceError
+from pipeline.retry import GaveUp, Retryable, RetryPolicy, describe, reset_wait
+from pipeline.schema import new_post
 from pipeline.sources.base import FetchContext, Reject
 
 log = logging.getLogger(__name__)
@@ -191,28 +193,25 @@ def tweet_to_post(tweet: dict[str, Any], index: PageIndex) -> dict[str, Any] | R
         metrics = {}
     lang = tweet.get("lang")
     community = tweet.get("community_id")
-    return {
-        "platform": PLATFORM,
-        "post_id": f"x:{native_id}",
-        "kind": kind,
-        "share_type": share_type,
-        "community": str(community) if community not in (None, "") else None,
-        "author_id": str(author_id) if author_id is not None else None,
-        "author_name": author.get("username") if author else None,
-        "parent_id": f"x:{parent}" if parent else None,
-        "root_id": f"x:{root}" if root else None,
-        "shared_id": f"x:{shared}" if shared else None,
-        "created_at": tweet.get("created_at"),
-        "title": None,
-        "text": tweet_text(tweet),
-        "url": external_url(tweet),
-        "lang": lang if isinstance(lang, str) and lang and lang != "und" else None,
-        "score": _metric(metrics, "like_count"),
-        "reply_count": _metric(metrics, "reply_count"),
-        "share_count": _metric(metrics, "retweet_count", "quote_count"),
-        "is_deleted": False,
-        "is_removed": False,
-    }
+    return new_post(
+        platform=PLATFORM,
+        post_id=f"x:{native_id}",
+        kind=kind,
+        share_type=share_type,
+        community=str(community) if community not in (None, "") else None,
+        author_id=str(author_id) if author_id is not None else None,
+        author_name=author.get("username") if author else None,
+        parent_id=f"x:{parent}" if parent else None,
+        root_id=f"x:{root}" if root else None,
+        shared_id=f"x:{shared}" if shared else None,
+        created_at=tweet.get("created_at"),
+        text=tweet_text(tweet),
+        url=external_url(tweet),
+        lang=lang if isinstance(lang, str) and lang and lang != "und" else None,
+        score=_metric(metrics, "like_count"),
+        reply_count=_metric(metrics, "reply_count"),
+        share_count=_metric(metrics, "retweet_count", "quote_count"),
+    )
 
 
 def response_tweets(response: dict[str, Any]) -> tuple[list[Any], list[dict[str, Any]]]:
@@ -284,28 +283,16 @@ def retweeters_to_posts(
             yield Reject("not a user object (no id)", user, location)
             continue
         user_id = str(user["id"])
-        yield {
-            "platform": PLATFORM,
-            "post_id": f"{SYNTHETIC_RETWEET_PREFIX}{tweet_id}:{user_id}",
-            "kind": "share",
-            "share_type": "retweet",
-            "community": None,
-            "author_id": user_id,
-            "author_name": user.get("username"),
-            "parent_id": None,
-            "root_id": None,
-            "shared_id": f"x:{tweet_id}",
-            "created_at": observed_at,
-            "title": None,
-            "text": None,
-            "url": None,
-            "lang": None,
-            "score": None,
-            "reply_count": None,
-            "share_count": None,
-            "is_deleted": False,
-            "is_removed": False,
-        }
+        yield new_post(
+            platform=PLATFORM,
+            post_id=f"{SYNTHETIC_RETWEET_PREFIX}{tweet_id}:{user_id}",
+            kind="share",
+            share_type="retweet",
+            author_id=user_id,
+            author_name=user.get("username"),
+            shared_id=f"x:{tweet_id}",
+            created_at=observed_at,
+        )
     for error in response.get("errors") or []:
         yield Reject(api_error_reason(error), error, location)
 
@@ -426,22 +413,14 @@ class XSource:
         http: requests.Session | None = None,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.time,
-        max_retries: int = 5,
-        backoff_base: float = 2.0,
-        backoff_max: float = 120.0,
-        max_rate_limit_wait: float = 16 * 60,
-        max_rate_limit_waits: int = 20,
         timeout: float = 60.0,
+        **retry: Any,
     ):
+        """``retry``: :class:`RetryPolicy` fields over the ``[x]`` settings (``max_retries``, ...)."""
         self.settings = settings
         self.http = http
-        self.sleep = sleep
         self.clock = clock
-        self.max_retries = max_retries
-        self.backoff_base = backoff_base
-        self.backoff_max = backoff_max
-        self.max_rate_limit_wait = max_rate_limit_wait
-        self.max_rate_limit_waits = max_rate_limit_waits
+        self.retry = RetryPolicy.from_settings(settings, PLATFORM, sleep=sleep, clock=clock, **retry)
         self.timeout = timeout
 
     # ------------------------------------------------------------------------------------------ settings
@@ -469,56 +448,44 @@ class XSource:
         return client
 
     def _call(self, endpoint: str, fn: Callable[..., Any], params: dict[str, Any]) -> dict[str, Any]:
-        """One API request with the rate-limit, retry and error policy of the whole source."""
-        server_errors = rate_waits = 0
-        while True:
-            try:
-                response = fn(**params)
-            except tweepy.TooManyRequests as exc:
-                rate_waits += 1
-                reset = exc.reset_time
-                if reset is None:
-                    header = exc.response.headers.get("x-rate-limit-reset")
-                    reset = int(header) if header and str(header).isdigit() else None
-                wait = max(reset - self.clock(), 0) + 1 if reset is not None else 60.0
-                if wait > self.max_rate_limit_wait or rate_waits > self.max_rate_limit_waits:
-                    raise SourceError(
-                        f"x: rate limit on {endpoint} would need a wait of {wait / 60:.0f} min "
-                        f"(after {rate_waits - 1} waits); stopping here, a re-run resumes from the checkpoint"
-                    ) from None
-                log.warning("x: rate limit on %s; waiting %.0f s for the window to reset", endpoint, wait)
-                self.sleep(wait)
-                continue
-            except tweepy.TwitterServerError as exc:
-                server_errors += 1
-                problem = f"HTTP {exc.response.status_code}"
-            except requests.RequestException as exc:
-                server_errors += 1
-                problem = type(exc).__name__
-            except tweepy.Unauthorized:
+        """One API request with the platform's retry and rate-limit policy (:class:`RetryPolicy`)."""
+        try:
+            return self.retry.call(f"x: {endpoint}", lambda: self._attempt(endpoint, fn, params))
+        except GaveUp as exc:
+            if exc.last.rate_limited:
                 raise SourceError(
-                    f"x: the bearer token was rejected (401 Unauthorized on {endpoint}): set {TOKEN_ENV} "
-                    "or the Airflow connection's bearer_token to a valid X API app bearer token"
+                    f"x: rate limit on {endpoint} would need a wait of {(exc.wait or 0) / 60:.0f} min "
+                    f"(after {exc.waits} waits); stopping here, a re-run resumes from the checkpoint"
                 ) from None
-            except tweepy.Forbidden as exc:
-                raise SourceError(self._forbidden_message(endpoint, exc)) from None
-            except tweepy.HTTPException as exc:
-                status = getattr(exc.response, "status_code", "?")
-                raise SourceError(f"x: {endpoint} failed with HTTP {status}: {_one_line(str(exc))}") from None
-            else:
-                if not isinstance(response, dict):
-                    raise SourceError(f"x: {endpoint} returned {type(response).__name__}, not a JSON object")
-                return response
-            if server_errors > self.max_retries:
-                raise SourceError(
-                    f"x: {endpoint} kept failing ({problem}) after {server_errors} attempts; "
-                    "a re-run resumes from the checkpoint"
-                )
-            delay = min(self.backoff_base * 2 ** (server_errors - 1), self.backoff_max)
-            log.warning(
-                "x: %s on %s; retrying in %.0f s (attempt %d)", problem, endpoint, delay, server_errors
-            )
-            self.sleep(delay)
+            raise SourceError(
+                f"x: {endpoint} kept failing ({exc.last.problem}) after {exc.attempts} attempts; "
+                "a re-run resumes from the checkpoint"
+            ) from None
+
+    def _attempt(self, endpoint: str, fn: Callable[..., Any], params: dict[str, Any]) -> dict[str, Any]:
+        """One try: the response, or the failure classified (Retryable or a SourceError that ends the run)."""
+        try:
+            response = fn(**params)
+        except tweepy.TooManyRequests as exc:
+            wait = reset_wait(getattr(exc.response, "headers", None), self.retry.clock)
+            raise Retryable("HTTP 429", wait=wait, rate_limited=True) from exc
+        except tweepy.TwitterServerError as exc:
+            raise Retryable(f"HTTP {exc.response.status_code}") from exc
+        except requests.RequestException as exc:
+            raise Retryable(describe(exc)) from exc
+        except tweepy.Unauthorized:
+            raise SourceError(
+                f"x: the bearer token was rejected (401 Unauthorized on {endpoint}): set {TOKEN_ENV} "
+                "or the Airflow connection's bearer_token to a valid X API app bearer token"
+            ) from None
+        except tweepy.Forbidden as exc:
+            raise SourceError(self._forbidden_message(endpoint, exc)) from None
+        except tweepy.HTTPException as exc:
+            status = getattr(exc.response, "status_code", "?")
+            raise SourceError(f"x: {endpoint} failed with HTTP {status}: {_one_line(str(exc))}") from None
+        if not isinstance(response, dict):
+            raise SourceError(f"x: {endpoint} returned {type(response).__name__}, not a JSON object")
+        return response
 
     @staticmethod
     def _forbidden_message(endpoint: str, exc: tweepy.Forbidden) -> str:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.dags.conftest import DAGS_DIR, REPO, load_dag_module, require_airflow
+from tests.dags.conftest import DAGS_DIR, REPO, require_airflow
 
 require_airflow()
 
@@ -92,16 +92,9 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Deployment:
     migrated = dep.airflow("db", "migrate")
     assert migrated.returncode == 0, _tail(migrated)
     # the pools the DAG uses, as docker-compose.yml's init creates them (docs/deploy.md)
-    nightly = load_dag_module("ripple_nightly")
-    pools = {
-        nightly.pool_name(p): {
-            "slots": nightly.POOL_SLOTS.get(p, 1),
-            "description": f"{p} API",
-            "include_deferred": False,
-        }
-        for p in nightly.PLATFORMS
-    }
-    (dep.root / "pools.json").write_text(json.dumps(pools), encoding="utf-8")
+    from pipeline.platforms import pools_json
+
+    (dep.root / "pools.json").write_text(pools_json(), encoding="utf-8")
     imported = dep.airflow("pools", "import", str(dep.root / "pools.json"))
     assert imported.returncode == 0, _tail(imported)
     return dep

@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from pipeline import orchestration as lib
 from tests.dags.conftest import DAG_FILES, DAGS_DIR, REPO, load_dag_module, require_airflow
 
 require_airflow()
@@ -135,7 +136,6 @@ print(json.dumps({{"seconds": seconds, "before": before, "after": [m for m in he
 def test_reddit_connection_becomes_praw_keyword_arguments(ripple_env):
     from airflow.sdk import Connection
 
-    nightly = load_dag_module("ripple_nightly")
     conn = Connection(
         conn_id="reddit_default",
         conn_type="generic",
@@ -145,7 +145,7 @@ def test_reddit_connection_becomes_praw_keyword_arguments(ripple_env):
             {"user_agent": "ripple/0.1 by u/someone", "refresh_token": "tok-123", "username": ""}
         ),
     )
-    assert nightly.connection_credentials("reddit", conn) == {
+    assert lib.connection_credentials("reddit", conn) == {
         "client_id": "app-id",
         "client_secret": "app-secret",
         "user_agent": "ripple/0.1 by u/someone",
@@ -164,7 +164,7 @@ def test_reddit_connection_becomes_praw_keyword_arguments(ripple_env):
             }
         ),
     )
-    assert nightly.connection_credentials("reddit", script_app) == {
+    assert lib.connection_credentials("reddit", script_app) == {
         "client_id": "a",
         "client_secret": "b",
         "username": "u",
@@ -176,9 +176,8 @@ def test_reddit_connection_becomes_praw_keyword_arguments(ripple_env):
 def test_x_connection_password_is_the_bearer_token(ripple_env):
     from airflow.sdk import Connection
 
-    nightly = load_dag_module("ripple_nightly")
     conn = Connection(conn_id="x_default", conn_type="generic", password="AAAA-bearer")
-    assert nightly.connection_credentials("x", conn) == {"bearer_token": "AAAA-bearer"}
+    assert lib.connection_credentials("x", conn) == {"bearer_token": "AAAA-bearer"}
 
 
 def test_credentials_come_from_the_environment_connection_or_none(ripple_env, monkeypatch):
@@ -186,15 +185,15 @@ def test_credentials_come_from_the_environment_connection_or_none(ripple_env, mo
     monkeypatch.delenv("AIRFLOW_CONN_X_DEFAULT", raising=False)
     monkeypatch.delenv("AIRFLOW_CONN_REDDIT_DEFAULT", raising=False)
     # no connection: the pipeline falls back to its own configuration (praw.ini, X_BEARER_TOKEN)
-    assert nightly.credentials_for("x") is None
-    assert nightly.credentials_for("demo") is None
+    assert nightly.credentials("x") is None
+    assert nightly.credentials("demo") is None
     monkeypatch.setenv(
         "AIRFLOW_CONN_REDDIT_DEFAULT",
         json.dumps(
             {"conn_type": "generic", "login": "cid", "password": "csecret", "extra": {"user_agent": "ua"}}
         ),
     )
-    assert nightly.credentials_for("reddit") == {
+    assert nightly.credentials("reddit") == {
         "client_id": "cid",
         "client_secret": "csecret",
         "user_agent": "ua",
@@ -210,8 +209,7 @@ def _plan():
 
 
 def test_run_log_entry_partial_when_a_source_failed_but_the_warehouse_was_published(ripple_env):
-    nightly = load_dag_module("ripple_nightly")
-    entry = nightly.run_log_entry(
+    entry = lib.run_log_entry(
         _plan(),
         planned={"demo": ["demo"], "reddit": ["reddit"], "x": []},
         ingested=[{"source": "demo", "rows": 120, "quarantined": 3, "seconds": 1.5}],
@@ -243,8 +241,7 @@ def test_run_log_entry_partial_when_a_source_failed_but_the_warehouse_was_publis
 
 
 def test_run_log_entry_failed_when_nothing_was_published(ripple_env):
-    nightly = load_dag_module("ripple_nightly")
-    entry = nightly.run_log_entry(
+    entry = lib.run_log_entry(
         _plan(),
         planned={"demo": ["demo"]},
         ingested=[{"source": "demo", "rows": 50, "quarantined": 0, "seconds": 1.0}],
@@ -280,8 +277,7 @@ def test_run_log_entry_failed_when_nothing_was_published(ripple_env):
 
 
 def test_run_log_entry_succeeded(ripple_env):
-    nightly = load_dag_module("ripple_nightly")
-    entry = nightly.run_log_entry(
+    entry = lib.run_log_entry(
         _plan(),
         planned={"demo": ["demo"], "reddit": [], "x": []},
         ingested=[{"source": "demo", "rows": 7, "quarantined": 0, "seconds": 1.0}],
@@ -299,28 +295,26 @@ def _utc(*args: int) -> datetime:
 
 
 def test_weekly_report_is_due_only_on_the_publish_that_completes_a_week(ripple_env):
-    weekly = load_dag_module("ripple_weekly_report")
     # 2026-11-16 is a Monday: the 02:00 run covers Sunday 02:00 .. Monday 02:00 and completes week 46
-    assert weekly.due_weeks([(_utc(2026, 11, 15, 2), _utc(2026, 11, 16, 2))]) == ["2026-W46"]
+    assert lib.due_weeks([(_utc(2026, 11, 15, 2), _utc(2026, 11, 16, 2))]) == ["2026-W46"]
     # Tuesday's run completes nothing new
-    assert weekly.due_weeks([(_utc(2026, 11, 16, 2), _utc(2026, 11, 17, 2))]) == []
+    assert lib.due_weeks([(_utc(2026, 11, 16, 2), _utc(2026, 11, 17, 2))]) == []
     # Sunday's run neither: week 47 ends at Monday 00:00
-    assert weekly.due_weeks([(_utc(2026, 11, 21, 2), _utc(2026, 11, 22, 2))]) == []
+    assert lib.due_weeks([(_utc(2026, 11, 21, 2), _utc(2026, 11, 22, 2))]) == []
     # a midnight schedule: the window ending exactly at Monday 00:00 completes the week
-    assert weekly.due_weeks([(_utc(2026, 11, 15), _utc(2026, 11, 16))]) == ["2026-W46"]
+    assert lib.due_weeks([(_utc(2026, 11, 15), _utc(2026, 11, 16))]) == ["2026-W46"]
     # a backfill's events together: every week they complete
     days = [(_utc(2026, 10, 1) + timedelta(days=i), _utc(2026, 10, 2) + timedelta(days=i)) for i in range(31)]
-    assert weekly.due_weeks(days) == ["2026-W40", "2026-W41", "2026-W42", "2026-W43"]
+    assert lib.due_weeks(days) == ["2026-W40", "2026-W41", "2026-W42", "2026-W43"]
     # an event without a window (emitted by hand): the last complete week
-    assert weekly.due_weeks([(None, _utc(2026, 11, 19, 8))]) == ["2026-W46"]
+    assert lib.due_weeks([(None, _utc(2026, 11, 19, 8))]) == ["2026-W46"]
     # ISO years: 2026-12-28 is in 2026-W53, and 2027-01-04 is the Monday that ends it
-    assert weekly.due_weeks([(_utc(2027, 1, 3, 2), _utc(2027, 1, 4, 2))]) == ["2026-W53"]
+    assert lib.due_weeks([(_utc(2027, 1, 3, 2), _utc(2027, 1, 4, 2))]) == ["2026-W53"]
 
 
 def test_week_end_is_the_monday_after(ripple_env):
-    weekly = load_dag_module("ripple_weekly_report")
-    assert weekly.week_end("2026-W46") == _utc(2026, 11, 16)
-    assert weekly.week_end("2026-W53") == _utc(2027, 1, 4)
+    assert lib.week_end("2026-W46") == _utc(2026, 11, 16)
+    assert lib.week_end("2026-W53") == _utc(2027, 1, 4)
 
 
 # ------------------------------------------------------------------------------------------------ task bodies
@@ -442,3 +436,33 @@ def test_publish_can_be_retried_after_its_rename_succeeded(dagbag, ripple_env, m
     # no candidate and a warehouse this run did not build: say what to do instead of retrying in vain
     with pytest.raises(AirflowFailException, match="clear the build task"):
         publish(label, *window, {"inode": built["inode"] + 1})
+
+
+# ------------------------------------------------------------------------------------------------ bad settings
+def test_a_broken_ripple_toml_fails_the_tasks_with_its_message_not_the_dag_import(ripple_env, monkeypatch):
+    import pendulum
+    from airflow.dag_processing.dagbag import DagBag
+    from airflow.sdk.exceptions import AirflowFailException
+
+    ripple_env.write_text("[run\nsources = demo\n", encoding="utf-8")  # not TOML
+    dagbag = DagBag(dag_folder=str(DAGS_DIR))
+    assert dagbag.import_errors == {}
+    assert set(dagbag.dags) == set(DAG_FILES)
+    # scheduled with the defaults meanwhile
+    assert dagbag.dags["ripple_nightly"].timetable.expression == "0 2 * * *"
+    context = {
+        "params": {"since": None, "until": None},
+        "data_interval_start": pendulum.datetime(2026, 11, 14, 2, tz="UTC"),
+        "data_interval_end": pendulum.datetime(2026, 11, 15, 2, tz="UTC"),
+    }
+    plan = _call_with_context(dagbag.dags["ripple_nightly"], "plan", context, monkeypatch)
+    with pytest.raises(AirflowFailException, match=rf"{ripple_env.name}: invalid TOML"):
+        plan()
+    build = dagbag.dags["ripple_nightly"].get_task("build").python_callable
+    with pytest.raises(AirflowFailException, match="invalid TOML"):
+        build("run-x")
+    render = _call_with_context(
+        dagbag.dags["ripple_weekly_report"], "render", {"outlet_events": {}}, monkeypatch
+    )
+    with pytest.raises(AirflowFailException, match="invalid TOML"):
+        render("2026-W46")

@@ -85,15 +85,43 @@ def test_airflow_services_wait_for_the_database_and_the_init(services):
 
 
 def test_init_migrates_the_database_creates_the_admin_and_a_pool_per_platform(services):
+    from pipeline.platforms import main, platforms
     from pipeline.sources.base import REGISTRY
 
     script = _command(services["airflow-init"])
     assert "airflow db migrate" in script
     assert "airflow users create --role Admin" in script
-    pools = dict(re.findall(r"airflow pools set (\S+) (\d+)", script))
+    # the pools come from the platform declarations, never from a list written out here
+    assert "python -m pipeline.platforms pools > /tmp/ripple-pools.json" in script
+    assert "airflow pools import /tmp/ripple-pools.json" in script
+    assert "$$(python -m pipeline.platforms connections)" in script
+    assert "airflow pools set" not in script
+    assert {p.name for p in platforms()} == {platform for _target, platform in REGISTRY.values()}
+    assert main(["nosuch"]) == 2
+
+
+def test_the_pools_file_has_one_pool_per_platform_with_its_slots(capsys):
+    from pipeline.platforms import main
+    from pipeline.sources.base import REGISTRY
+
+    assert main(["pools"]) == 0
+    pools = json.loads(capsys.readouterr().out)
     platforms = {platform for _target, platform in REGISTRY.values()}
     assert set(pools) == {f"ripple_{platform}" for platform in platforms}
-    assert all(int(slots) >= 1 for slots in pools.values())
+    assert {name: pool["slots"] for name, pool in pools.items()} == {
+        "ripple_bluesky": 1,
+        "ripple_demo": 2,
+        "ripple_mastodon": 1,
+        "ripple_reddit": 1,
+        "ripple_x": 1,
+    }
+    assert main(["connections"]) == 0
+    assert capsys.readouterr().out.split() == [
+        "bluesky_default",
+        "mastodon_default",
+        "reddit_default",
+        "x_default",
+    ]
 
 
 def test_celery_is_an_opt_in_profile(services):
@@ -216,10 +244,11 @@ def test_env_example_connections_reach_the_pipeline_as_client_arguments(ripple_e
     require_airflow()
     from airflow.sdk import Connection
 
-    nightly = load_dag_module("ripple_nightly")
+    from pipeline.orchestration import connection_credentials
+
     documented = _env_example()
     reddit = Connection.from_json(documented["AIRFLOW_CONN_REDDIT_DEFAULT"], conn_id="reddit_default")
-    assert set(nightly.connection_credentials("reddit", reddit)) == {
+    assert set(connection_credentials("reddit", reddit)) == {
         "client_id",
         "client_secret",
         "user_agent",
@@ -227,18 +256,18 @@ def test_env_example_connections_reach_the_pipeline_as_client_arguments(ripple_e
         "password",
     }
     x = Connection.from_json(documented["AIRFLOW_CONN_X_DEFAULT"], conn_id="x_default")
-    assert set(nightly.connection_credentials("x", x)) == {"bearer_token"}
+    assert set(connection_credentials("x", x)) == {"bearer_token"}
 
 
 @pytest.mark.airflow
-def test_compose_pools_have_the_slots_the_dag_declares(services, ripple_env):
+def test_the_nightly_dag_uses_the_pools_compose_creates(services, ripple_env):
     require_airflow()
+    from pipeline.platforms import pools_json
+
     nightly = load_dag_module("ripple_nightly")
-    pools = {
-        name: int(slots)
-        for name, slots in re.findall(r"airflow pools set (\S+) (\d+)", _command(services["airflow-init"]))
-    }
-    assert pools == {nightly.pool_name(p): nightly.POOL_SLOTS[p] for p in nightly.PLATFORMS}
+    pools = json.loads(pools_json())
+    for platform in nightly.PLATFORMS:
+        assert platform.pool in pools and pools[platform.pool]["slots"] == platform.pool_slots >= 1
 
 
 def test_deploy_docs_say_how_to_start_with_and_without_docker():
@@ -250,7 +279,7 @@ def test_deploy_docs_say_how_to_start_with_and_without_docker():
         "airflow standalone",
         "AIRFLOW_CONN_REDDIT_DEFAULT",
         "AIRFLOW_CONN_X_DEFAULT",
-        "airflow pools set",
+        "airflow pools import",
         "ripple_reddit",
         "ripple_x",
         "ripple_demo",

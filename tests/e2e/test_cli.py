@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import subprocess
 from pathlib import Path
 
 import duckdb
 import pytest
 
-from tests.e2e.conftest import ripple
+from tests.e2e.conftest import RIPPLE, ripple
 
 COMMANDS = [
     "run",
@@ -16,6 +18,7 @@ COMMANDS = [
     "build",
     "purge",
     "sql",
+    "shell",
     "status",
     "report",
     "affect",
@@ -160,3 +163,115 @@ def test_purge_removes_items_deleted_or_removed_upstream(demo_run: Path, tmp_pat
     assert lake_flagged == 0
     again = ripple("purge", "--data-dir", str(data), check=True)
     assert "Removed 0 items" in again.stdout
+
+
+def test_sql_cannot_touch_files_or_settings(demo_run: Path, tmp_path: Path) -> None:
+    key = demo_run / "state" / "pseudonym.key"
+    before = key.read_bytes() if key.exists() else None
+    secret = tmp_path / "secret.txt"
+    secret.write_text("s3cr3t-value\n")
+    lake_file = next((demo_run / "lake" / "posts").rglob("*.parquet"))
+    statements = {
+        "copy to file": f"copy (select 'x') to '{key}'",
+        "read_text": f"select * from read_text('{secret}')",
+        "read_csv": f"select * from read_csv('{secret}')",
+        "read_parquet": f"select count(*) from read_parquet('{lake_file}')",
+        "install": "install httpfs",
+        "load": "load httpfs",
+        "attach": f"attach '{tmp_path / 'other.duckdb'}' as other",
+        "set": "set enable_external_access = true",
+        "export": f"export database '{tmp_path / 'export'}'",
+        "pragma": "pragma enable_profiling",
+    }
+    for name, statement in statements.items():
+        proc = ripple("sql", statement, "--data-dir", str(demo_run))
+        assert proc.returncode == 2, (name, proc.returncode, proc.stderr)
+        assert proc.stderr.startswith("error:") and len(proc.stderr.strip().splitlines()) == 1, name
+        assert "s3cr3t" not in proc.stdout + proc.stderr
+    assert (key.read_bytes() if key.exists() else None) == before
+    assert not (tmp_path / "other.duckdb").exists() and not (tmp_path / "export").exists()
+    proc = ripple("sql", "pragma table_info('stg_posts')", "--data-dir", str(demo_run), check=True)
+    assert "post_id" in proc.stdout
+
+
+def test_sql_output_is_readable_piped_and_in_80_columns(demo_run: Path) -> None:
+    columns = [
+        r[0]
+        for r in duckdb.connect(str(demo_run / "warehouse.duckdb"), read_only=True)
+        .sql("select column_name from duckdb_columns() where table_name = 'stg_posts' order by column_index")
+        .fetchall()
+    ]
+    query = "select * from stg_posts order by post_id limit 3"
+    piped = ripple("sql", query, "--data-dir", str(demo_run), check=True)  # stdout is a pipe: CSV
+    lines = piped.stdout.splitlines()
+    assert lines[0].split(",") == columns and "…" not in piped.stdout
+    first_id = lines[1].split(",")[columns.index("post_id")]
+    assert first_id.startswith("demo:")
+    for fmt in ("table", "vertical"):
+        proc = ripple("sql", query, "-f", fmt, "--data-dir", str(demo_run), env={"COLUMNS": "80"}, check=True)
+        assert "…" not in proc.stdout, fmt
+        assert max(len(line) for line in proc.stdout.splitlines()) <= 80, fmt
+    vertical = ripple(
+        "sql", query, "-f", "vertical", "--data-dir", str(demo_run), env={"COLUMNS": "80"}
+    ).stdout
+    assert vertical.count("-[ row ") == 3
+    assert any(
+        line.startswith("post_id ") and line.endswith(f" | {first_id}") for line in vertical.splitlines()
+    )
+    status = ripple("status", "--data-dir", str(demo_run), check=True)
+    assert status.stdout.splitlines()[0].startswith("run_id,status,")
+
+
+def test_terminal_output_goes_vertical_when_too_wide(monkeypatch: pytest.MonkeyPatch) -> None:
+    import io
+
+    from rich.console import Console
+
+    from pipeline import cli
+
+    buffer = io.StringIO()
+    monkeypatch.setattr(cli, "out", Console(file=buffer, force_terminal=True, width=80, color_system=None))
+    cli._emit(["a", "b"], [(1, "x")], "auto")
+    assert "┃ a" in buffer.getvalue() or "│ 1" in buffer.getvalue()
+    buffer.truncate(0)
+    buffer.seek(0)
+    wide = [(f"value-{i}-" + "y" * 30,) * 4 for i in range(2)]
+    cli._emit(["first", "second", "third", "fourth"], wide, "auto")
+    text = buffer.getvalue()
+    assert text.count("-[ row ") == 2 and "fourth | value-1-" + "y" * 30 in text and "…" not in text
+
+
+def test_shell_reads_statements_from_stdin(demo_run: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RIPPLE")}
+    env.update({"RIPPLE_PSEUDONYM_KEY": "test-key-" + "0" * 32})
+    script = (
+        ".tables\n"
+        "select count(*) as n\n  from stg_posts\n  where platform = 'demo';\n"
+        f"copy (select 1) to '{demo_run}/state/x.csv';\n"
+        "select 42 as answer;\n"
+        ".quit\n"
+        "select 'after quit' as never;\n"
+    )
+    proc = subprocess.run(
+        [RIPPLE, "shell", "--data-dir", str(demo_run)], input=script, capture_output=True, text=True, env=env
+    )
+    con = duckdb.connect(str(demo_run / "warehouse.duckdb"), read_only=True)
+    n = con.sql("select count(*) from stg_posts where platform = 'demo'").fetchall()[0][0]
+    con.close()
+    lines = proc.stdout.splitlines()
+    assert "stg_posts" in lines and "fct_item_spread" in lines
+    assert lines[lines.index("n") + 1] == str(n)
+    assert lines[lines.index("answer") + 1] == "42"
+    assert "after quit" not in proc.stdout and "never" not in proc.stdout
+    assert "COPY statements are not allowed" in proc.stderr and not (demo_run / "state" / "x.csv").exists()
+    assert proc.returncode == 1  # a statement failed
+
+
+def test_report_of_a_week_without_data_says_so(demo_run: Path) -> None:
+    proc = ripple("report", "--week", "2020-W01", "--data-dir", str(demo_run))
+    assert proc.returncode == 1
+    assert proc.stderr.strip() == (
+        "error: no items in 2020-W01 in the warehouse (it holds items from 2026-10-01 to 2026-10-10); "
+        "choose another --week"
+    )
+    assert not (demo_run / "reports" / "2020-W01").exists()

@@ -183,12 +183,24 @@ def test_fully_expanded_thread_lands_every_comment_at_every_level(
         assert secret not in everything
 
 
+def test_a_named_thread_is_expanded_whole_whatever_the_nightly_budget(realdata: Path, tmp_path: Path) -> None:
+    cassette = realdata / CASSETTES / REPLACE_ALL
+    expected, _submission = tree_from_cassette(cassette)
+    settings = make_settings(tmp_path, replace_more_limit=3)
+    with ReplayServer([cassette]) as server:
+        result = ingest(settings, server, options={"threads": ["3hahrw"]})
+        expansions = server.count("POST", "/api/morechildren") + server.count("GET", "/comments/3hahrw/_/")
+    assert expansions == 18
+    comments = {r["post_id"] for r in lake_rows(settings) if r["kind"] == "comment"}
+    assert comments == {f"reddit:{name}" for name in expected} and result.quarantined == 0
+
+
 def test_budget_leaves_gaps_that_the_lake_shows(realdata: Path, tmp_path: Path) -> None:
     cassette = realdata / CASSETTES / REPLACE_ALL
     expected, submission = tree_from_cassette(cassette)
-    settings = make_settings(tmp_path, replace_more_limit=3)
+    settings = make_settings(tmp_path)
     with ReplayServer([cassette]) as server:
-        ingest(settings, server, options={"threads": ["3hahrw"]})
+        ingest(settings, server, options={"threads": ["3hahrw"], "replace_more": 3})
         expansions = server.count("POST", "/api/morechildren") + server.count("GET", "/comments/3hahrw/_/")
     assert expansions == 3
 
@@ -576,10 +588,10 @@ def staged(settings: Settings) -> dict[str, dict[str, Any]]:
 def test_staging_tells_a_truncated_thread_from_a_whole_one(realdata: Path, tmp_path: Path) -> None:
     cassette = realdata / CASSETTES / REPLACE_ALL
     expected, submission = tree_from_cassette(cassette)
-    whole, short = make_settings(tmp_path / "whole"), make_settings(tmp_path / "short", replace_more_limit=3)
+    whole, short = make_settings(tmp_path / "whole"), make_settings(tmp_path / "short")
     with ReplayServer([cassette]) as server:
         ingest(whole, server, options={"threads": ["3hahrw"]})
-        ingest(short, server, options={"threads": ["3hahrw"]})
+        ingest(short, server, options={"threads": ["3hahrw"], "replace_more": 3})
 
     rows = staged(whole)
     root = rows["reddit:t3_3hahrw"]
@@ -604,10 +616,10 @@ def test_a_thread_cut_by_the_budget_is_an_incomplete_cascade(realdata: Path, tmp
     from pipeline.warehouse import build_database
 
     cassette = realdata / CASSETTES / REPLACE_ALL
-    whole, short = make_settings(tmp_path / "whole"), make_settings(tmp_path / "short", replace_more_limit=3)
+    whole, short = make_settings(tmp_path / "whole"), make_settings(tmp_path / "short")
     with ReplayServer([cassette]) as server:
         ingest(whole, server, options={"threads": ["3hahrw"]})
-        ingest(short, server, options={"threads": ["3hahrw"]})
+        ingest(short, server, options={"threads": ["3hahrw"], "replace_more": 3})
     complete = {}
     for name, settings in (("whole", whole), ("short", short)):
         con = duckdb.connect()
@@ -620,3 +632,49 @@ def test_a_thread_cut_by_the_budget_is_an_incomplete_cascade(realdata: Path, tmp
     assert complete["whole"][0] is True and complete["whole"][2] == 542
     # every landed comment has its parent, yet the cascade is known to be short
     assert complete["short"][0] is False and complete["short"][1] == 0 and complete["short"][2] < 542
+
+
+# --------------------------------------------------------------------------------------------- no network
+def test_without_network_each_retry_is_one_short_line_and_the_error_is_one_line(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    import socket
+
+    import praw.config
+    from typer.testing import CliRunner
+
+    from pipeline.cli import app
+
+    with socket.socket() as sock:  # a port nothing listens on: every connection is refused
+        sock.bind(("127.0.0.1", 0))
+        closed = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    (tmp_path / "praw.ini").write_text(
+        f"[ripple]\nclient_id = id\nclient_secret = {SECRET}\nuser_agent = ripple tests\n"
+        f"oauth_url = {closed}\nreddit_url = {closed}\n"
+    )
+    monkeypatch.chdir(tmp_path)
+    # PRAW reads praw.ini once per process: make it read this one
+    monkeypatch.setattr(praw.config.Config, "CONFIG", None)
+    monkeypatch.delenv("RIPPLE_DEBUG", raising=False)
+    env = {
+        "PRAW_ALLOW_ENDPOINT_OVERRIDE": "1",
+        "RIPPLE__REDDIT__MAX_RETRIES": "2",
+        "RIPPLE__REDDIT__RETRY_BASE_SECONDS": "0.01",
+        "RIPPLE_DATA_DIR": str(tmp_path / "data"),
+    }
+    caplog.set_level(logging.DEBUG)
+    result = CliRunner().invoke(app, ["ingest", "reddit", "--thread", "2gmzqe", "-q"], env=env)
+    assert result.exit_code == 1, result.output
+    assert result.stderr.strip().splitlines() == [
+        "error: reddit: GET /comments/2gmzqe/: still failing after 3 attempts (connection refused); run the "
+        "same window again to resume from the last checkpoint"
+    ]
+    warnings = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert [r.getMessage().split(" in ")[0] for r in warnings] == [
+        "reddit: GET /comments/2gmzqe/: connection refused; retry 1 of 2",
+        "reddit: GET /comments/2gmzqe/: connection refused; retry 2 of 2",
+    ]
+    assert all(len(r.getMessage()) < 100 for r in warnings)
+    assert SECRET not in caplog.text + result.output

@@ -90,7 +90,7 @@ def build_warehouse(
     data_dir = tmp_path / "data"
     write_lake(data_dir, rows)
     settings = load_settings(
-        data_dir=data_dir, overrides=overrides, environ={"RIPPLE_PSEUDONYM_KEY": "test-key"}
+        data_dir=data_dir, overrides=overrides, environ={"RIPPLE_PSEUDONYM_KEY": "test-key-" + "0" * 32}
     )
     con = duckdb.connect()
     build_database(con, settings)

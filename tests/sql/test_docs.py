@@ -37,7 +37,7 @@ def published(tmp_path_factory: pytest.TempPathFactory):
 
     data_dir = tmp_path_factory.mktemp("wh") / "data"
     write_lake(data_dir, synthetic_rows())
-    settings = load_settings(data_dir=data_dir, environ={"RIPPLE_PSEUDONYM_KEY": "docs-key"})
+    settings = load_settings(data_dir=data_dir, environ={"RIPPLE_PSEUDONYM_KEY": "docs-key-" + "0" * 32})
     build(settings)
     return settings
 
@@ -107,7 +107,7 @@ def test_demo_planted_overlap_ranks_above_other_pairs(tmp_path: Path) -> None:
 
     settings = load_settings(
         data_dir=tmp_path / "data",
-        environ={"RIPPLE_PSEUDONYM_KEY": "demo-key"},
+        environ={"RIPPLE_PSEUDONYM_KEY": "demo-key-" + "0" * 32},
         overrides={"demo": {"scale": 0.3}},
     )
     source = get_source("demo", settings)

@@ -70,7 +70,7 @@ class Built:
 def fixture_settings(data_dir: Path, **overrides: Any) -> Settings:
     merged = {**OVERRIDES, **overrides}
     return load_settings(
-        data_dir=data_dir, overrides=merged, environ={"RIPPLE_PSEUDONYM_KEY": "report-tests"}
+        data_dir=data_dir, overrides=merged, environ={"RIPPLE_PSEUDONYM_KEY": "report-tests-" + "0" * 32}
     )
 
 

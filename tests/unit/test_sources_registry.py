@@ -9,6 +9,7 @@ import pytest
 
 from pipeline.config import load_settings
 from pipeline.errors import ConfigError
+from pipeline.platforms import platform_spec
 from pipeline.sources.base import REGISTRY, Source, get_source
 
 REPO = Path(__file__).resolve().parents[2]
@@ -23,7 +24,8 @@ def test_every_registered_source_is_complete(name: str, tmp_path: Path) -> None:
     source = cls(load_settings(data_dir=tmp_path))
     assert isinstance(source, Source)
     assert source.name == name and source.platform == platform
-    assert (REPO / "sql" / "staging" / f"stg_{platform}_posts.sql").is_file(), "staging model missing"
+    staging = platform_spec(platform).staging_model
+    assert (REPO / "sql" / "staging" / f"{staging}.sql").is_file(), "staging model missing"
     doc = REPO / "docs" / "sources" / f"{name}.md"
     assert doc.is_file(), f"docs page {doc.relative_to(REPO)} missing"
     assert len(doc.read_text().split()) > 80, "the docs page says too little"

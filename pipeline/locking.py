@@ -1,0 +1,115 @@
+"""One writer at a time per data directory.
+
+Every command that changes the data directory (``ripple run``, ``ingest``, ``import ...``, ``affect``, ``build``,
+``purge``, and the Airflow tasks that do the same work) holds an exclusive lock on ``state/ripple.lock`` while it
+works. Next to it, ``state/ripple.lock.json`` names the holder (pid, command, since when) so that a second writer
+can say who is in the way. Readers (``ripple sql``, ``shell``, ``status``, ``report``) never take the lock: they
+read the published warehouse, which is replaced atomically.
+
+The lock is an OS file lock (``filelock``): it is released on any exit, including ``kill -9``, so there is no
+stale lock to clean up after a crash; a holder record left by a dead process is ignored.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from filelock import FileLock, Timeout
+
+from pipeline.config import Settings
+from pipeline.errors import RippleError
+
+#: the exit code of a writer that found the data directory busy (EX_TEMPFAIL: try again later)
+BUSY_EXIT_CODE = 75
+
+_held: dict[Path, int] = {}
+
+
+class LockBusy(RippleError):
+    """Another process is writing to the same data directory."""
+
+    exit_code = BUSY_EXIT_CODE
+
+
+def lock_path(settings: Settings) -> Path:
+    return settings.state_dir / "ripple.lock"
+
+
+def holder_path(settings: Settings) -> Path:
+    return settings.state_dir / "ripple.lock.json"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def read_holder(settings: Settings) -> dict[str, Any] | None:
+    """The holder record of a live process, or None (no record, unreadable, or its process is gone)."""
+    try:
+        record = json.loads(holder_path(settings).read_text(encoding="utf-8"))
+        pid = int(record["pid"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return record if _alive(pid) else None
+
+
+def _busy_message(settings: Settings, waited: float) -> str:
+    holder = read_holder(settings)
+    who = (
+        f"pid {holder['pid']} (`{holder.get('command', '?')}`) since {holder.get('since', '?')}"
+        if holder
+        else "another process"
+    )
+    after = f" after waiting {waited:g}s" if waited else ""
+    return (
+        f"{settings.data_dir} is busy{after}: {who} is writing to it; try again later or pass --wait SECONDS"
+    )
+
+
+@contextlib.contextmanager
+def writer_lock(settings: Settings, command: str, wait: float = 0.0) -> Iterator[None]:
+    """Hold the data directory's writer lock for the ``with`` block.
+
+    Waits up to ``wait`` seconds for another writer to finish, then raises :class:`LockBusy` (exit code 75)
+    naming the holder. Re-entrant within one process (a command that calls another stage keeps the lock).
+    """
+    path = lock_path(settings)
+    if _held.get(path):
+        _held[path] += 1
+        try:
+            yield
+        finally:
+            _held[path] -= 1
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(str(path), timeout=max(0.0, float(wait)))
+    try:
+        lock.acquire(poll_interval=0.2)
+    except Timeout:
+        raise LockBusy(_busy_message(settings, float(wait))) from None
+    _held[path] = 1
+    record = {"pid": os.getpid(), "command": command, "since": _now()}
+    try:
+        holder_path(settings).write_text(json.dumps(record), encoding="utf-8")
+        yield
+    finally:
+        _held.pop(path, None)
+        with contextlib.suppress(OSError):
+            holder_path(settings).unlink()
+        lock.release()
+
+
+def _now() -> str:
+    return datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
