@@ -332,7 +332,7 @@ class DumpFilter:
 
 
 # --------------------------------------------------------------------------------------------- byte pre-filter
-# Lines are looked at as "folded" bytes: every byte OR 0x20, one numpy pass over a block. That maps A-Z to a-z
+# Lines are looked at as "folded" bytes: every byte OR 0x20, one numpy pass over a chunk. That maps A-Z to a-z
 # (and a few other bytes onto each other, which only lets more lines through), the backslash to "|", and keeps
 # the quote. A JSON string whose value lower-cases to a wanted ASCII name is, folded, a quote, then each
 # character either as itself, as a \uXXXX escape of its upper or lower case (any hex case), as a short escape
@@ -426,7 +426,7 @@ class _NameScan:
 
 
 class BytePrefilter:
-    """The lines of a block that may be wanted by the subreddit and author filters, found on bytes.
+    """The lines of a chunk that may be wanted by the subreddit and author filters, found on bytes.
 
     Conservative: a line whose decoded ``subreddit`` (``author``) lower-cases to a wanted name always passes;
     other lines may pass too (the name as another field's value, in an embedded crosspost original), and are
@@ -434,7 +434,7 @@ class BytePrefilter:
 
     def __init__(self, scans: list[_NameScan]):
         self.scans = scans
-        self._folded = bytearray()  # reused: a fresh 16 MiB buffer per block costs page faults
+        self._folded = bytearray()  # reused from chunk to chunk: fresh buffers cost page faults
 
     def may_keep(self, line: bytes) -> bool:
         folded = _fold(line)
