@@ -1,4 +1,4 @@
-"""Affect scoring throughput: straightforward per-item calls versus pipeline.affect.Scorer, 1 and 2 processes.
+"""Affect scoring throughput: straightforward per-item calls versus pipeline.scoring.Scorer, 1 and 2 processes.
 
     python bench/affect.py            # 200k generated social texts
     python bench/affect.py --n 5000   # quick run
@@ -29,7 +29,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from pipeline.affect import AFFECT_COLUMNS, Scorer, score_direct  # noqa: E402
+from pipeline.scoring import AFFECT_COLUMNS, Scorer, score_direct  # noqa: E402
 
 WORDS = (
     "i you we they this that it is was are be not no never very so really just like love hate angry furious "

@@ -5,8 +5,9 @@ edges)
 with adversarial shapes: 5,000-deep reply chains and 50,000-wide X retweet stars. It is generated with numpy,
 written to Parquet, then loaded into a fresh DuckDB (in a child process, so its peak memory is measured alone)
 as
-``stg_posts``; the timed part runs the project's own models from ``sql/``:
-int_posts, int_cascade_links, int_cascade_nodes, int_cascade_subtrees, int_cascade_quality, fct_cascades.
+``stg_posts``; the timed part is the project's runner (``pipeline.warehouse.build_database``) building the
+selection ``+fct_cascades`` (without ``stg_posts``): int_posts and its inputs, int_cascade_links,
+int_cascade_nodes, int_cascade_subtrees, int_cascade_quality, fct_cascades, and the assertions on them.
 
 A 200k-item sample of whole trees is also measured against networkx, per tree, in the same process:
 * ``networkx_naive``: the straightforward version (BFS for depths, ``nx.wiener_index`` for the Wiener index);
@@ -154,31 +155,53 @@ def posts_table(forest: dict[str, np.ndarray], keep: np.ndarray | None = None) -
 
 
 # --------------------------------------------------------------------------------------------- SQL run
+def cascade_selection() -> list[str]:
+    """Everything fct_cascades needs except stg_posts, which the benchmark loads itself (the runner's plan)."""
+    from pipeline.warehouse import default_hooks, plan_build
+
+    return [
+        step.name
+        for step in plan_build(None, default_hooks(), ["+fct_cascades"]).steps
+        if step.name != "stg_posts"
+    ]
+
+
 def run_models(parquet: str, threads: int, queue: Any) -> None:
-    """Child process: load stg_posts, run the cascade models, report timings and peak memory."""
+    """Child process: load stg_posts, build the cascade models with the runner, report timings and peak memory."""
     import duckdb
 
-    from pipeline.communities import detect_communities
     from pipeline.config import load_settings
-    from pipeline.warehouse import load_models, set_variables
+    from pipeline.warehouse import build_database
 
-    settings = load_settings(overrides={"communities": {"detect_platforms": []}}, environ={})
-    con = duckdb.connect()
-    con.execute(f"set threads = {threads}")
-    set_variables(con, settings)
-    con.execute(f"create table stg_posts as select * from read_parquet('{parquet}')")
-    con.execute("create table cfg_bots (platform varchar, author_id varchar, author_name varchar)")
-    detect_communities(con, settings)
-    models = {m.name: m for m in load_models()}
-    seconds: dict[str, float] = {}
-    cpu: dict[str, float] = {}
-    for name in ("int_posts", *CASCADE_MODELS):
-        before = resource.getrusage(resource.RUSAGE_SELF)
-        started = time.perf_counter()
-        con.execute(f"create table {name} as\n{models[name].sql}")
-        seconds[name] = time.perf_counter() - started
-        after = resource.getrusage(resource.RUSAGE_SELF)
-        cpu[name] = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
+    with tempfile.TemporaryDirectory() as data_dir:
+        settings = load_settings(
+            data_dir=Path(data_dir), overrides={"communities": {"detect_platforms": []}}, environ={}
+        )
+        con = duckdb.connect()
+        con.execute(f"set threads = {threads}")
+        con.execute(f"create table stg_posts as select * from read_parquet('{parquet}')")
+        cpu: dict[str, float] = {}
+        marks: list[tuple[str, float]] = []
+
+        def mark(step: str) -> None:
+            # the runner announces each model before it runs it: CPU between two marks is that model's
+            usage = resource.getrusage(resource.RUSAGE_SELF)
+            marks.append((step.rsplit("/", 1)[-1], usage.ru_utime + usage.ru_stime))
+
+        result = build_database(con, settings, progress=mark, select=cascade_selection())
+        for (name, before), (_, after) in zip(marks, marks[1:], strict=False):
+            cpu[name] = after - before
+        queue.put(
+            {
+                "seconds": {k: v for k, v in result.seconds.items() if k in cpu},
+                "cpu_seconds": cpu,
+                **cascade_summary(con),
+                "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+            }
+        )
+
+
+def cascade_summary(con: Any) -> dict[str, Any]:
     summary = con.execute(
         "select count(*), sum(size), max(depth), max(max_breadth), "
         "count(*) filter (where reshare_tree = 'api_star') "
@@ -196,19 +219,14 @@ def run_models(parquet: str, threads: int, queue: Any) -> None:
         if summary[0] <= 300_000
         else {}
     )
-    queue.put(
-        {
-            "seconds": seconds,
-            "cpu_seconds": cpu,
-            "cascades": summary[0],
-            "items_in_cascades": int(summary[1] or 0),
-            "max_depth": summary[2],
-            "max_breadth": summary[3],
-            "api_star_cascades": summary[4],
-            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-            "metrics": metrics,
-        }
-    )
+    return {
+        "cascades": summary[0],
+        "items_in_cascades": int(summary[1] or 0),
+        "max_depth": summary[2],
+        "max_breadth": summary[3],
+        "api_star_cascades": summary[4],
+        "metrics": metrics,
+    }
 
 
 def sql_run(table: pa.Table, threads: int) -> dict[str, Any]:

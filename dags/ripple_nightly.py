@@ -48,6 +48,12 @@ def fail_fast(*also: type[Exception]) -> Any:
     return lib.permanent_failures(AirflowFailException, lib.NoCandidate, *also)
 
 
+def run_log_entry(running: bool = False) -> dict[str, Any] | None:
+    """This DAG run's run-log entry, from its tasks' results and states (None when the plan failed)."""
+    ctx = get_current_context()
+    return lib.run_log_entry_of(ctx["ti"], ctx["dag_run"], [p.name for p in PLATFORMS], running=running)
+
+
 @task(multiple_outputs=True)
 def plan() -> dict[str, Any]:
     """Fix the run's window, its run id and the sources to ingest (every later task reads them)."""
@@ -86,9 +92,9 @@ def affect() -> dict[str, Any]:
 
 @task
 def build(label: str) -> dict[str, Any]:
-    """Build a complete candidate warehouse next to the published one."""
+    """Build a complete candidate warehouse next to the published one (the run is logged as running first)."""
     with fail_fast():
-        return lib.build(label)
+        return lib.build(label, running=lambda: run_log_entry(running=True))
 
 
 @task
@@ -111,8 +117,7 @@ def publish(label: str, since: str, until: str, built: dict[str, Any]) -> dict[s
 @task(trigger_rule="all_done")
 def record_run() -> dict[str, Any]:
     """Append the run to state/runs.jsonl (`ripple status`, the report); fail the run if a part failed."""
-    context = get_current_context()
-    entry = lib.run_log_entry_of(context["ti"], context["dag_run"], [p.name for p in PLATFORMS])
+    entry = run_log_entry()
     if entry is None:
         raise AirflowFailException("the plan task failed: no window to record (see its log)")
     with fail_fast():
@@ -120,6 +125,26 @@ def record_run() -> dict[str, Any]:
     if failure:
         raise AirflowFailException(failure)
     return {key: entry[key] for key in ("run_id", "status", "rows", "quarantined")}
+
+
+@task
+def send_alerts() -> dict[str, Any]:
+    """Send the last complete week's alerts once (pipeline.alerts): to [alerts] webhook_url, else through the
+    Airflow connection alerts.connection_id (http or email); nothing when neither is configured."""
+    from airflow.sdk import Connection
+    from airflow.sdk.exceptions import AirflowNotFoundException
+
+    from pipeline.alerts import send_alerts as send
+    from pipeline.config import load_settings
+
+    settings = load_settings()
+    try:
+        c = Connection.get(settings.alerts.connection_id)
+        conn = {k: getattr(c, k) for k in ("conn_type", "host", "schema", "port", "login", "password")}
+        conn["extra"] = c.extra_dejson
+    except AirflowNotFoundException:
+        conn = None
+    return send(settings, connection=conn, now=get_current_context()["data_interval_end"])
 
 
 @dag(
@@ -148,6 +173,7 @@ def ripple_nightly() -> None:
     built = build(planned["run_id"])
     published = publish(planned["run_id"], planned["since"], planned["until"], built)
     ingested >> affect() >> built >> explain(planned["run_id"]) >> published >> record_run()
+    published >> send_alerts()
 
 
 ripple_nightly()

@@ -37,6 +37,10 @@ import_app = typer.Typer(
     help="Import files researchers already hold (dumps, archives).", add_completion=False
 )
 app.add_typer(import_app, name="import")
+export_app = typer.Typer(
+    help="Export the warehouse's networks for Gephi, Cytoscape or networkx.", add_completion=False
+)
+app.add_typer(export_app, name="export")
 
 out = Console()
 err = Console(stderr=True, soft_wrap=True)
@@ -635,6 +639,28 @@ def report(
         out.print(f"Report: {path}")
 
 
+@export_app.command("network")
+def export_network(
+    kind: Annotated[str, typer.Option(help="interaction, community-flow or cascade.")],
+    week: Annotated[str | None, typer.Option(help="ISO week, e.g. 2026-W47.")] = None,
+    format: Annotated[str, typer.Option("--format", help="gexf, graphml or csv.")] = "gexf",
+    output: Annotated[Path | None, typer.Option(help="File to write (default under data/exports).")] = None,
+    root: Annotated[str | None, typer.Option(help="Root post id of the cascade (--kind cascade).")] = None,
+    data_dir: DataDir = None,
+    config: ConfigPath = None,
+) -> None:
+    """Write one week's network (or one cascade) from the published warehouse."""
+    _setup_logging()
+    with _errors():
+        from pipeline.networks import export_network as export
+
+        paths = export(
+            _settings(config, data_dir), kind=kind, fmt=format, week=week, output=output, root=root
+        )
+        for path in paths:
+            out.print(f"Network: {path}")
+
+
 def _check_week_has_data(settings: Settings, week: str) -> None:
     """A week the warehouse has no items in stops with one line (exit 1) instead of an empty report."""
     from datetime import UTC, datetime, timedelta
@@ -645,7 +671,7 @@ def _check_week_has_data(settings: Settings, week: str) -> None:
         year, number = week.upper().split("-W")
         start = datetime.fromisocalendar(int(year), int(number), 1).replace(tzinfo=UTC)
     except ValueError:
-        raise ConfigError(f"cannot read week {week!r} (use YYYY-Www, e.g. 2026-W47)") from None
+        raise ConfigError(f"cannot read week {week!r}: use an ISO week, YYYY-Www (e.g. 2026-W47)") from None
     con = connect_readonly(settings.warehouse_path)
     try:
         n, first, last = con.execute(
@@ -753,8 +779,17 @@ def stream(
     max_events: Annotated[int | None, typer.Option(help="Stop after this many events.")] = None,
     data_dir: DataDir = None,
     config: ConfigPath = None,
+    wait: Annotated[
+        float,
+        typer.Option(
+            "--wait",
+            envvar="RIPPLE_LOCK_WAIT",
+            help="Seconds a commit of a full buffer waits for another writer (default 3600; then exit 75).",
+        ),
+    ] = 3600.0,
 ) -> None:
-    """Consume a live stream into the lake until interrupted, committing partitions as it goes."""
+    """Consume a live stream into the lake until interrupted, committing partitions as it goes (each commit
+    holds the writer lock only while it writes)."""
     _setup_logging()
     with _errors():
         if platform != "bluesky":
@@ -763,7 +798,7 @@ def stream(
             raise ConfigError(f"no stream for {platform!r} (known: bluesky)")
         from pipeline.sources.bluesky_stream import stream as run_stream
 
-        stats = run_stream(_settings(config, data_dir), max_events=max_events)
+        stats = run_stream(_settings(config, data_dir), max_events=max_events, lock_wait=wait)
         out.print(
             f"{stats.received} events received, {stats.kept} kept, {stats.rows} items written in "
             f"{stats.commits} commits, {stats.reconnects} reconnects"

@@ -1,8 +1,8 @@
 """Communities for platforms that have none of their own (X, Bluesky): Leiden on the weekly interaction graph.
 
-Runs as a build step after staging (``pipeline.warehouse.HOOKS["after_staging"]``). For every platform in
-``[communities] detect_platforms`` and every ISO week it builds the undirected, weighted graph of users who
-interacted that week (a reply, quote or reshare by user a of an item by user b adds 1 to the edge a-b; self
+Runs as a build step after staging (the ``detect_communities`` hook of ``pipeline.warehouse.default_hooks()``),
+once the model ``int_interaction_edges`` exists. For every platform in ``[communities] detect_platforms`` and
+every ISO week that model holds the undirected, weighted graph of users who interacted that week (a reply, quote or reshare by user a of an item by user b adds 1 to the edge a-b; self
 interactions, deleted authors and configured bots are left out), runs Leiden (``leidenalg``, modularity with a
 resolution parameter, fixed seed) and stores:
 
@@ -62,41 +62,8 @@ PARTITION_SCHEMA = pa.schema(
     ]
 )
 
-# every interaction of the week, both the reply edge (parent_id) and the reshare/quote edge (shared_id)
-EDGES_SQL = """
-with
-items as (
-    select platform, post_id, author_id, parent_id, shared_id, created_at
-    from stg_posts
-    where platform in (select unnest($platforms::varchar[]))
-),
-humans as (
-    select * from items
-    where author_id is not null
-      and not exists (
-          select 1 from cfg_bots as b where b.platform = items.platform and b.author_id = items.author_id
-      )
-),
-links as (
-    select platform, author_id, parent_id as target_id, created_at from humans where parent_id is not null
-    union all
-    select platform, author_id, shared_id as target_id, created_at from humans where shared_id is not null
-),
-pairs as (
-    select
-        l.platform,
-        cast(date_trunc('week', l.created_at at time zone 'UTC') as date) as week_start,
-        least(l.author_id, t.author_id) as user_a,
-        greatest(l.author_id, t.author_id) as user_b
-    from links as l
-    inner join humans as t on t.post_id = l.target_id
-    where l.author_id <> t.author_id
-)
-select platform, week_start, user_a, user_b, count(*)::double as weight
-from pairs
-group by all
-order by platform, week_start, user_a, user_b
-"""
+# the weekly interaction graph, built by the model sql/intermediate/int_interaction_edges.sql
+EDGES_QUERY = "select platform, week_start, user_a, user_b, weight from int_interaction_edges order by all"
 
 
 @dataclass
@@ -178,29 +145,47 @@ def match_labels(
 
 def detect_platforms(settings: Settings) -> list[str]:
     """``[communities] detect_platforms``, plus Mastodon when its communities are detected rather than instances
-    (``[mastodon] community = "detected"``)."""
+    (``[mastodon] community = "detected"``). ``sql/intermediate/int_interaction_edges.sql`` applies the same rule."""
     platforms = [str(p) for p in settings.get("communities", "detect_platforms", []) or []]
     if settings.get("mastodon", "community", "instance") == "detected" and "mastodon" not in platforms:
         platforms.append("mastodon")
     return platforms
 
 
-def detect_communities(con: duckdb.DuckDBPyConnection, settings: Settings) -> dict[str, Any]:
-    """Build hook: write int_detected_communities and int_detected_partitions (empty if nothing to detect)."""
-    platforms = detect_platforms(settings)
-    resolution = float(settings.get("communities", "resolution", 1.0))
-    seed = int(settings.get("communities", "seed", 42))
-    min_size = int(settings.get("communities", "min_size", 5))
-    n_iterations = int(settings.get("communities", "n_iterations", -1))
-    min_jaccard = float(settings.get("communities", "match_jaccard", 0.2))
+@dataclass
+class DetectionParams:
+    resolution: float
+    seed: int
+    min_size: int
+    n_iterations: int
+    min_jaccard: float
 
+    @classmethod
+    def from_settings(cls, settings: Settings) -> DetectionParams:
+        return cls(
+            resolution=float(settings.get("communities", "resolution", 1.0)),
+            seed=int(settings.get("communities", "seed", 42)),
+            min_size=int(settings.get("communities", "min_size", 5)),
+            n_iterations=int(settings.get("communities", "n_iterations", -1)),
+            min_jaccard=float(settings.get("communities", "match_jaccard", 0.2)),
+        )
+
+
+def _weekly_edges(con: duckdb.DuckDBPyConnection) -> dict[tuple[str, Any], list[tuple[str, str, float]]]:
     by_week: dict[tuple[str, Any], list[tuple[str, str, float]]] = defaultdict(list)
-    if platforms:
-        for platform, week_start, user_a, user_b, weight in con.execute(
-            EDGES_SQL, {"platforms": platforms}
-        ).fetchall():
-            by_week[(platform, week_start)].append((user_a, user_b, weight))
+    for platform, week_start, user_a, user_b, weight in con.execute(EDGES_QUERY).fetchall():
+        by_week[(platform, week_start)].append((user_a, user_b, weight))
+    return by_week
 
+
+def _iso_week(week_start: Any) -> str:
+    return f"{week_start.isocalendar().year}-W{week_start.isocalendar().week:02d}"
+
+
+def partition_weeks(
+    by_week: dict[tuple[str, Any], list[tuple[str, str, float]]], params: DetectionParams
+) -> tuple[dict[str, list[Any]], dict[str, list[Any]]]:
+    """Leiden on every (platform, week) in order, labels carried over from week to week: the two tables' columns."""
     community_rows: dict[str, list[Any]] = {name: [] for name in COMMUNITY_SCHEMA.names}
     partition_rows: dict[str, list[Any]] = {name: [] for name in PARTITION_SCHEMA.names}
     previous: dict[str, dict[str, set[str]]] = {}
@@ -208,34 +193,34 @@ def detect_communities(con: duckdb.DuckDBPyConnection, settings: Settings) -> di
     for platform, week_start in sorted(by_week):
         part = leiden_week(
             by_week[(platform, week_start)],
-            resolution=resolution,
-            seed=seed,
-            min_size=min_size,
-            n_iterations=n_iterations,
+            resolution=params.resolution,
+            seed=params.seed,
+            min_size=params.min_size,
+            n_iterations=params.n_iterations,
         )
         groups: dict[int, set[str]] = defaultdict(set)
         for user, gid in part.members.items():
             groups[gid].add(user)
         labels, next_label[platform] = match_labels(
-            groups, previous.get(platform, {}), next_label[platform], min_jaccard
+            groups, previous.get(platform, {}), next_label[platform], params.min_jaccard
         )
         previous[platform] = {labels[g]: users for g, users in groups.items()}
-        iso_week = f"{week_start.isocalendar().year}-W{week_start.isocalendar().week:02d}"
+        iso_week = _iso_week(week_start)
         for user in sorted(part.members):
-            for name, value in zip(
-                COMMUNITY_SCHEMA.names,
-                (platform, week_start, iso_week, user, labels[part.members[user]]),
-                strict=True,
-            ):
+            values = (platform, week_start, iso_week, user, labels[part.members[user]])
+            for name, value in zip(COMMUNITY_SCHEMA.names, values, strict=True):
                 community_rows[name].append(value)
-        for name, value in {
-            "platform": platform,
-            "week_start": week_start,
-            "iso_week": iso_week,
-            **part.row,
-        }.items():
+        row = {"platform": platform, "week_start": week_start, "iso_week": iso_week, **part.row}
+        for name, value in row.items():
             partition_rows[name].append(value)
+    return community_rows, partition_rows
 
+
+def detect_communities(con: duckdb.DuckDBPyConnection, settings: Settings) -> dict[str, Any]:
+    """Build hook: write int_detected_communities and int_detected_partitions (empty if nothing to detect)."""
+    platforms = detect_platforms(settings)
+    by_week = _weekly_edges(con) if platforms else {}
+    community_rows, partition_rows = partition_weeks(by_week, DetectionParams.from_settings(settings))
     communities = pa.Table.from_pydict(community_rows, schema=COMMUNITY_SCHEMA)  # noqa: F841 (used by name)
     partitions = pa.Table.from_pydict(partition_rows, schema=PARTITION_SCHEMA)  # noqa: F841
     con.execute("create or replace table int_detected_communities as select * from communities")

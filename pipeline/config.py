@@ -43,7 +43,10 @@ class Section(BaseModel):
 class RunSettings(Section):
     sources: list[str] = Field(["demo"], description="sources `ripple run` ingests, in order")
     initial_lookback_days: float = Field(
-        30, ge=0, description="the first run (no run log yet) covers this many days before now"
+        120,
+        ge=0,
+        description="the first run (no run log yet) covers this many days before now: the membership window (90) "
+        "plus four weeks, so the first report already has weeks outside the membership warm-up",
     )
 
 
@@ -60,7 +63,12 @@ class PrivacySettings(Section):
 
 class DemoSettings(Section):
     seed: int = Field(42, description="random seed of the simulated world")
-    scale: float = Field(1.0, ge=0.001, description="size: 1.0 = about 50k items over 30 days, 20 = about 1M")
+    scale: float = Field(
+        0.25,
+        ge=0.001,
+        description="size: 1.0 = about 50k items over 30 days, 20 = about 1M; 0.25 = about 50k over the first "
+        "run's 120 days",
+    )
     page_delay_seconds: float = Field(
         0.0, description="pause after each page, to watch progress or rehearse a crash mid-ingest"
     )
@@ -128,7 +136,10 @@ class ExplainSettings(Section):
     min_n: int = Field(200, description="a regression needs at least this many roots ...")
     min_events: int = Field(20, description="... and this many escaped and this many local ones")
     warmup_days: int = Field(
-        7, ge=0, description="roots from the first days of a platform's data are left out (no members yet)"
+        7,
+        ge=0,
+        description="no longer read: roots in the membership warm-up (fct_item_spread.is_warmup, less than "
+        "membership.window_days of history) are left out",
     )
 
 
@@ -241,6 +252,19 @@ class ReportSettings(Section):
     top_items: int = Field(20, description="escaped items listed in the weekly report")
 
 
+class AlertsSettings(Section):
+    min_z: float = Field(3.5, gt=0, description="alert when |robust z| (median/MAD) reaches this")
+    baseline_weeks: int = Field(
+        8, ge=2, description="a series is compared with its previous N weeks with data"
+    )
+    min_baseline_weeks: int = Field(4, ge=2, description="... and needs at least this many of them")
+    min_count: int = Field(10, ge=0, description="the week's value or the baseline median must reach this")
+    webhook_url: str = Field("", description="the nightly DAG POSTs the week's alerts here (empty = do not)")
+    connection_id: str = Field(
+        "ripple_alerts", description="Airflow connection (http or email) used when webhook_url is empty"
+    )
+
+
 class AirflowSettings(Section):
     nightly_schedule: str = Field(
         "0 2 * * *",
@@ -249,6 +273,11 @@ class AirflowSettings(Section):
     retries: int = Field(3, ge=0, description="retries of every DAG task (exponential backoff)")
     retry_delay_seconds: float = Field(
         120, ge=0, description="first retry delay; doubles on every retry, capped at an hour"
+    )
+    lock_wait_seconds: float = Field(
+        3600,
+        ge=0,
+        description="how long a task waits for another writer on the data directory before it fails (and retries)",
     )
 
 
@@ -274,6 +303,7 @@ class Sections(BaseModel):
     mastodon: MastodonSettings = Field(default_factory=MastodonSettings)
     warehouse: WarehouseSettings = Field(default_factory=WarehouseSettings)
     report: ReportSettings = Field(default_factory=ReportSettings)
+    alerts: AlertsSettings = Field(default_factory=AlertsSettings)
     airflow: AirflowSettings = Field(default_factory=AirflowSettings)
 
 

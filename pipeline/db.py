@@ -69,9 +69,13 @@ def connect_readonly(path: Path | str) -> duckdb.DuckDBPyConnection:
         raise BuildError(f"no warehouse at {path}: run `ripple run` or `ripple build` first")
     con = duckdb.connect(str(path), read_only=True, config=dict(READONLY_CONFIG))
     try:
-        con.execute("load icu")
-        con.execute("set TimeZone = 'UTC'")
-        con.execute("set lock_configuration = true")
+        # another reader in this process may share the database instance, already locked in UTC
+        locked = con.execute("select current_setting('lock_configuration')").fetchone()[0]
+        if not locked:
+            con.execute("load icu")
+            # global: every connection to this database instance in the process reads in UTC
+            con.execute("set global TimeZone = 'UTC'")
+            con.execute("set global lock_configuration = true")
     except BaseException:
         con.close()
         raise

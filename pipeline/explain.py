@@ -1,11 +1,14 @@
 """Which features predict that an item spreads beyond its origin community.
 
-Runs inside the warehouse build after the marts exist (hook ``after_marts``): reads ``fct_item_spread``,
-``stg_posts`` and ``fct_affect`` from the build database and writes two tables (see ``docs/affect.md``):
+Runs inside the warehouse build after the marts exist (hook ``after_marts``): reads its input frame, the model
+``int_spread_features`` (built from ``fct_item_spread``, ``int_posts`` and ``fct_affect``), from the build database
+and writes two tables (see ``docs/affect.md``):
 
 * ``fct_spread_drivers``: one row per fit x term. A logistic regression of ``escaped`` on standardized
   affect features plus controls, fitted overall, per platform and per ISO week; odds ratios per standard
-  deviation with 95% confidence intervals from standard errors clustered by origin community.
+  deviation with 95% confidence intervals from standard errors clustered by origin community; with few
+  communities (the usual case) p-values from the wild cluster score bootstrap and t(G - 1) intervals;
+  Benjamini-Hochberg q-values across the affect terms of each fit and ``is_driver`` (q < 0.05).
 * ``fct_item_drivers``: for the top escaped items of each week, each affect feature's contribution
   ``coef * z`` to the item's linear predictor under the overall fit, ranked, so a report can say "this post
   spread with unusually high anger and surprise".
@@ -57,122 +60,35 @@ CONTINUOUS_CONTROLS: tuple[str, ...] = (
 BINARY_CONTROLS: tuple[str, ...] = ("has_link",)
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
-# with fewer origin communities, cluster-robust errors are unreliable: heteroskedasticity-robust ones are used
-MIN_CLUSTERS = 10
+# Inference by the number of origin communities G (clusters), see docs/affect.md: below MIN_CLUSTERS nothing
+# clustered is usable (HC1 errors, normal reference); below MANY_CLUSTERS cluster-robust errors are too small and a
+# normal reference too narrow, so p-values of the affect terms come from the wild cluster score bootstrap and
+# intervals use CR1 errors with a t(G - 1) reference; from MANY_CLUSTERS on, CR1 errors with a normal reference
+MIN_CLUSTERS = 5
+MANY_CLUSTERS = 50
+BOOTSTRAP_DRAWS = 999
+# a term is called a driver when its Benjamini-Hochberg q-value across the fit's affect terms is below this
+DRIVER_Q = 0.05
 # a standardized coefficient beyond this (odds ratio > e^15 per SD) only happens under (quasi-)separation
 MAX_ABS_COEF = 15.0
 # relative smallest singular value below which a column is a linear combination of the others
 COLLINEAR_TOL = 1e-7
 Z_95 = 1.959963984540054
-DEFAULT_WARMUP_DAYS = 7
 
 # --------------------------------------------------------------------------------------------- input frame
 
-_FRAME_SQL = """
-with spread as (
-    select
-        root_id,
-        platform,
-        origin_community,
-        root_author_id,
-        root_created_at,
-        iso_week,
-        escaped,
-        size,
-        outsider_engagers,
-        communities_reached
-    from fct_item_spread
-    -- a comment is a root only when its thread started before the data does (an orphan): it did not start
-    -- anything, so it is no observation of what makes content travel
-    where root_kind <> 'comment'
-),
-
-author_activity as (
-    -- items by the same author in the window before each item (the item itself excluded)
-    select
-        post_id,
-        count(*) over (
-            partition by author_id
-            order by created_at
-            range between interval ({window_days}) day preceding and current row
-        ) - 1 as author_prior_items
-    from stg_posts
-    where author_id is not null
-),
-
-lake_start as (
-    -- first item of each platform: membership before it is unknown
-    select platform, min(created_at) as first_at
-    from stg_posts
-    group by platform
-),
-
-root_weeks as (
-    select distinct
-        platform,
-        origin_community,
-        date_trunc('week', root_created_at at time zone 'UTC') as week_start
-    from spread
-    where origin_community is not null
-),
-
-community_size as (
-    select
-        w.platform,
-        w.origin_community,
-        w.week_start,
-        count(distinct p.author_id) as origin_community_authors
-    from root_weeks as w
-    inner join stg_posts as p
-        on p.platform = w.platform
-        and p.community = w.origin_community
-        and (p.created_at at time zone 'UTC') >= w.week_start - interval ({window_days}) day
-        and (p.created_at at time zone 'UTC') < w.week_start
-    where p.author_id is not null
-    group by all
-),
-
-final as (
-    select
-        s.root_id,
-        s.platform,
-        s.origin_community,
-        s.iso_week,
-        s.escaped,
-        s.size,
-        s.outsider_engagers,
-        s.communities_reached,
-        coalesce(a.author_prior_items, 0) as author_prior_items,
-        coalesce(c.origin_community_authors, 0) as origin_community_authors,
-        length(coalesce(p.title, '')) + length(coalesce(p.text, '')) as text_chars,
-        coalesce(p.url, '') <> ''
-            or regexp_matches(coalesce(p.title, '') || ' ' || coalesce(p.text, ''), '(https?://|www\\.)')
-            as has_link,
-        isodow(s.root_created_at at time zone 'UTC') as iso_weekday,
-        coalesce(s.root_created_at < l.first_at + interval ({warmup_days}) day, false) as in_warmup,
-        {affect_columns}
-    from spread as s
-    left join stg_posts as p on p.post_id = s.root_id
-    left join author_activity as a on a.post_id = s.root_id
-    left join lake_start as l on l.platform = s.platform
-    left join community_size as c
-        on c.platform = s.platform
-        and c.origin_community = s.origin_community
-        and c.week_start = date_trunc('week', s.root_created_at at time zone 'UTC')
-    {affect_join}
-)
-
-select * from final
-"""
+# the frame is the model sql/intermediate/int_spread_features.sql, built before this step runs
+FRAME_TABLE = "int_spread_features"
 
 
 def warmup_days(settings: Settings) -> int:
-    """Days after a platform's first item during which roots are left out of the fits.
+    """Days of lake coverage a root needs before it is used in the fits: the membership window.
 
-    Membership needs history: at the start of a lake nobody is a member yet, every engager counts as an
-    outsider and "escaped" is mostly an artefact. Roots of the first days are therefore not used.
+    Membership needs a full window of history: before that, engagers look like outsiders and "escaped" is
+    partly an artefact. The roots flagged ``fct_item_spread.is_warmup`` (history_days < membership.window_days,
+    docs/metrics.md) are therefore left out.
     """
-    return int(settings.get("explain", "warmup_days", DEFAULT_WARMUP_DAYS))
+    return int(settings.get("membership", "window_days", 90))
 
 
 def _table_exists(con: duckdb.DuckDBPyConnection, name: str) -> bool:
@@ -186,20 +102,7 @@ def _table_exists(con: duckdb.DuckDBPyConnection, name: str) -> bool:
 
 def load_frame(con: duckdb.DuckDBPyConnection, settings: Settings) -> pd.DataFrame:
     """One row per cascade root with the outcome, raw affect features and raw controls."""
-    window_days = int(settings.get("membership", "window_days", 90))
-    if _table_exists(con, "fct_affect"):
-        affect_columns = ",\n        ".join(f"f.{c}" for c in AFFECT_FEATURES)
-        affect_join = "left join fct_affect as f on f.post_id = s.root_id"
-    else:
-        affect_columns = ",\n        ".join(f"cast(null as double) as {c}" for c in AFFECT_FEATURES)
-        affect_join = ""
-    sql = _FRAME_SQL.format(
-        window_days=window_days,
-        warmup_days=warmup_days(settings),
-        affect_columns=affect_columns,
-        affect_join=affect_join,
-    )
-    frame = con.execute(sql).df()
+    frame = con.execute(f"select * from {FRAME_TABLE}").df()
     frame["escaped"] = frame["escaped"].fillna(False).astype(bool)
     frame["has_link"] = frame["has_link"].fillna(False).astype(bool)
     frame["in_warmup"] = frame["in_warmup"].fillna(False).astype(bool)
@@ -227,6 +130,10 @@ class Term:
     p_value: float | None = None
     feature_mean: float | None = None
     feature_sd: float | None = None
+    crit: float = Z_95  # two-sided 97.5% quantile of the reference distribution of the interval
+    q_value: float | None = None
+    is_driver: bool | None = None
+    terms_tested: int | None = None
 
     @property
     def odds_ratio(self) -> float | None:
@@ -236,7 +143,9 @@ class Term:
     def ci(self) -> tuple[float | None, float | None]:
         if self.coef is None or self.std_error is None:
             return None, None
-        return math.exp(self.coef - Z_95 * self.std_error), math.exp(self.coef + Z_95 * self.std_error)
+        return math.exp(self.coef - self.crit * self.std_error), math.exp(
+            self.coef + self.crit * self.std_error
+        )
 
 
 @dataclass
@@ -249,6 +158,7 @@ class Fit:
     n_escaped: int = 0
     n_clusters: int = 0
     cov_type: str | None = None
+    inference: str | None = None
     pseudo_r2: float | None = None
     intercept: float | None = None
     terms: list[Term] = field(default_factory=list)
@@ -278,20 +188,8 @@ def fit_logit(
     fit = Fit(scope=scope, key=key)
     notes: list[str] = [note] if note else []
     terms: dict[str, Term] = {}
-
-    # affect features never scored in this sample (emotion scoring off, affect disabled) are left out
-    usable = []
-    for col in AFFECT_FEATURES:
-        if df.empty or df[col].notna().any():
-            usable.append(col)
-        else:
-            terms[col] = Term(col, "affect", "per_sd", status="dropped", note="not scored")
-    missing = df[usable].isna().any(axis=1) if usable else pd.Series(True, index=df.index)
-    if missing.any():
-        notes.append(f"{int(missing.sum())} roots without affect scores left out")
-    data = df.loc[~missing]
-    fit.n = int(len(data))
-    fit.n_escaped = int(data["escaped"].sum())
+    usable, data = _scored_sample(df, terms, notes)
+    fit.n, fit.n_escaped = int(len(data)), int(data["escaped"].sum())
     n_other = fit.n - fit.n_escaped
     if not usable or fit.n < min_n or fit.n_escaped < min_events or n_other < min_events:
         fit.status = "insufficient_data"
@@ -302,7 +200,58 @@ def fit_logit(
         fit.terms = [terms[col] for col in AFFECT_FEATURES]
         return fit
 
-    # design matrix: standardized continuous columns, 0/1 indicators for the rest
+    columns = _design(data, usable, terms, notes, platform_dummies)
+    kept = _drop_collinear(columns, terms)
+    y = data["escaped"].to_numpy(dtype=float)
+    X = np.column_stack([np.ones(fit.n), *[columns[c] for c in kept]])
+    codes = _cluster_codes(data)
+    fit.n_clusters = int(codes.max()) + 1
+    fit.inference = inference_method(fit.n_clusters)
+    cov_type, cov_kwds = ("HC1", None) if fit.inference == "hc1_normal" else ("cluster", {"groups": codes})
+    fit.cov_type = cov_type
+    if fit.inference == "hc1_normal":
+        notes.append(
+            f"only {fit.n_clusters} origin communities: heteroskedasticity-robust errors, not clustered"
+        )
+
+    result, problem = _fit(y, X, cov_type, cov_kwds)
+    if problem is not None:
+        fit.status = problem[0]
+        fit.note = _notes(problem[1], *notes)
+        for name in kept:
+            terms[name].status = fit.status
+        fit.terms = list(terms.values())
+        return fit
+
+    fit.intercept = float(np.asarray(result.params)[0])
+    fit.pseudo_r2 = float(result.prsquared)
+    _infer(fit, result, y, X, codes, kept, terms)
+    fit.note = _notes(*notes)
+    fit.terms = list(terms.values())
+    _benjamini_hochberg(fit.terms)
+    return fit
+
+
+def _scored_sample(
+    df: pd.DataFrame, terms: dict[str, Term], notes: list[str]
+) -> tuple[list[str], pd.DataFrame]:
+    """The affect features scored in this sample and the rows that have every one of them."""
+    usable = []
+    for col in AFFECT_FEATURES:
+        if df.empty or df[col].notna().any():
+            usable.append(col)
+        else:
+            terms[col] = Term(col, "affect", "per_sd", status="dropped", note="not scored")
+    missing = df[usable].isna().any(axis=1) if usable else pd.Series(True, index=df.index)
+    if missing.any():
+        notes.append(f"{int(missing.sum())} roots without affect scores left out")
+    return usable, df.loc[~missing]
+
+
+def _design(
+    data: pd.DataFrame, usable: list[str], terms: dict[str, Term], notes: list[str], platform_dummies: bool
+) -> dict[str, np.ndarray]:
+    """Standardized continuous columns, then 0/1 indicators (has_link, platform, weekday); constants dropped."""
     columns: dict[str, np.ndarray] = {}
     for col in (*usable, *CONTINUOUS_CONTROLS):
         kind = "affect" if col in AFFECT_FEATURES else "control"
@@ -319,15 +268,13 @@ def fit_logit(
         platforms = data["platform"].fillna("(none)")
         levels = platforms.value_counts()
         if len(levels) > 1:
-            reference = str(levels.index[0])
-            notes.append(f"platform reference: {reference}")
+            notes.append(f"platform reference: {levels.index[0]}")
             for level in sorted(levels.index[1:]):
                 indicators[f"platform[{level}]"] = (platforms == level).to_numpy(dtype=float)
     weekday = data["iso_weekday"].fillna(1).astype(int)
     counts = weekday.value_counts()
     if len(counts) > 1:
-        reference_day = int(counts.index[0])
-        notes.append(f"weekday reference: {WEEKDAYS[reference_day - 1]}")
+        notes.append(f"weekday reference: {WEEKDAYS[int(counts.index[0]) - 1]}")
         for day in sorted(counts.index[1:]):
             indicators[f"weekday[{WEEKDAYS[int(day) - 1]}]"] = (weekday == day).to_numpy(dtype=float)
     for name, values in indicators.items():
@@ -339,45 +286,109 @@ def fit_logit(
             term.status, term.note = "dropped", "constant in this sample"
             continue
         columns[name] = values
+    return columns
 
-    kept = _drop_collinear(columns, terms)
-    y = data["escaped"].to_numpy(dtype=float)
-    X = np.column_stack([np.ones(fit.n), *[columns[c] for c in kept]])
 
+def _cluster_codes(data: pd.DataFrame) -> np.ndarray:
+    """Cluster index per row: the origin community; items without one are their own cluster."""
     groups = data["origin_community"].astype(object).where(data["origin_community"].notna(), None)
-    # items without an origin community are their own cluster
     labels = [g if g is not None else f"\x00{i}" for i, g in enumerate(groups.tolist())]
-    codes, uniques = pd.factorize(pd.Series(labels))
-    fit.n_clusters = int(len(uniques))
-    if fit.n_clusters >= MIN_CLUSTERS:
-        fit.cov_type, cov_kwds = "cluster", {"groups": codes}
-    else:
-        fit.cov_type, cov_kwds = "HC1", None
-        notes.append(
-            f"only {fit.n_clusters} origin communities: heteroskedasticity-robust errors, not clustered"
-        )
+    codes, _ = pd.factorize(pd.Series(labels))
+    return np.asarray(codes)
 
-    result, problem = _fit(y, X, fit.cov_type, cov_kwds)
-    if problem is not None:
-        fit.status = problem[0]
-        fit.note = _notes(problem[1], *notes)
-        for name in kept:
-            terms[name].status = fit.status
-        fit.terms = list(terms.values())
-        return fit
 
-    params, bse, zvalues, pvalues = (
-        np.asarray(a, dtype=float) for a in (result.params, result.bse, result.tvalues, result.pvalues)
-    )
-    fit.intercept = float(params[0])
-    fit.pseudo_r2 = float(result.prsquared)
+def inference_method(n_clusters: int) -> str:
+    """How p-values and intervals are computed for a fit with this many origin communities (docs/affect.md)."""
+    if n_clusters < MIN_CLUSTERS:
+        return "hc1_normal"
+    if n_clusters < MANY_CLUSTERS:
+        return "score_bootstrap_webb"
+    return "cr1_normal"
+
+
+def _infer(
+    fit: Fit,
+    result: Any,
+    y: np.ndarray,
+    X: np.ndarray,
+    codes: np.ndarray,
+    kept: list[str],
+    terms: dict[str, Term],
+) -> None:
+    """Estimates, standard errors, intervals and p-values of every kept term, by the fit's inference method."""
+    from scipy import stats
+
+    params, bse = np.asarray(result.params, dtype=float), np.asarray(result.bse, dtype=float)
+    small = fit.inference == "score_bootstrap_webb"
+    dof = fit.n_clusters - 1
+    crit = float(stats.t.ppf(0.975, dof)) if small else Z_95
     for i, name in enumerate(kept, start=1):
         term = terms[name]
-        term.coef, term.std_error = float(params[i]), float(bse[i])
-        term.z_value, term.p_value = float(zvalues[i]), float(pvalues[i])
-    fit.note = _notes(*notes)
-    fit.terms = list(terms.values())
-    return fit
+        term.coef, term.std_error, term.crit = float(params[i]), float(bse[i]), crit
+        term.z_value = term.coef / term.std_error
+        if not small:
+            term.p_value = float(2 * stats.norm.sf(abs(term.z_value)))
+        elif term.term_kind == "affect":
+            term.p_value = score_bootstrap_pvalue(y, X, i, codes)
+        else:
+            term.p_value = float(2 * stats.t.sf(abs(term.z_value), dof))
+
+
+def _logit_mle(y: np.ndarray, X: np.ndarray, iterations: int = 50) -> np.ndarray:
+    """Maximum likelihood of a logit by Newton's method (the restricted fits of the score bootstrap)."""
+    beta = np.zeros(X.shape[1])
+    for _ in range(iterations):
+        p = 1 / (1 + np.exp(-(X @ beta)))
+        hessian = X.T @ (X * (p * (1 - p))[:, None])
+        step = np.linalg.lstsq(hessian, X.T @ (y - p), rcond=None)[0]
+        beta += step
+        if np.max(np.abs(step)) < 1e-10:
+            break
+    return beta
+
+
+def webb_weights(draws: int, clusters: int, rng: np.random.Generator) -> np.ndarray:
+    """Webb's six-point weights: ±sqrt(1/2), ±1, ±sqrt(3/2) with probability 1/6 each (mean 0, variance 1)."""
+    points = np.array([-math.sqrt(1.5), -1.0, -math.sqrt(0.5), math.sqrt(0.5), 1.0, math.sqrt(1.5)])
+    return points[rng.integers(0, 6, size=(draws, clusters))]
+
+
+def score_bootstrap_pvalue(
+    y: np.ndarray, X: np.ndarray, j: int, codes: np.ndarray, draws: int = BOOTSTRAP_DRAWS, seed: int = 0
+) -> float:
+    """Two-sided p-value of beta_j = 0 by the wild cluster score bootstrap (Kline & Santos 2012), Webb weights.
+
+    The model is fitted under the null (column j left out); each cluster's score contribution to the efficient
+    score of beta_j, a_g = h' S_g with h = H^-1 e_j, is then flipped by a random weight per cluster. The
+    statistic |sum a_g| / sqrt(sum a_g^2) is compared with its bootstrap distribution. No refit per draw.
+    """
+    restricted = np.delete(X, j, axis=1)
+    beta = _logit_mle(y, restricted)
+    p = 1 / (1 + np.exp(-(restricted @ beta)))
+    hessian = X.T @ (X * (p * (1 - p))[:, None])
+    h = np.linalg.lstsq(hessian, np.eye(X.shape[1])[j], rcond=None)[0]
+    contributions = np.bincount(codes, weights=(X @ h) * (y - p))
+    spread = math.sqrt(float((contributions**2).sum()))
+    if not spread > 0:
+        return 1.0
+    observed = abs(contributions.sum()) / spread
+    weights = webb_weights(draws, len(contributions), np.random.default_rng(seed))
+    boot = np.abs(weights @ contributions) / np.sqrt((weights**2) @ (contributions**2))
+    return float((1 + np.sum(boot >= observed - 1e-12)) / (draws + 1))
+
+
+def _benjamini_hochberg(terms: list[Term]) -> None:
+    """q-values (Benjamini-Hochberg) across the fit's affect terms with a p-value; a driver needs q < 0.05."""
+    tested = [t for t in terms if t.term_kind == "affect" and t.p_value is not None]
+    m = len(tested)
+    running = 1.0
+    for rank, t in sorted(enumerate(sorted(tested, key=lambda t: t.p_value or 0.0), start=1), reverse=True):
+        assert t.p_value is not None
+        running = min(running, t.p_value * m / rank)
+        t.q_value = running
+    for t in tested:
+        t.terms_tested = m
+        t.is_driver = t.q_value is not None and t.q_value < DRIVER_Q
 
 
 def _drop_collinear(columns: dict[str, np.ndarray], terms: dict[str, Term]) -> list[str]:
@@ -448,7 +459,7 @@ def fit_all(frame: pd.DataFrame, settings: Settings) -> list[Fit]:
         k = int((mask & warm).sum())
         days = warmup_days(settings)
         return (
-            f"{k} roots of the first {days} days of the lake left out (no membership history)" if k else None
+            f"{k} roots of the membership warm-up (less than {days} days of history) left out" if k else None
         )
 
     everything = np.ones(len(frame), bool)
@@ -543,6 +554,10 @@ def drivers_frame(fits: list[Fit], fitted_at: datetime) -> pd.DataFrame:
                     "std_error": t.std_error,
                     "z_value": t.z_value,
                     "p_value": t.p_value,
+                    "q_value": t.q_value,
+                    "is_driver": t.is_driver,
+                    "terms_tested": t.terms_tested,
+                    "inference": fit.inference,
                     "feature_mean": t.feature_mean,
                     "feature_sd": t.feature_sd,
                     "n": fit.n,
@@ -576,17 +591,49 @@ DRIVERS_COLUMNS: tuple[tuple[str, str, str], ...] = (
         "double",
         "exp(coef): odds ratio of escaping per SD of the term (per unit for 0/1)",
     ),
-    ("ci_low", "double", "lower bound of the 95% confidence interval of the odds ratio"),
+    (
+        "ci_low",
+        "double",
+        "lower bound of the 95% confidence interval of the odds ratio: exp(coef - c * std_error), c the 97.5% "
+        "quantile of t(n_clusters - 1) (score_bootstrap_webb) or of the normal",
+    ),
     ("ci_high", "double", "upper bound of the 95% confidence interval of the odds ratio"),
-    ("std_error", "double", "standard error of coef (clustered by origin community when cov_type = cluster)"),
+    (
+        "std_error",
+        "double",
+        "standard error of coef (CR1, clustered by origin community, when cov_type = cluster)",
+    ),
     ("z_value", "double", "coef / std_error"),
-    ("p_value", "double", "two-sided p-value of coef = 0 (normal reference)"),
+    (
+        "p_value",
+        "double",
+        "two-sided p-value of coef = 0 by the fit's inference method (score bootstrap for affect terms when "
+        "there are 5 to 49 origin communities; t(G-1) or normal reference otherwise)",
+    ),
+    (
+        "q_value",
+        "double",
+        "Benjamini-Hochberg q-value of p_value across the fit's affect terms with a p-value (terms_tested)",
+    ),
+    ("is_driver", "boolean", "affect term with q_value < 0.05: the only terms a report may call drivers"),
+    ("terms_tested", "bigint", "affect terms of the fit that entered the Benjamini-Hochberg correction"),
+    (
+        "inference",
+        "varchar",
+        "score_bootstrap_webb (5-49 origin communities: wild cluster score bootstrap, Webb weights, 999 draws; "
+        "CIs from CR1 errors with t(G-1)), cr1_normal (50 or more: CR1 errors, normal reference) or hc1_normal "
+        "(fewer than 5: not clustered)",
+    ),
     ("feature_mean", "double", "mean of the raw term in the fit's sample (z = (value - mean) / sd)"),
     ("feature_sd", "double", "standard deviation of the raw term in the fit's sample"),
     ("n", "bigint", "cascade roots in the fit (roots without affect scores are left out)"),
     ("n_escaped", "bigint", "roots in the fit that escaped their origin community"),
     ("n_clusters", "bigint", "origin communities (clusters of the standard errors)"),
-    ("cov_type", "varchar", "cluster (by origin community) or HC1 when there are fewer than 10 communities"),
+    (
+        "cov_type",
+        "varchar",
+        "cluster (CR1, by origin community) or HC1 when there are fewer than 5 communities",
+    ),
     ("pseudo_r2", "double", "McFadden pseudo R-squared of the fit"),
     (
         "status",
@@ -620,7 +667,8 @@ DRIVERS_COMMENT = (
     "Grain: one row per fit x term. Logistic regression of escaped (fct_item_spread) on standardized affect "
     "features of the root (fct_affect) with controls (log author prior items, log origin community authors, "
     "log text length, has link, platform, weekday); per-SD odds ratios with 95% CIs, standard errors "
-    "clustered by origin community. Fitted overall, per platform and per ISO week; see docs/affect.md."
+    "clustered by origin community, small-sample inference (column inference), Benjamini-Hochberg q-values "
+    "and is_driver. Fitted overall, per platform and per ISO week; see docs/affect.md."
 )
 ITEMS_COMMENT = (
     "Grain: one row per top escaped root x affect feature. Each affect feature's contribution coef * z to "
@@ -656,10 +704,10 @@ def _write(
 def explain(con: duckdb.DuckDBPyConnection, settings: Settings) -> dict[str, Any]:
     """Fit the spread models on the build database and write fct_spread_drivers and fct_item_drivers."""
     fitted_at = datetime.now(UTC)
-    if _table_exists(con, "fct_item_spread"):
+    if _table_exists(con, FRAME_TABLE):
         frame = load_frame(con, settings)
     else:
-        log.warning("fct_item_spread is missing: spread drivers are empty")
+        log.warning("%s is missing: spread drivers are empty", FRAME_TABLE)
         frame = pd.DataFrame(
             columns=[
                 "root_id",

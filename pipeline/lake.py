@@ -158,7 +158,7 @@ class PartitionWriter:
     def __init__(self, settings: Settings, run_id: str, batch_rows: int | None = None):
         self.settings = settings
         self.run_id = run_id
-        self.batch_rows = batch_rows or int(settings.get("lake", "batch_rows"))
+        self.batch_rows = batch_rows or settings.lake.batch_rows
         self.rows = 0
         self.duplicates = 0
         self.counts: Counter[tuple[str, str | None]] = Counter()

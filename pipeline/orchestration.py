@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, date, datetime, timedelta
 from datetime import time as clock_time
 from pathlib import Path
@@ -24,6 +24,7 @@ from pipeline.config import DEFAULTS, Settings, airflow_default_args, load_setti
 from pipeline.errors import AssertionFailed, ConfigError, RippleError, SourceError
 from pipeline.platforms import platform_of_source, platform_spec
 from pipeline.sources.base import REGISTRY, Window
+from pipeline.state import run_id_of
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +50,7 @@ def dag_default_args(settings: Settings | None) -> dict[str, Any]:
 
 
 def nightly_schedule(settings: Settings | None) -> str:
-    value = settings.get("airflow", "nightly_schedule") if settings is not None else None
+    value = settings.airflow.nightly_schedule if settings is not None else None
     return str(value or DEFAULT_SCHEDULE)
 
 
@@ -67,14 +68,18 @@ def settings() -> Settings:
     return load_settings()
 
 
+def writing(current: Settings, task: str) -> AbstractContextManager[None]:
+    """The data directory's writer lock (pipeline.locking), held by every task that writes to it. A task waits up
+    to ``airflow.lock_wait_seconds`` for another writer (another task, a ``ripple`` command), then fails with
+    the holder's name and is retried."""
+    from pipeline.locking import writer_lock
+
+    return writer_lock(current, f"airflow {task}", wait=current.airflow.lock_wait_seconds)
+
+
 # ------------------------------------------------------------------------------------------------ plan
 def utc_iso(value: Any) -> str:
     return datetime.fromisoformat(value.isoformat()).astimezone(UTC).isoformat()
-
-
-def run_id_of(window: Window) -> str:
-    """The run id of a window: the same for `ripple run` and the nightly DAG."""
-    return f"run-{window.key()}"
 
 
 def window_of(since: str, until: str) -> Window:
@@ -86,10 +91,12 @@ def window_of(since: str, until: str) -> Window:
 def plan_run(
     params: dict[str, Any], interval_start: Any, interval_end: Any, run_after: Any = None
 ) -> dict[str, Any]:
-    """The run's window (params win over the data interval), run id and configured sources.
+    """The run's window (params win over the data interval), run id, configured sources and the fingerprint
+    of the pseudonym key (a bad or changed key stops the run here, before any source runs).
 
     A run without a data interval (manual, no logical date) covers the 24 hours before ``run_after``.
     """
+    from pipeline.pseudonyms import key_fingerprint
     from pipeline.run import parse_when
 
     if interval_start is None or interval_end is None:
@@ -98,15 +105,19 @@ def plan_run(
     since = parse_when(params.get("since")) or parse_when(utc_iso(interval_start))
     until = parse_when(params.get("until")) or parse_when(utc_iso(interval_end))
     window = window_of(since.isoformat(), until.isoformat())  # type: ignore[union-attr]
-    names = settings().sources
+    current = settings()
+    names = current.sources
     unknown = [name for name in names if name not in REGISTRY]
     if unknown:
         raise ConfigError(f"run.sources: unknown source(s) {unknown} (known: {sorted(REGISTRY)})")
+    with writing(current, "plan"):  # the first run records the key's fingerprint in state/
+        fingerprint = key_fingerprint(current)
     return {
         "since": window.since.isoformat(),
         "until": window.until.isoformat(),
         "run_id": run_id_of(window),
         "sources": list(names),
+        "key_fingerprint": fingerprint,
     }
 
 
@@ -137,7 +148,9 @@ def ingest(source: str, since: str, until: str, credentials: dict[str, Any] | No
     from pipeline.run import ingest_source
 
     started = time.perf_counter()
-    result = ingest_source(settings(), source, window_of(since, until), credentials=credentials)
+    current = settings()
+    with writing(current, f"ingest {source}"):
+        result = ingest_source(current, source, window_of(since, until), credentials=credentials)
     return {
         "source": source,
         "platform": platform_of_source(source),
@@ -153,17 +166,28 @@ def affect() -> dict[str, Any]:
     from pipeline.run import score_affect
 
     started = time.perf_counter()
-    result = score_affect(settings())
+    current = settings()
+    with writing(current, "affect"):
+        result = score_affect(current)
     counts = {k: v for k, v in result.items() if isinstance(v, int | float | str | bool)}
     return {**counts, "seconds": _seconds(started)}
 
 
-def build(label: str) -> dict[str, Any]:
-    """A complete candidate warehouse next to the published one (explain and publish come later)."""
+def build(label: str, running: Callable[[], dict[str, Any] | None] | None = None) -> dict[str, Any]:
+    """A complete candidate warehouse next to the published one (explain and publish come later).
+
+    ``running()`` is the run's run-log entry marked running: it is appended to the run log before the build,
+    so the warehouse lists the run that built it (``stg_runs``), as `ripple run` does; record_run finishes it."""
+    from pipeline.run import append_run_log
     from pipeline.warehouse import build_candidate
 
     started = time.perf_counter()
-    path, result = build_candidate(settings(), label=label, skip_hooks=("after_marts",))
+    current = settings()
+    with writing(current, "build"):
+        entry = running() if running is not None else None
+        if entry is not None:
+            append_run_log(current, entry)
+        path, result = build_candidate(current, label=label, skip_hooks=("after_marts",))
     return {
         "candidate": str(path),
         # lets a retried publish recognise a candidate it already moved into place
@@ -193,7 +217,8 @@ def explain(label: str) -> dict[str, Any]:
     candidate = candidate_path(current, label)
     if not candidate.exists():
         raise NoCandidate(candidate)
-    hooks = run_hooks_on(current, candidate, "after_marts")
+    with writing(current, "explain"):
+        hooks = run_hooks_on(current, candidate, "after_marts")
     return {"hooks": sorted(hooks), "seconds": _seconds(started)}
 
 
@@ -207,12 +232,13 @@ def publish(label: str, built: dict[str, Any]) -> dict[str, Any]:
     current = settings()
     candidate = candidate_path(current, label)
     target = current.warehouse_path
-    if candidate.exists():
-        path = publish_candidate(current, candidate)
-    elif target.exists() and target.stat().st_ino == built["inode"]:
-        path = target  # an earlier try of this task already moved this run's candidate into place
-    else:
-        raise NoCandidate(candidate)
+    with writing(current, "publish"):
+        if candidate.exists():
+            path = publish_candidate(current, candidate)
+        elif target.exists() and target.stat().st_ino == built["inode"]:
+            path = target  # an earlier try of this task already moved this run's candidate into place
+        else:
+            raise NoCandidate(candidate)
     return {"path": str(path), "seconds": _seconds(started)}
 
 
@@ -239,17 +265,21 @@ def run_log_entry(
     started_at: str,
     airflow_run_id: str,
     finished_at: str | None = None,
+    running: bool = False,
 ) -> dict[str, Any]:
     """The run-log line of one DAG run, in the shape `ripple run` writes (plus failed_steps, airflow_run_id).
 
     ``planned``: platform -> sources its ingest task was mapped over; ``ingested``: what the ingest tasks
     that succeeded returned; ``steps``: what affect/build/explain/publish returned (None unless they
     succeeded); ``states``: task states from Airflow (``ingest_<platform>_<map index>`` for mapped tasks).
-    Status: succeeded; partial = published but a source failed (as `ripple run`); failed = nothing published.
+    Status: succeeded; partial = published but a source failed (as `ripple run`); failed = nothing published;
+    running (``running=True``) = the entry written before the build, not finished yet.
     """
     succeeded = {result["source"]: result for result in ingested}
     failed_sources = _failed_sources(planned, succeeded, states)
-    if steps.get("publish") is None:
+    if running:
+        status = "running"
+    elif steps.get("publish") is None:
         status = "failed"
     else:
         status = "partial" if failed_sources else "succeeded"
@@ -263,20 +293,24 @@ def run_log_entry(
         "until": plan["until"],
         "status": status,
         "started_at": started_at,
-        "finished_at": finished_at or datetime.now(UTC).isoformat(),
+        "finished_at": None if running else finished_at or datetime.now(UTC).isoformat(),
         "resumed": False,
         "rows": sum(int(result.get("rows", 0)) for result in succeeded.values()),
         "quarantined": sum(int(result.get("quarantined", 0)) for result in succeeded.values()),
         "failed_sources": failed_sources,
         "failed_steps": [step for step in STEPS if states.get(step) in ("failed", "upstream_failed")],
         "seconds": seconds,
+        "key_fingerprint": plan.get("key_fingerprint"),
         "airflow_run_id": airflow_run_id,
     }
 
 
-def run_log_entry_of(ti: Any, dag_run: Any, platforms: list[str]) -> dict[str, Any] | None:
+def run_log_entry_of(
+    ti: Any, dag_run: Any, platforms: list[str], *, running: bool = False
+) -> dict[str, Any] | None:
     """The run-log entry of a DAG run, from its task instances' XComs and states (None: no plan)."""
-    plan = {key: ti.xcom_pull(task_ids="plan", key=key) for key in ("since", "until", "run_id")}
+    keys = ("since", "until", "run_id", "key_fingerprint")
+    plan = {key: ti.xcom_pull(task_ids="plan", key=key) for key in keys}
     if plan["run_id"] is None:
         return None
     states = ti.get_task_states(dag_id=dag_run.dag_id, run_ids=[dag_run.run_id]).get(dag_run.run_id, {})
@@ -288,6 +322,7 @@ def run_log_entry_of(ti: Any, dag_run: Any, platforms: list[str]) -> dict[str, A
         states=states,
         started_at=utc_iso(dag_run.start_date or dag_run.run_after),
         airflow_run_id=dag_run.run_id,
+        running=running,
     )
 
 
@@ -295,7 +330,9 @@ def record_run(entry: dict[str, Any]) -> str | None:
     """Append the entry to state/runs.jsonl; the reason to fail the DAG run, or None when it succeeded."""
     from pipeline.run import append_run_log
 
-    append_run_log(settings(), entry)
+    current = settings()
+    with writing(current, "record_run"):
+        append_run_log(current, entry)
     if entry["status"] == "succeeded":
         return None
     failed = [*(f"source {name}" for name in entry["failed_sources"]), *entry["failed_steps"]]

@@ -106,7 +106,7 @@ def pseudonym_key(settings: Settings, *, rekey: bool = False) -> bytes:
 
 def key_fingerprint(settings: Settings) -> str | None:
     """Fingerprint of the key in use, for the run log; None when pseudonymisation is off."""
-    if not settings.get("privacy", "pseudonymize"):
+    if not settings.privacy.pseudonymize:
         return None
     return fingerprint(pseudonym_key(settings))
 
@@ -116,7 +116,7 @@ def accept_new_key(settings: Settings) -> str | None:
     is one-way, and imports keep no raw copy), so this refuses while the lake holds posts written under the old
     key: move ``lake/posts`` aside (and re-ingest or re-import) or restore the old key. Returns the new
     fingerprint (None when pseudonymisation is off)."""
-    if not settings.get("privacy", "pseudonymize"):
+    if not settings.privacy.pseudonymize:
         return None
     key = _usable_key(settings)
     current, recorded = fingerprint(key), _recorded(settings)
@@ -131,7 +131,7 @@ def accept_new_key(settings: Settings) -> str | None:
 
 def pseudonymizer(settings: Settings, *, rekey: bool = False) -> Pseudonymizer | None:
     """The pseudonymizer of this data directory, or None when ``privacy.pseudonymize`` is off."""
-    if not settings.get("privacy", "pseudonymize"):
+    if not settings.privacy.pseudonymize:
         return None
     return Pseudonymizer(pseudonym_key(settings, rekey=rekey))
 

@@ -21,6 +21,7 @@ import pyarrow.parquet as pq
 from pipeline import lake
 from pipeline.config import Settings
 from pipeline.files import atomic_path
+from pipeline.sqlfiles import lake_query
 
 log = logging.getLogger(__name__)
 
@@ -28,16 +29,10 @@ log = logging.getLogger(__name__)
 def flagged_post_ids(settings: Settings) -> set[str]:
     if not lake.has_posts(settings):
         return set()
-    glob = lake.posts_glob(settings).replace("'", "''")
-    rows = duckdb.sql(
-        f"""
-        with ranked as (
-            select post_id, is_deleted, is_removed,
-                   row_number() over (partition by post_id order by fetched_at desc, run_id desc) as rank
-            from read_parquet('{glob}', hive_partitioning = true, union_by_name = true)
-        )
-        select post_id from ranked where rank = 1 and (is_deleted or is_removed)
-        """
+    latest = lake_query("latest_posts")
+    rows = duckdb.execute(
+        f"select post_id from ({latest}) where is_deleted or is_removed",
+        {"posts_glob": lake.posts_glob(settings)},
     ).fetchall()
     return {r[0] for r in rows}
 

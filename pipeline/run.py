@@ -36,8 +36,9 @@ from pipeline import lake, warehouse
 from pipeline.config import Settings
 from pipeline.errors import ConfigError, RippleError
 from pipeline.files import atomic_write_text
-from pipeline.orchestration import run_id_of
+from pipeline.pseudonyms import key_fingerprint
 from pipeline.sources.base import REGISTRY, Window, get_source
+from pipeline.state import run_id_of
 
 log = logging.getLogger(__name__)
 
@@ -143,9 +144,7 @@ def resolve_window(
     if since_dt is not None and since_dt > until_dt:
         raise ConfigError(f"the window start {since_dt.isoformat()} is after its end {until_dt.isoformat()}")
     if since_dt is None:
-        since_dt = _last_covered(settings) or until_dt - timedelta(
-            days=float(settings.get("run", "initial_lookback_days"))
-        )
+        since_dt = _last_covered(settings) or until_dt - timedelta(days=settings.run.initial_lookback_days)
     if since_dt >= until_dt:
         raise RippleError(
             f"nothing to do: the window {since_dt.isoformat()} .. {until_dt.isoformat()} is empty "
@@ -203,7 +202,7 @@ def ingest_source(
 
 def score_affect(settings: Settings, progress: ProgressFactory | None = None) -> dict[str, Any]:
     """Score the text of new items (incremental); a no-op when affect scoring is switched off."""
-    if not settings.get("affect", "enabled", True):
+    if not settings.affect.enabled:
         return {"skipped": "affect.enabled is false"}
     try:
         from pipeline import affect
@@ -277,7 +276,7 @@ def inputs_fingerprint(settings: Settings) -> str:
         con.close()
     extra = sorted(settings.quarantine_dir.rglob("*.jsonl")) if settings.quarantine_dir.exists() else []
     code = sorted(Path(__file__).parent.glob("*.py"))  # an upgrade of ripple rebuilds once
-    for path in [*extra, *sorted(warehouse.SQL_DIR.rglob("*.sql")), *code]:
+    for path in [*extra, *sorted(warehouse.sql_dir().rglob("*.sql")), *code]:
         digest.update(path.name.encode() + hashlib.sha256(path.read_bytes()).digest())
     return digest.hexdigest()
 
@@ -313,6 +312,8 @@ class RunSummary:
     notes: list[str] = field(default_factory=list)
     #: True when nothing the warehouse is built from changed, so the build (and the report) were skipped
     build_skipped: bool = False
+    #: fingerprint of the pseudonym key the run used (None when pseudonymisation is off)
+    key_fingerprint: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -360,7 +361,8 @@ def run_nightly(
 def _start_run(
     settings: Settings, since: datetime | str | None, until: datetime | str | None
 ) -> tuple[RunSummary, Window, dict[str, Any]]:
-    """The window (resumed or new), the run's summary and its checkpoint (saved as running)."""
+    """The window (resumed or new), the run's summary and its checkpoint (saved as running). The pseudonym key
+    is checked once the window is known and before anything is saved: a bad or changed key stops the run."""
     resumed = None
     notes: list[str] = []
     if since is None and until is None:
@@ -370,6 +372,7 @@ def _start_run(
         log.warning("resuming interrupted run %s", resumed["run_id"])
     else:
         window = resolve_window(settings, since, until, notes=notes)
+    fingerprint = key_fingerprint(settings)
     run_id = run_id_of(window)
     checkpoint = load_checkpoint(settings, run_id) if resumed is not None else {}
     summary = RunSummary(
@@ -379,6 +382,7 @@ def _start_run(
         resumed=resumed is not None,
         started_at=checkpoint.get("started_at") or datetime.now(UTC).isoformat(),
         notes=notes,
+        key_fingerprint=fingerprint,
     )
     checkpoint.update(
         run_id=run_id,
@@ -453,5 +457,6 @@ def _log_entry(summary: RunSummary) -> dict[str, Any]:
         "quarantined": summary.quarantined,
         "failed_sources": summary.failed_sources,
         "seconds": {k: round(v, 2) for k, v in summary.seconds.items()},
+        "key_fingerprint": summary.key_fingerprint,
         **({"build_skipped": True} if summary.build_skipped else {}),
     }

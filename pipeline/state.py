@@ -1,4 +1,5 @@
-"""Run state: ``state/<source>.json`` holds a source's cross-run watermark and the resume cursors of its runs.
+"""Run state: ``state/<source>.json`` holds a source's cross-run watermark and the resume cursors of its runs;
+the run id of a window (the same for `ripple run` and the nightly DAG).
 
 ``state/`` is owner-only (0700) and so are the files in it (0600): it also holds the pseudonym key.
 """
@@ -7,7 +8,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from pipeline.config import Settings
 from pipeline.errors import ConfigError
@@ -41,3 +42,14 @@ def state_dir(settings: Settings) -> Path:
 
 def state_for(settings: Settings, source_name: str) -> SourceState:
     return SourceState(state_dir(settings) / f"{source_name}.json")
+
+
+class _Window(Protocol):
+    """A run's window (:class:`pipeline.sources.base.Window`, which imports this module)."""
+
+    def key(self) -> str: ...
+
+
+def run_id_of(window: _Window) -> str:
+    """The run id of a window: the same for `ripple run` and the nightly DAG."""
+    return f"run-{window.key()}"

@@ -153,7 +153,7 @@ class Validator:
 
     def __init__(self, settings: Settings, platform: str, pseudonymize: Pseudonymizer | None):
         self.platform = platform
-        self.max_text = int(settings.get("lake", "max_text_chars"))
+        self.max_text = settings.lake.max_text_chars
         self.pseudonymize = pseudonymize
         self.max_micros = to_micros(datetime.now(UTC) + MAX_FUTURE)
         self.min_micros = to_micros(MIN_CREATED)

@@ -1,12 +1,21 @@
 """Build the DuckDB warehouse from the lake and publish it atomically.
 
-Order: register raw inputs (``src_*``, ``cfg_*``) → ``sql/staging`` → hooks ``after_staging`` (Python steps such as
-community detection) → ``sql/intermediate`` → ``sql/marts`` → hooks ``after_marts`` (the spread explanation) →
-every ``sql/tests/*.sql`` assertion → ``COMMENT ON`` from the model headers → publish.
+The runner knows models, hooks and their dependencies, nothing about platforms. Order: register the raw inputs
+(``src_*``, ``cfg_*`` and the reference tables sources leave in the lake) → every model and hook in dependency
+order → every ``sql/tests/*.sql`` assertion → ``COMMENT ON`` from the model headers → publish.
 
-Each model file holds one SELECT and is materialized as a table named after the file. Inside a layer, a model that
-mentions another model's name is built after it. The published file contains tables only: the ``src_*`` views over
-the lake are dropped, so the warehouse is self-contained and can be copied elsewhere.
+Models: each ``sql/<layer>/<name>.sql`` holds one SELECT and is materialized as a table named after the file. A
+model depends on every model (or hook output) it names in its body, and on those listed in a
+``-- depends_on: a, b`` header line. Hooks are Python steps (``Hook``: community detection, the spread
+explanation) passed in by the caller (``default_hooks()`` for production); a hook depends on the models it reads
+(``depends_on``) and a model that reads a table a hook writes depends on the hook. Among the steps that are ready,
+the runner takes layers in order (staging, the ``after_staging`` hooks, intermediate, marts, the ``after_marts``
+hooks), then names alphabetically, so the order is reproducible.
+
+Selection (``select=[...]``, dbt-like): ``name`` builds that model or hook only, ``+name`` the model and all its
+ancestors, ``name+`` the model and all its descendants (their other inputs must already exist), ``+name+``
+both. A build of a selection runs the assertions whose models were all built. The published file contains tables
+only: the ``src_*`` views over the lake are dropped, so the warehouse is self-contained and can be copied elsewhere.
 
 Publishing writes a new file next to ``warehouse.duckdb`` and renames it over the old one. A reader that has the
 old file open keeps reading the old inode; a crash at any point leaves the previous warehouse as it was.
@@ -14,11 +23,12 @@ old file open keeps reading the old inode; a crash at any point leaves the previ
 
 from __future__ import annotations
 
+import heapq
 import logging
 import os
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib import import_module
@@ -34,20 +44,19 @@ from pipeline.lake import has_posts, posts_glob
 from pipeline.platforms import platform_names
 from pipeline.pseudonyms import Pseudonymizer, pseudonym_key
 from pipeline.schema import POSTS_SCHEMA
+from pipeline.sqlfiles import sql_dir
 
 log = logging.getLogger(__name__)
 
 LAYERS = ("staging", "intermediate", "marts")
-SQL_DIR = Path(os.environ.get("RIPPLE_SQL_DIR", Path(__file__).resolve().parent.parent / "sql"))
-
-#: Python steps of the build, as "module:function"; each is called as fn(con, settings) -> dict | None
-HOOKS: dict[str, list[str]] = {
-    "after_staging": ["pipeline.communities:detect_communities"],
-    "after_marts": ["pipeline.explain:explain"],
-}
+#: when each kind of step runs among the ready ones: layers in order, hooks of a stage right after their layer
+_RANK = {"staging": 0, "after_staging": 1, "intermediate": 2, "marts": 3, "after_marts": 4}
 
 STALE_CANDIDATE_SECONDS = 2 * 86_400
-_HEADER = re.compile(r"^--\s*(grain|description|column\s+([A-Za-z_][A-Za-z0-9_]*))\s*:\s*(.*)$")
+_HEADER = re.compile(r"^--\s*(grain|description|depends_on|column\s+([A-Za-z_][A-Za-z0-9_]*))\s*:\s*(.*)$")
+
+
+_default_sql_dir = sql_dir  # the parameters named sql_dir below shadow the function
 
 
 @dataclass
@@ -59,7 +68,59 @@ class Model:
     grain: str | None = None
     description: str | None = None
     columns: dict[str, str] = field(default_factory=dict)
-    deps: set[str] = field(default_factory=set)
+    depends_on: set[str] = field(default_factory=set)  # stated in the header
+    deps: set[str] = field(default_factory=set)  # all of them: stated and found in the body
+
+    @property
+    def rank(self) -> int:
+        return _RANK[self.layer]
+
+
+@dataclass(frozen=True)
+class Hook:
+    """A Python step of the build, called as ``fn(con, settings) -> dict | None`` (``target`` = "module:function").
+
+    ``stage`` places it among the layers (``after_staging`` or ``after_marts``); ``depends_on`` names the models it
+    reads (a hook whose inputs are not models of the sql directory is skipped); ``writes`` names the tables it
+    creates, so the models that read them are built after it.
+    """
+
+    name: str
+    target: str
+    stage: str
+    depends_on: tuple[str, ...] = ()
+    writes: tuple[str, ...] = ()
+
+    @property
+    def rank(self) -> int:
+        return _RANK[self.stage]
+
+
+def default_hooks() -> list[Hook]:
+    """The Python steps of a production build: community detection, the spread explanation, table comments."""
+    return [
+        Hook(
+            name="detect_communities",
+            target="pipeline.communities:detect_communities",
+            stage="after_staging",
+            depends_on=("int_interaction_edges",),
+            writes=("int_detected_communities", "int_detected_partitions"),
+        ),
+        Hook(
+            name="explain",
+            target="pipeline.explain:explain",
+            stage="after_marts",
+            depends_on=("int_spread_features",),
+            writes=("fct_spread_drivers", "fct_item_drivers"),
+        ),
+        Hook(
+            # comments of the tables written by Python (cfg_bots, demo_planted_*, int_detected_*)
+            name="comment_tables",
+            target="pipeline.table_comments:comment_tables",
+            stage="after_marts",
+            depends_on=("fct_item_spread",),
+        ),
+    ]
 
 
 @dataclass
@@ -80,6 +141,9 @@ class BuildResult:
         }
 
 
+# ------------------------------------------------------------------------------------------------ models
+
+
 def parse_model(path: Path, layer: str) -> Model:
     text = path.read_text(encoding="utf-8")
     model = Model(name=path.stem, layer=layer, path=path, sql=text.strip().rstrip(";").strip())
@@ -91,63 +155,163 @@ def parse_model(path: Path, layer: str) -> Model:
             continue
         match = _HEADER.match(line)
         if match:
-            kind, column, value = match.groups()
-            if column:
-                model.columns[column] = value.strip()
-                last = f"column:{column}"
-            elif kind == "grain":
-                model.grain, last = value.strip(), "grain"
-            else:
-                model.description, last = value.strip(), "description"
+            last = _header_entry(model, *match.groups())
         elif last and line.startswith("--   "):
-            # an indented continuation line extends the previous header entry
-            extra = line[2:].strip()
-            if last.startswith("column:"):
-                col = last.split(":", 1)[1]
-                model.columns[col] += " " + extra
-            elif last == "grain":
-                model.grain = f"{model.grain} {extra}"
-            else:
-                model.description = f"{model.description} {extra}"
+            _continue_entry(model, last, line[2:].strip())  # an indented line extends the previous entry
     return model
 
 
-def load_models(sql_dir: Path = SQL_DIR) -> list[Model]:
-    """All models in build order (layer order, then dependencies inside a layer, then name)."""
-    ordered: list[Model] = []
-    for layer in LAYERS:
-        models = {p.stem: parse_model(p, layer) for p in sorted((sql_dir / layer).glob("*.sql"))}
-        for model in models.values():
-            body = _strip_comments(model.sql)
-            model.deps = {
-                other for other in models if other != model.name and re.search(rf"\b{other}\b", body)
-            }
-        ordered.extend(_toposort(models, layer))
-    return ordered
+def _header_entry(model: Model, kind: str, column: str | None, value: str) -> str:
+    value = value.strip()
+    if column:
+        model.columns[column] = value
+        return f"column:{column}"
+    if kind == "depends_on":
+        model.depends_on |= {name.strip() for name in value.split(",") if name.strip()}
+        return "depends_on"
+    setattr(model, kind, value)
+    return kind
+
+
+def _continue_entry(model: Model, last: str, extra: str) -> None:
+    if last.startswith("column:"):
+        col = last.split(":", 1)[1]
+        model.columns[col] += " " + extra
+    elif last == "depends_on":
+        model.depends_on |= {name.strip() for name in extra.split(",") if name.strip()}
+    else:
+        setattr(model, last, f"{getattr(model, last)} {extra}")
 
 
 def _strip_comments(sql: str) -> str:
     return re.sub(r"--[^\n]*", "", sql)
 
 
-def _toposort(models: dict[str, Model], layer: str) -> list[Model]:
-    done: list[Model] = []
-    state: dict[str, int] = {}
+def _find_dependencies(models: dict[str, Model], hooks: list[Hook]) -> None:
+    """Fill ``Model.deps``: the models and hook outputs a model names, plus its ``depends_on`` header."""
+    writers = {table: hook.name for hook in hooks for table in hook.writes}
+    known = set(models) | set(writers) | {hook.name for hook in hooks}
+    for model in models.values():
+        unknown = model.depends_on - known
+        if unknown:
+            raise BuildError(
+                f"model {model.layer}/{model.name} depends on unknown model(s): {sorted(unknown)}"
+            )
+        body = _strip_comments(model.sql)
+        found = {n for n in set(models) | set(writers) if n != model.name and re.search(rf"\b{n}\b", body)}
+        model.deps = {writers.get(n, n) for n in found | model.depends_on}
 
-    def visit(name: str, chain: list[str]) -> None:
-        if state.get(name) == 2:
-            return
-        if state.get(name) == 1:
-            raise BuildError(f"dependency cycle in sql/{layer}: {' -> '.join([*chain, name])}")
-        state[name] = 1
-        for dep in sorted(models[name].deps):
-            visit(dep, [*chain, name])
-        state[name] = 2
-        done.append(models[name])
 
-    for name in sorted(models):
-        visit(name, [])
-    return done
+def _hook_deps(hooks: list[Hook], models: dict[str, Model]) -> dict[str, set[str]]:
+    return {hook.name: {d for d in hook.depends_on if d in models} for hook in hooks}
+
+
+def _order(nodes: dict[str, Model | Hook], deps: dict[str, set[str]]) -> list[str]:
+    """Topological order; among ready steps the lowest rank (layer), then the name, goes first."""
+    waiting = {name: set(deps[name]) for name in nodes}
+    children: dict[str, set[str]] = {name: set() for name in nodes}
+    for name, parents in waiting.items():
+        for parent in parents:
+            children[parent].add(name)
+    ready = [(nodes[n].rank, n) for n, parents in waiting.items() if not parents]
+    heapq.heapify(ready)
+    order: list[str] = []
+    while ready:
+        _, name = heapq.heappop(ready)
+        order.append(name)
+        for child in sorted(children[name]):
+            waiting[child].discard(name)
+            if not waiting[child]:
+                heapq.heappush(ready, (nodes[child].rank, child))
+    if len(order) < len(nodes):
+        raise BuildError(f"dependency cycle: {' -> '.join(_find_cycle(deps, set(nodes) - set(order)))}")
+    return order
+
+
+def _find_cycle(deps: dict[str, set[str]], left: set[str]) -> list[str]:
+    """One cycle among the steps that could not be ordered, starting at the first name."""
+    chain = [min(left)]
+    while True:
+        step = min(d for d in deps[chain[-1]] if d in left)
+        if step in chain:
+            return [*chain[chain.index(step) :], step]
+        chain.append(step)
+
+
+def _read_models(root: Path) -> dict[str, Model]:
+    models: dict[str, Model] = {}
+    for layer in LAYERS:
+        for path in sorted((root / layer).glob("*.sql")):
+            if path.stem in models:
+                raise BuildError(f"two models are named {path.stem}: {models[path.stem].path} and {path}")
+            models[path.stem] = parse_model(path, layer)
+    return models
+
+
+@dataclass
+class Plan:
+    """What a build runs, in order: models and hooks."""
+
+    steps: list[Model | Hook]
+    all_models: set[str] = field(default_factory=set)  # every model of the sql directory, selected or not
+
+    @property
+    def models(self) -> list[Model]:
+        return [s for s in self.steps if isinstance(s, Model)]
+
+
+def plan_build(
+    root: Path | None = None, hooks: Iterable[Hook] = (), select: Iterable[str] | None = None
+) -> Plan:
+    """The models and hooks of ``root`` (default ``sql_dir()``) in build order, restricted to ``select``."""
+    hooks = list(hooks)
+    models = _read_models(root or _default_sql_dir())
+    _find_dependencies(models, hooks)
+    deps = {name: model.deps for name, model in models.items()}
+    deps.update(_hook_deps(hooks, models))
+    nodes: dict[str, Model | Hook] = {**models, **{hook.name: hook for hook in hooks}}
+    order = _order(nodes, deps)
+    if select is not None:
+        chosen = _select(deps, list(select))
+        order = [name for name in order if name in chosen]
+    return Plan(steps=[nodes[name] for name in order], all_models=set(models))
+
+
+def _select(deps: dict[str, set[str]], selectors: list[str]) -> set[str]:
+    children: dict[str, set[str]] = {name: set() for name in deps}
+    for name, parents in deps.items():
+        for parent in parents:
+            children[parent].add(name)
+    chosen: set[str] = set()
+    for selector in selectors:
+        name = selector.strip("+")
+        if name not in deps:
+            raise BuildError(f"unknown model or hook in selection: {name}")
+        chosen.add(name)
+        if selector.startswith("+"):
+            chosen |= _reach(name, deps)
+        if selector.endswith("+"):
+            chosen |= _reach(name, children)
+    return chosen
+
+
+def _reach(start: str, edges: dict[str, set[str]]) -> set[str]:
+    seen: set[str] = set()
+    todo = [start]
+    while todo:
+        for nxt in edges[todo.pop()]:
+            if nxt not in seen:
+                seen.add(nxt)
+                todo.append(nxt)
+    return seen
+
+
+def load_models(sql_dir: Path | None = None, hooks: Iterable[Hook] | None = None) -> list[Model]:
+    """All models in build order (dependencies first; among ready ones layer order, then name)."""
+    return plan_build(sql_dir, default_hooks() if hooks is None else hooks).models
+
+
+# ------------------------------------------------------------------------------------------------ inputs
 
 
 def _sql_literal(value: Any) -> str:
@@ -182,36 +346,46 @@ def _empty_posts_table() -> pa.Table:
 
 
 def register_sources(con: duckdb.DuckDBPyConnection, settings: Settings) -> dict[str, int]:
-    """Create the raw inputs of the SQL models: src_posts, src_affect, cfg_bots and the demo truth tables."""
+    """Create the raw inputs of the SQL models: src_posts, src_affect, src_quarantine, src_runs, cfg_bots and
+    the reference tables sources write next to the lake (``lake/<name>/<table>.parquet`` -> ``<name>_<table>``).
+    """
+    _register_posts(con, settings)
+    _register_affect(con, settings)
+    _register_operations(con, settings)
+    _register_bots(con, settings)
+    return _register_reference_tables(con, settings)
+
+
+def _parquet_view(con: duckdb.DuckDBPyConnection, name: str, glob: str, hive_types: str = "") -> None:
+    source = glob.replace("'", "''")
+    con.execute(
+        f"create or replace view {name} as select * from read_parquet('{source}', "
+        f"hive_partitioning = true, union_by_name = true{hive_types})"
+    )
+
+
+def _register_posts(con: duckdb.DuckDBPyConnection, settings: Settings) -> None:
     if has_posts(settings):
-        glob = posts_glob(settings).replace("'", "''")
-        con.execute(
-            "create or replace view src_posts as select * from read_parquet("
-            f"'{glob}', hive_partitioning = true, union_by_name = true, "
-            "hive_types = {'platform': varchar, 'date': date})"
-        )
+        types = ", hive_types = {'platform': varchar, 'date': date}"
+        _parquet_view(con, "src_posts", posts_glob(settings), types)
     else:
         empty = _empty_posts_table()  # noqa: F841  (referenced by name below)
         con.execute("create or replace table src_posts as select * from empty")
 
+
+def _register_affect(con: duckdb.DuckDBPyConnection, settings: Settings) -> None:
     affect_dir = settings.lake_dir / "affect"
     if any(affect_dir.glob("**/*.parquet")):
-        glob = str(affect_dir / "**" / "*.parquet").replace("'", "''")
-        con.execute(
-            f"create or replace view src_affect as select * from read_parquet('{glob}', "
-            "hive_partitioning = true, union_by_name = true)"
-        )
-    else:
-        try:
-            from pipeline.affect import AFFECT_ARROW_SCHEMA  # type: ignore[attr-defined]
-        except ImportError:
-            AFFECT_ARROW_SCHEMA = None  # noqa: N806
-        if AFFECT_ARROW_SCHEMA is not None:
-            empty_affect = AFFECT_ARROW_SCHEMA.empty_table()  # noqa: F841
-            con.execute("create or replace table src_affect as select * from empty_affect")
+        _parquet_view(con, "src_affect", str(affect_dir / "**" / "*.parquet"))
+        return
+    from pipeline.affect import AFFECT_ARROW_SCHEMA
 
-    _register_operations(con, settings)
+    empty_affect = AFFECT_ARROW_SCHEMA.empty_table()  # noqa: F841  (referenced by name below)
+    con.execute("create or replace table src_affect as select * from empty_affect")
 
+
+def _register_bots(con: duckdb.DuckDBPyConnection, settings: Settings) -> None:
+    """cfg_bots: the configured bot accounts of every known platform, pseudonymised like the lake's authors."""
     platforms = set(platform_names())
     platforms |= {row[0] for row in con.execute("select distinct platform from src_posts").fetchall()}
     bots = [str(b) for b in settings.get("membership", "bots", [])]
@@ -221,12 +395,17 @@ def register_sources(con: duckdb.DuckDBPyConnection, settings: Settings) -> dict
     if rows:
         con.executemany("insert into cfg_bots values (?, ?, ?)", rows)
 
+
+def _register_reference_tables(con: duckdb.DuckDBPyConnection, settings: Settings) -> dict[str, int]:
+    """Single files a source writes beside the lake (a simulator's planted truth) become ``<dir>_<stem>`` tables."""
     counts = {}
-    for name in ("planted_effects", "planted_overlap"):
-        path = settings.lake_dir / "demo" / f"{name}.parquet"
-        if path.exists():
-            con.execute(f"create or replace table demo_{name} as select * from read_parquet('{str(path)}')")
-            counts[f"demo_{name}"] = con.execute(f"select count(*) from demo_{name}").fetchall()[0][0]
+    for path in sorted(settings.lake_dir.glob("*/*.parquet")):
+        name = f"{path.parent.name}_{path.stem}"
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
+            continue
+        source = str(path).replace("'", "''")
+        con.execute(f"create or replace table {name} as select * from read_parquet('{source}')")
+        counts[name] = con.execute(f"select count(*) from {name}").fetchall()[0][0]
     return counts
 
 
@@ -281,37 +460,65 @@ def _json_lines_table(
         con.execute(f"create or replace table {name} ({cols}{filename})")
 
 
-def _run_hooks(stage: str, con: duckdb.DuckDBPyConnection, settings: Settings, result: BuildResult) -> None:
-    for target in HOOKS.get(stage, []):
-        module_name, _, func_name = target.partition(":")
-        started = time.perf_counter()
-        try:
-            func: Callable[..., Any] = getattr(import_module(module_name), func_name)
-            result.hooks[target] = func(con, settings)
-        except (BuildError, duckdb.Error) as exc:
-            raise BuildError(f"build step {target} failed: {exc}") from exc
-        result.seconds[target] = time.perf_counter() - started
+# ------------------------------------------------------------------------------------------------ the build
 
 
-def run_assertions(con: duckdb.DuckDBPyConnection, sql_dir: Path = SQL_DIR) -> int:
-    """Run every sql/tests assertion; the first one that returns rows fails the build."""
+def _run_hook(hook: Hook, con: duckdb.DuckDBPyConnection, settings: Settings, result: BuildResult) -> None:
+    module_name, _, func_name = hook.target.partition(":")
+    started = time.perf_counter()
+    try:
+        func: Callable[..., Any] = getattr(import_module(module_name), func_name)
+        result.hooks[hook.target] = func(con, settings)
+    except (BuildError, duckdb.Error) as exc:
+        raise BuildError(f"build step {hook.target} failed: {exc}") from exc
+    result.seconds[hook.target] = time.perf_counter() - started
+
+
+def _run_model(model: Model, con: duckdb.DuckDBPyConnection, result: BuildResult) -> None:
+    started = time.perf_counter()
+    try:
+        con.execute(f"create or replace table {model.name} as\n{model.sql}")
+    except duckdb.Error as exc:
+        message = str(exc).splitlines()[0]
+        raise BuildError(f"model sql/{model.layer}/{model.name}.sql failed: {message}") from exc
+    result.seconds[model.name] = time.perf_counter() - started
+    result.tables[model.name] = con.execute(f"select count(*) from {model.name}").fetchall()[0][0]
+
+
+def run_assertions(
+    con: duckdb.DuckDBPyConnection, sql_dir: Path | None = None, built: Iterable[str] | None = None
+) -> int:
+    """Run the sql/tests assertions (with ``built``: only those whose models were all built); the first one that
+    returns rows fails the build."""
+    root = sql_dir or _default_sql_dir()
+    models = set(_read_models(root)) if built is not None else set()
     count = 0
-    for path in sorted((sql_dir / "tests").glob("*.sql")):
+    for path in sorted((root / "tests").glob("*.sql")):
         sql = path.read_text(encoding="utf-8").strip().rstrip(";")
-        try:
-            rel = con.sql(f"select * from ({sql}) as violations")
-            n = con.execute(f"select count(*) from ({sql}) as violations").fetchall()[0][0]
-        except duckdb.Error as exc:
-            raise BuildError(f"assertion {path.stem} could not run: {exc}") from exc
-        if n:
-            sample = rel.limit(5).fetchall()
-            cols = rel.columns
-            shown = "; ".join(
-                ", ".join(f"{c}={v!r}" for c, v in zip(cols, row, strict=False)) for row in sample
-            )
-            raise AssertionFailed(f"assertion {path.stem} failed: {n} violating row(s), e.g. {shown}")
+        if built is not None and not _covered(sql, set(built), models):
+            continue
+        _check_assertion(con, path.stem, sql)
         count += 1
     return count
+
+
+def _covered(sql: str, built: set[str], models: set[str]) -> bool:
+    body = _strip_comments(sql)
+    named = {m for m in models if re.search(rf"\b{m}\b", body)}
+    return bool(named) and named <= built
+
+
+def _check_assertion(con: duckdb.DuckDBPyConnection, name: str, sql: str) -> None:
+    try:
+        rel = con.sql(f"select * from ({sql}) as violations")
+        n = con.execute(f"select count(*) from ({sql}) as violations").fetchall()[0][0]
+    except duckdb.Error as exc:
+        raise BuildError(f"assertion {name} could not run: {exc}") from exc
+    if n:
+        sample = rel.limit(5).fetchall()
+        cols = rel.columns
+        shown = "; ".join(", ".join(f"{c}={v!r}" for c, v in zip(cols, row, strict=False)) for row in sample)
+        raise AssertionFailed(f"assertion {name} failed: {n} violating row(s), e.g. {shown}")
 
 
 def apply_comments(con: duckdb.DuckDBPyConnection, models: list[Model]) -> None:
@@ -333,34 +540,41 @@ def build_database(
     settings: Settings,
     *,
     progress: Callable[[str], None] | None = None,
-    sql_dir: Path = SQL_DIR,
+    sql_dir: Path | None = None,
+    hooks: Iterable[Hook] | None = None,
+    select: Iterable[str] | None = None,
 ) -> BuildResult:
-    """Run the whole model graph on an open connection (no publish)."""
+    """Run the model graph on an open connection (no publish).
+
+    ``hooks`` defaults to ``default_hooks()``; ``select`` restricts the build (see the module docstring).
+    """
+    root = sql_dir or _default_sql_dir()
+    plan = plan_build(root, default_hooks() if hooks is None else hooks, select)
     result = BuildResult()
-    models = load_models(sql_dir)
     set_variables(con, settings)
     result.tables.update(register_sources(con, settings))
-    by_layer: dict[str, list[Model]] = {layer: [m for m in models if m.layer == layer] for layer in LAYERS}
-    for layer in LAYERS:
-        for model in by_layer[layer]:
+    for step in plan.steps:
+        if isinstance(step, Model):
             if progress:
-                progress(f"{layer}/{model.name}")
-            started = time.perf_counter()
-            try:
-                con.execute(f"create or replace table {model.name} as\n{model.sql}")
-            except duckdb.Error as exc:
-                message = str(exc).splitlines()[0]
-                raise BuildError(f"model sql/{layer}/{model.name}.sql failed: {message}") from exc
-            result.seconds[model.name] = time.perf_counter() - started
-            result.tables[model.name] = con.execute(f"select count(*) from {model.name}").fetchall()[0][0]
-        if layer == "staging":
-            _run_hooks("after_staging", con, settings, result)
-        elif layer == "marts":
-            _run_hooks("after_marts", con, settings, result)
+                progress(f"{step.layer}/{step.name}")
+            _run_model(step, con, result)
+        elif set(step.depends_on) <= plan.all_models:
+            _run_hook(step, con, settings, result)
+        else:
+            result.hooks[step.target] = {
+                "skipped": f"no model {sorted(set(step.depends_on) - plan.all_models)}"
+            }
     if progress:
         progress("tests")
-    result.assertions = run_assertions(con, sql_dir)
-    apply_comments(con, models)
+    built = None if select is None else {m.name for m in plan.models}
+    result.assertions = run_assertions(con, root, built)
+    apply_comments(con, plan.models)
+    _finish(con, result, len(plan.models))
+    return result
+
+
+def _finish(con: duckdb.DuckDBPyConnection, result: BuildResult, n_models: int) -> None:
+    """Drop the views over the lake, count the tables Python steps wrote, stamp the build."""
     for name, kind in con.execute(
         "select table_name, table_type from information_schema.tables where table_name like 'src\\_%' escape '\\'"
     ).fetchall():
@@ -371,10 +585,12 @@ def build_database(
             result.tables[name] = con.execute(f"select count(*) from {name}").fetchall()[0][0]
     con.execute(
         "create or replace table ripple_build as select ?::timestamptz as built_at, ? as models",
-        [datetime.now(UTC), len(models)],
+        [datetime.now(UTC), n_models],
     )
     con.execute("comment on table ripple_build is 'Grain: one row. When this warehouse file was built.'")
-    return result
+
+
+# ------------------------------------------------------------------------------------------------ publish
 
 
 def _pid_alive(pid: int) -> bool:
@@ -408,59 +624,68 @@ def candidate_path(settings: Settings, label: str | None = None) -> Path:
     return target.with_name(f".{target.name}.building-{label or os.getpid()}")
 
 
+def _configure(con: duckdb.DuckDBPyConnection, settings: Settings) -> None:
+    con.execute(f"set threads = {int(settings.get('warehouse', 'threads', 2))}")
+    memory_limit = settings.get("warehouse", "memory_limit")
+    if memory_limit:
+        con.execute(f"set memory_limit = '{memory_limit}'")
+    con.execute(f"set temp_directory = '{str(settings.data_dir / '.duckdb_tmp')}'")
+
+
+def _remove_candidate(tmp: Path) -> None:
+    tmp.unlink(missing_ok=True)
+    Path(str(tmp) + ".wal").unlink(missing_ok=True)
+
+
 def build_candidate(
     settings: Settings,
     *,
     label: str | None = None,
     progress: Callable[[str], None] | None = None,
-    sql_dir: Path = SQL_DIR,
+    sql_dir: Path | None = None,
+    hooks: Iterable[Hook] | None = None,
     skip_hooks: tuple[str, ...] = (),
 ) -> tuple[Path, BuildResult]:
     """Build a complete new warehouse file next to the published one, without publishing it.
 
     ``label`` names the file (the Airflow DAG passes its run id so that later tasks find it); by default the
-    process id is used and a candidate left behind by a dead process is cleaned up by the next build.
+    process id is used and a candidate left behind by a dead process is cleaned up by the next build. ``hooks``
+    defaults to ``default_hooks()``; the hooks of the stages in ``skip_hooks`` are left out (the DAG runs the
+    ``after_marts`` ones as a task of their own with ``run_hooks_on``).
     """
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     cleanup_stale_builds(settings)
     tmp = candidate_path(settings, label)
-    tmp.unlink(missing_ok=True)
-    Path(str(tmp) + ".wal").unlink(missing_ok=True)
+    _remove_candidate(tmp)
+    steps = [h for h in (default_hooks() if hooks is None else hooks) if h.stage not in skip_hooks]
     started = time.perf_counter()
     con = duckdb.connect(str(tmp))
     try:
-        con.execute(f"set threads = {int(settings.get('warehouse', 'threads', 2))}")
-        memory_limit = settings.get("warehouse", "memory_limit")
-        if memory_limit:
-            con.execute(f"set memory_limit = '{memory_limit}'")
-        con.execute(f"set temp_directory = '{str(settings.data_dir / '.duckdb_tmp')}'")
-        saved = {stage: list(HOOKS.get(stage, [])) for stage in skip_hooks}
-        for stage in skip_hooks:
-            HOOKS[stage] = []
-        try:
-            result = build_database(con, settings, progress=progress, sql_dir=sql_dir)
-        finally:
-            HOOKS.update(saved)
+        _configure(con, settings)
+        result = build_database(con, settings, progress=progress, sql_dir=sql_dir, hooks=steps)
         con.execute("checkpoint")
         con.close()
     except BaseException:
         con.close()
-        tmp.unlink(missing_ok=True)
-        Path(str(tmp) + ".wal").unlink(missing_ok=True)
+        _remove_candidate(tmp)
         raise
     result.seconds["total"] = time.perf_counter() - started
     return tmp, result
 
 
-def run_hooks_on(settings: Settings, candidate: Path, stage: str = "after_marts") -> dict[str, Any]:
-    """Run one stage of Python hooks on an existing candidate (the DAG's separate explain task)."""
+def run_hooks_on(
+    settings: Settings, candidate: Path, stage: str = "after_marts", hooks: Iterable[Hook] | None = None
+) -> dict[str, Any]:
+    """Run the hooks of one stage on an existing candidate (the DAG's separate explain task)."""
     if not candidate.exists():
         raise BuildError(f"no candidate warehouse at {candidate}: run the build step first")
     result = BuildResult()
     con = duckdb.connect(str(candidate))
     try:
         set_variables(con, settings)
-        _run_hooks(stage, con, settings, result)
+        for hook in default_hooks() if hooks is None else hooks:
+            if hook.stage == stage:
+                _run_hook(hook, con, settings, result)
         con.execute("checkpoint")
     finally:
         con.close()
@@ -485,10 +710,11 @@ def build(
     settings: Settings,
     *,
     progress: Callable[[str], None] | None = None,
-    sql_dir: Path = SQL_DIR,
+    sql_dir: Path | None = None,
+    hooks: Iterable[Hook] | None = None,
 ) -> BuildResult:
     """Build a new warehouse file and atomically replace ``warehouse.duckdb`` with it."""
-    candidate, result = build_candidate(settings, progress=progress, sql_dir=sql_dir)
+    candidate, result = build_candidate(settings, progress=progress, sql_dir=sql_dir, hooks=hooks)
     result.path = publish(settings, candidate)
     return result
 

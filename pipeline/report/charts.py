@@ -218,41 +218,54 @@ def escape_flows(dest: pd.DataFrame, top: int = 12) -> Chart:
         )
 
 
+#: the sentiment measures, each on its own scale: (column, panel title, y-axis label)
+SENTIMENT_SCALES = (
+    ("vader_compound", "VADER compound", "compound, −1…1"),
+    ("tb_polarity", "TextBlob polarity", "polarity, −1…1"),
+    ("arousal", "Arousal", "high-arousal words per token"),
+)
+
+
+def _profile_bars(ax: Any, sub: pd.DataFrame, labels: list[str]) -> None:
+    x = np.arange(len(sub))
+    ax.bar(x - 0.2, sub["other_mean"], width=0.4, color="#c9d6e3", label="did not escape")
+    ax.bar(x + 0.2, sub["escaped_mean"], width=0.4, color=ACCENT, label="escaped")
+    ax.set_xticks(
+        x, labels, rotation=30 if len(labels) > 1 else 0, ha="right" if len(labels) > 1 else "center"
+    )
+    ax.axhline(0, color=MUTED, lw=0.8)
+    ax.grid(axis="x", visible=False)
+
+
 def affect_profile(profile: pd.DataFrame) -> Chart:
-    with _figure(8.6, 2.9, ncols=2, gridspec_kw={"width_ratios": [1, 2]}) as (fig, axes):
-        left, right = axes[0, 0], axes[0, 1]
+    """One panel per sentiment measure (each on its own labelled scale) and one for the NRC emotions."""
+    ratios = {"width_ratios": [1, 1, 1, 4]}
+    with _figure(8.6, 3.0, ncols=4, gridspec_kw=ratios) as (fig, axes):
         if profile.empty or profile["escaped_roots"].iloc[0] == 0:
-            _no_data(left, "no escaped items")
-            _no_data(right, "")
+            for k in range(4):
+                _no_data(axes[0, k], "no escaped items" if k == 3 else "")
         else:
-            for ax, measures, title in (
-                (
-                    left,
-                    [m for m in ("vader_compound", "tb_polarity", "arousal") if m in set(profile["measure"])],
-                    "Sentiment",
-                ),
-                (right, [m for m in profile["measure"] if m.startswith("nrc_")], "Emotion words per token"),
-            ):
-                sub = profile.set_index("measure").loc[measures] if measures else profile.iloc[:0]
-                x = np.arange(len(sub))
-                ax.bar(x - 0.2, sub["other_mean"], width=0.4, color="#c9d6e3", label="did not escape")
-                ax.bar(x + 0.2, sub["escaped_mean"], width=0.4, color=ACCENT, label="escaped")
-                ax.set_xticks(
-                    x,
-                    [m.removeprefix("nrc_").removeprefix("vader_").removeprefix("tb_") for m in sub.index],
-                    rotation=30,
-                    ha="right",
-                )
-                ax.axhline(0, color=MUTED, lw=0.8)
-                ax.set_title(title)
-                ax.grid(axis="x", visible=False)
-            right.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0))
+            by = profile.set_index("measure")
+            for k, (col, title, unit) in enumerate(SENTIMENT_SCALES):
+                ax = axes[0, k]
+                if col in by.index:
+                    _profile_bars(ax, by.loc[[col]], [""])
+                ax.set_title(title, fontsize=8.5)
+                ax.set_ylabel(unit)
+            emos = [m for m in profile["measure"] if m.startswith("nrc_")]
+            ax = axes[0, 3]
+            _profile_bars(ax, by.loc[emos], [m.removeprefix("nrc_") for m in emos])
+            ax.set_title("NRC emotions")
+            ax.set_ylabel("emotion words per token")
+            ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0))
         fig.suptitle(
-            "Emotional profile of this week's root items: escaped vs not", fontsize=10, fontweight="bold"
+            "Emotional profile of this week's root items: escaped vs not (raw means)",
+            fontsize=10,
+            fontweight="bold",
         )
         return Chart(
             "chart_escaped_affect",
-            "Emotional profile of escaped items",
+            "Emotional profile of escaped items (raw means; each measure on its own scale)",
             "Bar charts comparing the mean sentiment and emotion of escaped and other items",
             _png(fig),
         )
@@ -440,37 +453,43 @@ def ccdf_chart(ccdf: pd.DataFrame) -> Chart:
 
 # ------------------------------------------------------------------------------------------- affect
 def affect_trends(daily: pd.DataFrame, week_start: pd.Timestamp) -> Chart:
-    with _figure(8.6, 5.2, nrows=2, sharex=True) as (fig, axes):
-        top, bottom = axes[0, 0], axes[1, 0]
+    """One panel per sentiment measure, each with its own labelled scale, and one for the NRC emotions."""
+    with _figure(8.6, 7.4, nrows=4, sharex=True, gridspec_kw={"height_ratios": [1, 1, 1, 1.6]}) as (
+        fig,
+        axes,
+    ):
+        panels = [axes[k, 0] for k in range(4)]
         if daily.empty:
-            _no_data(top)
-            _no_data(bottom)
+            for ax in panels:
+                _no_data(ax)
         else:
             dates = pd.to_datetime(daily["date"])
-            for i, m in enumerate(
-                [m for m in ("vader_compound", "tb_polarity", "arousal") if m in daily.columns]
-            ):
-                top.plot(dates, daily[m], lw=1.6, color=PALETTE[i], label=m)
-            top.axhline(0, color=MUTED, lw=0.8)
-            top.set_ylabel("daily mean")
-            top.set_title("Sentiment per day")
-            top.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0))
+            for k, (col, title, unit) in enumerate(SENTIMENT_SCALES):
+                ax = panels[k]
+                if col in daily.columns:
+                    ax.plot(dates, daily[col], lw=1.6, color=PALETTE[k])
+                if col != "arousal":
+                    ax.axhline(0, color=MUTED, lw=0.8)
+                ax.set_title(f"{title} per day", loc="left")
+                ax.set_ylabel(unit)
+            bottom = panels[3]
             emos = [c for c in daily.columns if c.startswith("nrc_")]
             for i, m in enumerate(emos):
                 bottom.plot(
                     dates, daily[m], lw=1.4, color=PALETTE[i % len(PALETTE)], label=m.removeprefix("nrc_")
                 )
             bottom.set_ylabel("emotion words per token")
-            bottom.set_title("NRC emotions per day")
+            bottom.set_title("NRC emotions per day", loc="left")
             if emos:
                 bottom.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0))
-            for ax in (top, bottom):
+            for ax in panels:
                 ax.axvspan(week_start, week_start + pd.Timedelta(days=7), color="#f2f2f2", zorder=0, lw=0)
             bottom.xaxis.set_major_formatter(matplotlib.dates.DateFormatter("%d %b"))
         return Chart(
             "chart_affect_trends",
-            "Sentiment and emotion trends",
-            "Daily mean sentiment and emotion over the report week and the four weeks before",
+            "Sentiment and emotion trends (each measure on its own scale)",
+            "Daily mean VADER compound, TextBlob polarity, arousal and NRC emotions, each in its own panel, "
+            "over the report week and the four weeks before",
             _png(fig),
         )
 

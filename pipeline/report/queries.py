@@ -27,6 +27,8 @@ BASELINE_WEEKS = 4
 PRIOR_SCALE = 1.0
 #: a term must occur at least this often in the report week to be listed as trending
 MIN_TERM_COUNT = 5
+#: ... and its z-score (log-odds with the informative Dirichlet prior) must be at least this (two-sided 5%)
+MIN_Z = 1.96
 NO_COMMUNITY = "(no community)"
 EMOTIONS = (
     "nrc_anger",
@@ -147,9 +149,10 @@ def escaped_items(wh: Warehouse, week: IsoWeek, *, with_author_names: bool) -> d
     items = wh.df("escaped_items", week=week.label)
     items.insert(0, "rank", np.arange(1, len(items) + 1, dtype="int64"))
     items["title"] = [
-        _snippet(t if isinstance(t, str) and t.strip() else x)
+        snippet(t if isinstance(t, str) and t.strip() else x)
         for t, x in zip(items["title"], items["text"], strict=True)
     ]
+    items.insert(items.columns.get_loc("title") + 1, "text_snippet", [snippet(x, 220) for x in items["text"]])
     items = items.drop(columns=["text"] if with_author_names else ["text", "author_name"])
     emotions = items[list(EMOTIONS)].to_dict("records")
     position = items.columns.get_loc("nrc_trust") + 1
@@ -172,6 +175,11 @@ def escaped_items(wh: Warehouse, week: IsoWeek, *, with_author_names: bool) -> d
     items["where_it_went"] = items["where_it_went"].fillna("")
     items = items.sort_values("rank", kind="mergesort").reset_index(drop=True)
     return {"escaped_items": items, "escape_destinations": destinations(away)}
+
+
+def cascade_trees(wh: Warehouse, roots: list[str]) -> pd.DataFrame:
+    """The items of the cascades of ``roots`` with their tree parent, depth, kind and community."""
+    return wh.df("cascade_trees", roots=list(roots))
 
 
 def destinations(away: pd.DataFrame) -> pd.DataFrame:
@@ -200,7 +208,8 @@ def _join_per_root(df: pd.DataFrame, name: str, text: Callable[[pd.DataFrame], s
     return pd.DataFrame({"root_id": pd.Series(roots, dtype="str"), name: pd.Series(texts, dtype="str")})
 
 
-def _snippet(text: Any, limit: int = 140) -> str:
+def snippet(text: Any, limit: int = 140) -> str:
+    """The text on one line, cut at ``limit`` characters with an ellipsis."""
     if not isinstance(text, str):
         return ""
     flat = " ".join(text.split())
@@ -214,8 +223,21 @@ def _top_emotions(row: dict[str, Any], n: int = 2) -> str:
 
 
 def escaped_affect_profile(wh: Warehouse, week: IsoWeek) -> pd.DataFrame:
-    """Mean affect of the week's roots that escaped vs those that did not."""
-    return wh.df("escaped_affect_profile", week=week.label)
+    """Mean affect of the week's roots that escaped vs those that did not, next to the drivers model's adjusted
+    odds ratio per SD of each measure (the fit the drivers section plots first; NaN without one)."""
+    profile = wh.df("escaped_affect_profile", week=week.label)
+    drivers = spread_drivers(wh)
+    cols = ["adjusted_odds_ratio_per_sd", "adjusted_ci_low", "adjusted_ci_high", "adjusted_fit"]
+    plotted = choose_fits(drivers, week)[1] if not drivers.empty else []
+    if not plotted:
+        return profile.assign(**{c: np.nan for c in cols[:3]}, adjusted_fit=None)
+    scope, key = plotted[0]
+    fit = drivers[(drivers["fit_scope"] == scope) & (drivers["fit_key"].astype(str) == str(key))]
+    fit = per_sd_terms(fit)[["term", "odds_ratio_per_sd", "ci_low", "ci_high"]]
+    fit.columns = ["measure", *cols[:3]]
+    out = profile.merge(fit, on="measure", how="left")
+    out["adjusted_fit"] = fit_name(scope, key)
+    return out
 
 
 # ------------------------------------------------------------------------------------------- drivers
@@ -268,10 +290,14 @@ _PAIR = ["platform", "community_a", "community_b"]
 _STATUSES = ("both weeks", "new this week", "gone this week")
 
 
-def community_overlap(wh: Warehouse, week: IsoWeek, top: int = 30) -> dict[str, pd.DataFrame]:
-    """The strongest pairs of the week, the pairs that changed most since the week before, and pair counts."""
-    cur = wh.df("overlap_pairs", week=week.label)
-    prev = wh.df("overlap_pairs", week=week.shift(-1).label)
+def community_overlap(
+    wh: Warehouse, week: IsoWeek, top: int = 30, window_days: int = 90
+) -> dict[str, pd.DataFrame]:
+    """The strongest pairs of the week, the pairs that changed most since the week before, and pair counts.
+    ``is_warmup`` marks pairs of a week whose memberships are still filling up (less than ``window_days`` of
+    data before its end); a change is a warm-up artefact when either week is."""
+    cur = wh.df("overlap_pairs", week=week.label, window_days=window_days)
+    prev = wh.df("overlap_pairs", week=week.shift(-1).label, window_days=window_days)
     top_pairs = cur.sort_values(
         ["lift", "npmi", "shared_members", *_PAIR],
         ascending=[False, False, False, True, True, True],
@@ -286,11 +312,14 @@ def community_overlap(wh: Warehouse, week: IsoWeek, top: int = 30) -> dict[str, 
     both["lift_change"] = both["lift"] - both["lift_prev_week"]
     both["npmi_change"] = both["npmi"] - both["npmi_prev_week"]
     both["abs_npmi_change"] = both["npmi_change"].abs()
+    both["is_warmup"] = both["is_warmup"].fillna(False).astype(bool) | both["is_warmup_prev_week"].fillna(
+        False
+    ).astype(bool)
     changes = both[both["status"] == "both weeks"].sort_values(
         ["abs_npmi_change", *_PAIR], ascending=[False, True, True, True], kind="mergesort"
     )
     shown = ["shared_members", "shared_members_prev_week", "lift", "lift_prev_week", "lift_change"]
-    changes = changes[[*_PAIR, *shown, "npmi", "npmi_prev_week", "npmi_change"]].head(20)
+    changes = changes[[*_PAIR, *shown, "npmi", "npmi_prev_week", "npmi_change", "is_warmup"]].head(20)
     counts = pd.DataFrame(
         {"status": list(_STATUSES), "pairs": [int((both["status"] == s).sum()) for s in _STATUSES]}
     )
@@ -392,15 +421,40 @@ def term_counts(wh: Warehouse, week: IsoWeek) -> dict[str, pd.DataFrame]:
         else pd.DataFrame(columns=["term", "count_week", "count_baseline"])
     )
     tags = tokens[tokens["token"].str.startswith("#")].rename(columns={"token": "term"})
+    phrases = wh.df("term_bigrams", **bounds, url_re=URL_RE, handle_re=HANDLE_RE, token_re=TOKEN_RE)
     return {
         "terms": terms,
+        "phrases": phrases,
         "hashtags": tags.reset_index(drop=True),
         "domains": wh.df("term_domains", **bounds, domain_re=DOMAIN_RE),
     }
 
 
+def trending(counts: dict[str, pd.DataFrame], top: int = 25) -> dict[str, pd.DataFrame]:
+    """The trending tables: words and two-word phrases (each ranked against its own kind, then merged by z),
+    hashtags and domains; only terms with z >= MIN_Z seen at least MIN_TERM_COUNT times this week."""
+    words = fightin_words(counts["terms"], top=top).assign(kind="word")
+    phrases = fightin_words(counts["phrases"], top=top).assign(kind="phrase")
+    both = (
+        pd.concat([t for t in (words, phrases) if not t.empty], ignore_index=True)
+        if (not words.empty or not phrases.empty)
+        else words
+    )
+    both = both.sort_values(["z", "count_week", "term"], ascending=[False, False, True], kind="mergesort")
+    return {
+        "terms": both.head(top).reset_index(drop=True),
+        "hashtags": fightin_words(counts["hashtags"], top=top),
+        "domains": fightin_words(counts["domains"], top=top),
+    }
+
+
 def fightin_words(
-    counts: pd.DataFrame, *, prior_scale: float = PRIOR_SCALE, min_count: int = MIN_TERM_COUNT, top: int = 25
+    counts: pd.DataFrame,
+    *,
+    prior_scale: float = PRIOR_SCALE,
+    min_count: int = MIN_TERM_COUNT,
+    min_z: float = MIN_Z,
+    top: int = 25,
 ) -> pd.DataFrame:
     """Log-odds ratio with an informative Dirichlet prior (Monroe, Colaresi & Quinn 2008), week vs baseline.
 
@@ -408,8 +462,8 @@ def fightin_words(
     periods together (the background corpus), scaled by ``prior_scale``: α_w = prior_scale · (y_w,week +
     y_w,base), α0 = Σ α_w. Then δ_w = log((y_wi + α_w) / (n_i + α0 − y_wi − α_w)) − log((y_wj + α_w) / (n_j +
     α0 − y_wj − α_w)), Var(δ_w) ≈ 1/(y_wi + α_w) + 1/(y_wj + α_w), z_w = δ_w / sqrt(Var). Returns the ``top``
-    terms by z among those seen at least ``min_count`` times this week and with z > 0 (over-represented this
-    week).
+    terms by z among those seen at least ``min_count`` times this week and with z >= ``min_z``
+    (over-represented this week beyond chance at the two-sided 5% level for the default 1.96).
     """
     cols = [
         "term",
@@ -438,7 +492,7 @@ def fightin_words(
     out["rate_baseline_per_10k"] = y_j / n_j * 10_000 if n_j else np.nan
     out["log_odds"] = delta
     out["z"] = z
-    out = out[(out["count_week"] >= min_count) & (out["z"] > 0)]
+    out = out[(out["count_week"] >= min_count) & (out["z"] >= min_z)]
     out = out.sort_values(["z", "count_week", "term"], ascending=[False, False, True], kind="mergesort")
     return out.head(top).reset_index(drop=True)[cols]
 

@@ -8,17 +8,18 @@ import shutil
 from datetime import UTC, datetime
 from pathlib import Path
 
-import duckdb
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from pipeline.config import Settings
+from pipeline.db import connect_readonly
 from pipeline.errors import RippleError
 from pipeline.report import queries, sections
 from pipeline.report.db import Warehouse
 from pipeline.report.drivers import drivers_section
+from pipeline.report.summary import summary
 from pipeline.report.view import Report, fmt
 from pipeline.report.weeks import IsoWeek
 
@@ -91,14 +92,16 @@ def _environment() -> Environment:
 
 def _sections(rep: Report, wh: Warehouse, week: IsoWeek, settings: Settings) -> None:
     """Every section, in the order of the page."""
+    sections.alerts(rep, wh, week, settings)
     sections.glance(rep, wh, week)
     sections.escaped(rep, wh, week, settings)
     drivers_section(rep, wh, week)
-    sections.overlap(rep, wh, week)
+    sections.overlap(rep, wh, week, settings)
     cascade_quality = sections.cascades(rep, wh, week)
     sections.affect(rep, wh, week)
     sections.terms(rep, wh, week)
     sections.quality(rep, wh, week, cascade_quality)
+    summary(rep, wh, week)  # written last from the sections' tables, shown first
 
 
 def _write(rep: Report, html: str) -> None:
@@ -125,9 +128,8 @@ def render_report(settings: Settings, week: str | None = None, *, now: datetime 
     if not path.exists():
         raise RippleError(f"no warehouse at {path}: run `ripple run` or `ripple build` first")
     now = now or datetime.now(UTC)
-    con = duckdb.connect(str(path), read_only=True)
+    con = connect_readonly(path)  # read-only, UTC, no access to other files (pipeline.db)
     try:
-        con.execute("set TimeZone = 'UTC'")
         wh = Warehouse(con)
         chosen, notes = resolve_week(wh, week, now)
         out_dir = settings.reports_dir / chosen.label

@@ -8,7 +8,8 @@ import pandas as pd
 from pipeline.config import Settings
 from pipeline.report import charts, queries
 from pipeline.report.db import Warehouse
-from pipeline.report.view import Report, Section, fmt, table_view
+from pipeline.report.trees import cascade_drawing
+from pipeline.report.view import Report, Section, fmt, sig, table_view
 from pipeline.report.weeks import IsoWeek
 
 _COUNTS = [
@@ -19,6 +20,50 @@ _COUNTS = [
     ("unique_authors", "Authors", "int"),
     ("escaped_roots", "Escaped", "int"),
 ]
+
+
+# ------------------------------------------------------------------------------------------- alerts
+_METRICS = {
+    "items": "items posted",
+    "escaped": "escaped cascades",
+    "shared_members": "shared members",
+    "outsider_engagers": "outside engagers",
+}
+
+
+def alerts(rep: Report, wh: Warehouse, week: IsoWeek, settings: Settings) -> None:
+    sec = rep.section("alerts", "Alerts")
+    rows = wh.df("alerts", week=week.label)
+    rep.export(sec, "alerts", rows)
+    a = settings.alerts
+    sec.paragraphs.append(
+        "What moved beyond its own recent baseline this week (the mart fct_alerts): a community's items or "
+        "escaped cascades, a community pair's shared members, an escaped item's outside engagers against its "
+        f"community's escaped items. Baseline: the previous {a.baseline_weeks} complete weeks with data, "
+        f"warm-up weeks left out, at least {a.min_baseline_weeks} of them; robust z = (value − median) / "
+        f"(1.4826 × MAD, at least the square root and a tenth of the median); listed when |z| ≥ {sig(a.min_z)}."
+    )
+    if rows.empty:
+        sec.paragraphs.append(f"No alert in {week.label}: nothing moved beyond its usual range.")
+    sec.items = [_alert_row(rec) for rec in rows.to_dict("records")]
+
+
+def _alert_row(rec: dict) -> dict:
+    pair = rec["subject_kind"] == "community_pair"
+    return {
+        "kind": rec["subject_kind"].replace("_", " "),
+        "subject": rec["subject"],
+        "community": rec.get("community") if rec["subject_kind"] == "item" else None,
+        "url": _permalink(rec.get("url")),
+        "snippet": queries.snippet(rec.get("item_text"), 120) if rec["subject_kind"] == "item" else "",
+        "metric": _METRICS.get(rec["metric"], rec["metric"]) + (" (pair)" if pair else ""),
+        "value": fmt(rec["value"], "int"),
+        "median": fmt(rec["baseline_median"], "sig"),
+        "mad": fmt(rec["baseline_mad"], "sig"),
+        "weeks": fmt(rec["baseline_weeks"], "int"),
+        "z": fmt(rec["robust_z"], "sig"),
+        "direction": rec["direction"],
+    }
 
 
 # ------------------------------------------------------------------------------------------- at a glance
@@ -105,15 +150,52 @@ def escaped(rep: Report, wh: Warehouse, week: IsoWeek, settings: Settings) -> No
             "export). “Went to” counts the cascade's items in each community other than the origin."
         )
     sec.items = [_escaped_item(rec, with_names) for rec in items.head(top_n).to_dict("records")]
+    _cascade_drawings(rep, sec, wh, items.head(TREE_ITEMS))
     if not dest.empty:
         rep.chart(sec, charts.escape_flows(dest))
+    _flow_network(rep, sec, wh, week)
     _affect_profile(rep, sec, wh, week)
+
+
+def _flow_network(rep: Report, sec: Section, wh: Warehouse, week: IsoWeek) -> None:
+    """The week's community-flow network (pipeline.networks) as GEXF and GraphML next to the exports."""
+    from pipeline.networks import community_flow_network, write_network
+
+    g = community_flow_network(wh, week)
+    for ext in ("gexf", "graphml"):
+        name = f"network_community_flow.{ext}"
+        write_network(g, rep.out_dir / name, ext, str(week.sunday))
+        sec.downloads.append(("community-flow network", name))
+
+
+#: escaped items whose cascade is drawn
+TREE_ITEMS = 5
+
+
+def _cascade_drawings(rep: Report, sec: Section, wh: Warehouse, top: pd.DataFrame) -> None:
+    """A radial tree of each of the top escaped items' cascades; their rows are the export cascade_trees."""
+    trees = queries.cascade_trees(wh, [str(r) for r in top["root_id"]])
+    rep.export(sec, "cascade_trees", trees)
+    if not top.empty:
+        sec.paragraphs.append(
+            f"How the top {len(top)} travelled: each cascade as a radial tree, the root in the centre and one "
+            "ring per reply or share hop, items coloured by the community they were posted in."
+        )
+    for rec in top.to_dict("records"):
+        tree = trees[trees["root_id"] == rec["root_id"]]
+        if tree.empty:
+            continue
+        origin = rec.get("origin_community") or queries.NO_COMMUNITY
+        chart = cascade_drawing(tree, rank=int(rec["rank"]), origin=origin, title=rec.get("title") or "")
+        rep.chart(sec, chart, css="tree")
 
 
 def _escaped_item(rec: dict, with_names: bool) -> dict:
     return {
         "rank": rec["rank"],
         "title": rec.get("title") or "",
+        "snippet": rec.get("text_snippet") if rec.get("text_snippet") != rec.get("title") else "",
+        "url": _permalink(rec.get("url")),
         "root_id": rec["root_id"],
         "author": rec.get("author_name") if with_names else None,
         "platform": rec["platform"],
@@ -135,17 +217,52 @@ def _escaped_item(rec: dict, with_names: bool) -> dict:
     }
 
 
+def _contradictions(profile: pd.DataFrame) -> list[str]:
+    """Measures whose raw difference and adjusted effect (95% CI excluding 1) point in opposite directions."""
+    if "adjusted_ci_low" not in profile.columns:
+        return []
+    up = (profile["difference"] > 0) & (profile["adjusted_ci_high"] < 1)
+    down = (profile["difference"] < 0) & (profile["adjusted_ci_low"] > 1)
+    return [_measure_label(m) for m in profile.loc[up | down, "measure"]]
+
+
+def _measure_label(measure: str) -> str:
+    return measure.removeprefix("nrc_").replace("_", " ")
+
+
+def _permalink(url: object) -> str | None:
+    """The item's link when it is a web address (no other scheme is ever linked)."""
+    if isinstance(url, str) and url.lower().startswith(("https://", "http://")):
+        return url
+    return None
+
+
 def _affect_profile(rep: Report, sec: Section, wh: Warehouse, week: IsoWeek) -> None:
     profile = queries.escaped_affect_profile(wh, week)
     rep.export(sec, "escaped_affect_profile", profile)
     rep.chart(sec, charts.affect_profile(profile))
+    sec.paragraphs.append(
+        "The means are raw: escaped roots can carry more of an emotion simply because it comes with other "
+        "features that help items travel. The adjusted odds ratio is the drivers model's estimate for one SD "
+        "more of that measure with the other features and the controls held constant, so the two can point "
+        "in different directions."
+    )
+    clash = _contradictions(profile)
+    if clash:
+        sec.paragraphs.append(
+            f"This week they do for {', '.join(clash)}: read the adjusted odds ratio as the effect, the raw "
+            "mean as a description."
+        )
     columns = [
         ("measure", "Measure", "text"),
-        ("escaped_mean", "Escaped", "f3"),
-        ("other_mean", "Other", "f3"),
-        ("difference", "Difference", "signed"),
+        ("escaped_mean", "Escaped", "sig"),
+        ("other_mean", "Other", "sig"),
+        ("difference", "Difference", "sig"),
+        ("adjusted_odds_ratio_per_sd", "Adjusted OR per SD", "sig"),
+        ("adjusted_ci_low", "CI low", "sig"),
+        ("adjusted_ci_high", "CI high", "sig"),
     ]
-    title = "Mean affect, escaped vs other roots"
+    title = "Mean affect, escaped vs other roots, and the model's adjusted effect"
     sec.tables.append(table_view("escaped_affect_profile", title, profile, columns))
 
 
@@ -157,9 +274,10 @@ _PAIR_COLUMNS = [
 ]
 
 
-def overlap(rep: Report, wh: Warehouse, week: IsoWeek) -> None:
+def overlap(rep: Report, wh: Warehouse, week: IsoWeek, settings: Settings) -> None:
     sec = rep.section("overlap", "Community overlap")
-    tables = queries.community_overlap(wh, week)
+    window = int(settings.get("membership", "window_days", 90) or 90)
+    tables = queries.community_overlap(wh, week, window_days=window)
     for name, df in tables.items():
         rep.export(sec, name, df)
     top, changes = tables["community_overlap_top"], tables["community_overlap_changes"]
@@ -180,10 +298,10 @@ def overlap(rep: Report, wh: Warehouse, week: IsoWeek) -> None:
     columns = [
         *_PAIR_COLUMNS,
         ("shared_members", "Shared", "int"),
-        ("jaccard", "Jaccard", "f3"),
-        ("overlap_coefficient", "Overlap coef.", "f3"),
-        ("lift", "Lift", "f2"),
-        ("npmi", "NPMI", "f3"),
+        ("jaccard", "Jaccard", "sig"),
+        ("overlap_coefficient", "Overlap coef.", "sig"),
+        ("lift", "Lift", "sig"),
+        ("npmi", "NPMI", "sig"),
     ]
     sec.tables.append(table_view("community_overlap_top", "Strongest pairs by lift", top, columns, limit=15))
     rep.chart(sec, charts.overlap_changes(changes))
@@ -191,10 +309,10 @@ def overlap(rep: Report, wh: Warehouse, week: IsoWeek) -> None:
         *_PAIR_COLUMNS,
         ("shared_members", "Shared", "int"),
         ("shared_members_prev_week", "Shared before", "int"),
-        ("lift", "Lift", "f2"),
-        ("lift_prev_week", "Lift before", "f2"),
-        ("npmi", "NPMI", "f3"),
-        ("npmi_change", "NPMI change", "signed"),
+        ("lift", "Lift", "sig"),
+        ("lift_prev_week", "Lift before", "sig"),
+        ("npmi", "NPMI", "sig"),
+        ("npmi_change", "NPMI change", "sig"),
     ]
     title = "Pairs that changed most (NPMI)"
     sec.tables.append(table_view("community_overlap_changes", title, changes, columns, limit=12))
@@ -258,43 +376,53 @@ def affect(rep: Report, wh: Warehouse, week: IsoWeek) -> None:
             r = moved.iloc[0]
             sec.paragraphs.append(
                 f"Largest relative move vs the {baseline} weeks before: {r['measure']} "
-                f"{fmt(r['baseline_mean'], 'f3')} → {fmt(r['week_mean'], 'f3')}."
+                f"{fmt(r['baseline_mean'], 'sig')} → {fmt(r['week_mean'], 'sig')}."
             )
     rep.chart(sec, charts.affect_trends(tables["affect_daily"], pd.Timestamp(week.monday)))
     columns = [
         ("measure", "Measure", "text"),
-        ("week_mean", week.label, "f3"),
-        ("baseline_mean", "Baseline", "f3"),
-        ("change", "Change", "signed"),
+        ("week_mean", week.label, "sig"),
+        ("baseline_mean", "Baseline", "sig"),
+        ("change", "Change", "sig"),
     ]
     title = f"{week.label} vs the {baseline} weeks before"
     sec.tables.append(table_view("affect_week_vs_baseline", title, cmp_, columns))
 
 
 # ------------------------------------------------------------------------------------------- trending terms
+_TERM_TABLES = (
+    ("terms", "trending_terms", "Words and two-word phrases", "word or phrase"),
+    ("hashtags", "trending_hashtags", "Hashtags", "hashtag"),
+    ("domains", "trending_domains", "Link domains", "domain"),
+)
+
+
 def terms(rep: Report, wh: Warehouse, week: IsoWeek) -> None:
     sec = rep.section("terms", "Trending terms, hashtags and domains")
-    ranked = {k: queries.fightin_words(v) for k, v in queries.term_counts(wh, week).items()}
-    names = {"terms": "trending_terms", "hashtags": "trending_hashtags", "domains": "trending_domains"}
-    for key, name in names.items():
+    ranked = queries.trending(queries.term_counts(wh, week))
+    for key, name, _, _ in _TERM_TABLES:
         rep.export(sec, name, ranked[key])
     sec.paragraphs.append(
         f"What this week's items say more often than the {queries.BASELINE_WEEKS} weeks before: the log-odds "
         "ratio with an informative Dirichlet prior (Monroe, Colaresi & Quinn 2008, “Fightin' Words”; the "
-        "prior is each term's count over all five weeks), ranked by its z-score; terms seen at least "
-        f"{queries.MIN_TERM_COUNT} times this week. Words come from titles and texts (URLs and @handles "
-        "removed)."
+        "prior is each term's count over all five weeks). Listed only above a stated threshold: z ≥ "
+        f"{queries.MIN_Z} and seen at least {queries.MIN_TERM_COUNT} times this week. Words and two-word "
+        "phrases come from titles and texts (URLs and @handles removed)."
     )
+    for key, _, _, noun in _TERM_TABLES:
+        if ranked[key].empty:
+            sec.paragraphs.append(f"No {noun} qualifies this week (z ≥ {queries.MIN_Z}).")
     rep.chart(sec, charts.trending(ranked))
     cols = [
         ("term", "Term", "text"),
+        ("kind", "Kind", "text"),
         ("count_week", week.label, "int"),
         ("count_baseline", "Baseline", "int"),
-        ("log_odds", "Log-odds", "f2"),
-        ("z", "z", "f1"),
+        ("log_odds", "Log-odds", "sig"),
+        ("z", "z", "sig"),
     ]
-    for key, title in (("terms", "Words"), ("hashtags", "Hashtags"), ("domains", "Link domains")):
-        sec.tables.append(table_view(names[key], title, ranked[key], cols, limit=15))
+    for key, name, title, _ in _TERM_TABLES:
+        sec.tables.append(table_view(name, title, ranked[key], cols, limit=15))
 
 
 # ------------------------------------------------------------------------------------------- data quality

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from pipeline.report import charts
@@ -41,6 +42,7 @@ class Section:
     tables: list[TableView] = field(default_factory=list)
     items: list[dict[str, Any]] = field(default_factory=list)
     exports: list[str] = field(default_factory=list)
+    downloads: list[tuple[str, str]] = field(default_factory=list)  # (label, file name), e.g. networks
 
 
 class Report:
@@ -61,7 +63,7 @@ class Report:
         self.exports[name] = df
         section.exports.append(name)
 
-    def chart(self, section: Section, chart: charts.Chart) -> None:
+    def chart(self, section: Section, chart: charts.Chart, css: str = "") -> None:
         self.chart_files[chart.name] = chart.png
         section.charts.append(
             {
@@ -69,6 +71,7 @@ class Report:
                 "title": chart.title,
                 "alt": chart.alt,
                 "src": "data:image/png;base64," + base64.b64encode(chart.png).decode("ascii"),
+                "css": css,
             }
         )
 
@@ -77,6 +80,18 @@ class Report:
 def _no_negative_zero(value: float, digits: int) -> float:
     """-0.0004 shown with 3 digits is 0.000, not -0.000."""
     return 0.0 if abs(value) < 0.5 * 10**-digits else value
+
+
+def sig(value: Any, digits: int = 3) -> str:
+    """``digits`` significant digits, so small values keep their precision (0.0412, not 0.0); values of 100 or
+    more are shown whole."""
+    if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
+        return "—"
+    v = float(value)
+    if v == 0 or abs(v) >= 10 ** (digits - 1):
+        return f"{v:,.0f}"
+    text = np.format_float_positional(v, precision=digits, unique=False, fractional=False, trim="-")
+    return text.removesuffix(".")
 
 
 def fmt(value: Any, kind: str = "text") -> str:
@@ -89,6 +104,8 @@ def fmt(value: Any, kind: str = "text") -> str:
         pass
     if kind == "int":
         return f"{int(round(float(value))):,}"
+    if kind == "sig":
+        return sig(value)
     if kind == "num":
         v = float(value)
         return f"{int(v):,}" if v.is_integer() else f"{v:,.1f}"

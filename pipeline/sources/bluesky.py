@@ -34,6 +34,7 @@ from atproto_client.exceptions import AtProtocolError
 
 from pipeline.config import Settings
 from pipeline.errors import ConfigError, SourceError
+from pipeline.retry import GaveUp, Retryable, RetryPolicy, describe, reset_wait
 from pipeline.schema import new_post
 from pipeline.sources.base import FetchContext, Reject
 
@@ -288,58 +289,25 @@ def to_at_uri(value: str) -> tuple[str, bool]:
 
 
 # ============================================================================================ HTTP
-def call_with_retry(
-    call: Callable[[], Any],
-    *,
-    what: str,
-    sleep: Callable[[float], None] = time.sleep,
-    clock: Callable[[], float] = time.time,
-    max_retries: int = 5,
-    backoff_base: float = 2.0,
-    backoff_max: float = 120.0,
-    max_rate_limit_wait: float = 960.0,
-) -> Any:
-    """Run ``call`` under the source's retry policy: 429 waits until ``ratelimit-reset``; 5xx, timeouts and
-    dropped connections are retried with exponential backoff; anything else is raised at once.
-
-    The one place where the retry policy lives, so that a shared helper can replace it.
-    """
+def attempt(call: Callable[[], Any], clock: Callable[[], float] = time.time) -> Any:
+    """One try of ``call``, its failures classified for the retry policy (:class:`pipeline.retry.RetryPolicy`):
+    429 waits until ``ratelimit-reset``; 5xx (except 501), timeouts and dropped connections are retried with
+    exponential backoff; anything else is raised at once."""
     from atproto_client import exceptions as atx
 
-    failures = rate_waits = 0
-    while True:
-        try:
-            return call()
-        except atx.RateLimitExceededError as exc:
-            rate_waits += 1
-            headers = getattr(getattr(exc, "response", None), "headers", None) or {}
-            reset = str(headers.get("ratelimit-reset") or "")
-            wait = max(float(reset) - clock(), 0) + 1 if reset.isdigit() else 60.0
-            if wait > max_rate_limit_wait or rate_waits > max_retries:
-                raise SourceError(
-                    f"bluesky: rate limit on {what} would need a wait of {wait / 60:.0f} min "
-                    f"(after {rate_waits - 1} waits); a re-run resumes from the checkpoint"
-                ) from None
-            log.warning("bluesky: rate limit on %s; waiting %.0f s for ratelimit-reset", what, wait)
-            sleep(wait)
-            continue
-        except (atx.InvokeTimeoutError, atx.NetworkError, httpx.TransportError) as exc:
-            # the SDK passes some transport failures through as they are (a connection dropped mid-answer)
-            problem = type(exc).__name__
-        except atx.RequestException as exc:
-            status = getattr(getattr(exc, "response", None), "status_code", None)
-            if not isinstance(status, int) or status < 500 or status == 501:
-                raise
-            problem = f"HTTP {status}"
-        failures += 1
-        if failures > max_retries:
-            raise SourceError(
-                f"bluesky: {what} kept failing ({problem}) after {failures} attempts; "
-                "a re-run resumes from the checkpoint"
-            )
-        delay = min(backoff_base * 2 ** (failures - 1), backoff_max)
-        log.warning("bluesky: %s on %s; retrying in %.0f s (attempt %d)", problem, what, delay, failures)
-        sleep(delay)
+    try:
+        return call()
+    except atx.RateLimitExceededError as exc:
+        headers = getattr(getattr(exc, "response", None), "headers", None)
+        raise Retryable("HTTP 429", wait=reset_wait(headers, clock), rate_limited=True) from exc
+    except (atx.InvokeTimeoutError, atx.NetworkError, httpx.TransportError) as exc:
+        # the SDK passes some transport failures through as they are (a connection dropped mid-answer)
+        raise Retryable(describe(exc)) from exc
+    except atx.RequestException as exc:
+        status = getattr(getattr(exc, "response", None), "status_code", None)
+        if not isinstance(status, int) or status < 500 or status == 501:
+            raise
+        raise Retryable(f"HTTP {status}") from exc
 
 
 def login_credentials(ctx: FetchContext, environ: dict[str, str] | None = None) -> tuple[str, str] | None:
@@ -375,7 +343,6 @@ DISCOVERY = {
     "lists": ("app.bsky.feed.getListFeed", "list", "feed"),
 }
 STEP_NAMES = {"queries": "search", "accounts": "author", "feeds": "feed", "lists": "list"}
-COMMUNITY_MODES = ("detected", "feed")
 
 
 class BlueskySource:
@@ -398,31 +365,15 @@ class BlueskySource:
         timeout: float = 60.0,
     ):
         self.settings = settings
-        self.sleep = sleep
-        self.clock = clock
         self.timeout = timeout
-
-    # ------------------------------------------------------------------------------------------ settings
-    def _setting(self, key: str, default: Any = None) -> Any:
-        return self.settings.get("bluesky", key, default)
-
-    def _int(self, key: str, default: int) -> int:
-        value = self._setting(key, default)
-        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-            raise SourceError(f"bluesky.{key} must be a whole number >= 0, got {value!r}")
-        return value
-
-    def _list(self, key: str) -> list[str]:
-        value = self._setting(key) or []
-        if isinstance(value, str) or not isinstance(value, list):
-            raise SourceError(f"bluesky.{key} must be a list")
-        return [str(v).strip() for v in value if str(v).strip()]
-
-    def _community_mode(self) -> str:
-        mode = self._setting("community", "detected")
-        if mode not in COMMUNITY_MODES:
-            raise SourceError(f"bluesky.community must be one of {', '.join(COMMUNITY_MODES)}, got {mode!r}")
-        return str(mode)
+        # [bluesky] max_retries bounds the rate-limit waits too
+        self.retry = RetryPolicy.from_settings(
+            settings,
+            PLATFORM,
+            sleep=sleep,
+            clock=clock,
+            max_rate_limit_waits=settings.bluesky.max_retries,
+        )
 
     # ------------------------------------------------------------------------------------------ HTTP
     def make_client(self, ctx: FetchContext) -> Any:
@@ -434,8 +385,8 @@ class BlueskySource:
         request = Request(timeout=httpx.Timeout(self.timeout))
         creds = login_credentials(ctx)
         if creds is None:
-            return Client(base_url=str(self._setting("appview_url")), request=request)
-        client = Client(base_url=str(self._setting("service_url")), request=request)
+            return Client(base_url=str(self.settings.bluesky.appview_url), request=request)
+        client = Client(base_url=str(self.settings.bluesky.service_url), request=request)
         handle, password = creds
         try:
             self._retrying(lambda: client.login(handle, password, fetch_bsky_profile=False), "createSession")
@@ -447,25 +398,17 @@ class BlueskySource:
         return client
 
     def _retrying(self, call: Callable[[], Any], what: str) -> Any:
-        return call_with_retry(
-            call,
-            what=what,
-            sleep=self.sleep,
-            clock=self.clock,
-            max_retries=self._int("max_retries", 5),
-            backoff_base=float(self._setting("retry_base_seconds", 2.0)),
-            backoff_max=float(self._setting("retry_max_seconds", 120.0)),
-            max_rate_limit_wait=float(self._setting("max_rate_limit_wait_seconds", 960)),
-        )
+        """``call()`` under the platform's retry policy; when it gives up, a one-line :class:`SourceError`."""
+        try:
+            return self.retry.call(f"bluesky: {what}", lambda: attempt(call, self.retry.clock))
+        except GaveUp as exc:
+            raise SourceError(f"{exc}; a re-run resumes from the checkpoint") from None
 
     def _query(self, client: Any, nsid: str, params: dict[str, Any]) -> dict[str, Any]:
         """One XRPC query, its answer kept as the JSON the server sent (no model validation)."""
         from atproto_client.models.dot_dict import DotDict
 
-        try:
-            response = self._retrying(lambda: client.invoke_query(nsid, params=DotDict(params)), nsid)
-        except httpx.TransportError as exc:  # retries exhausted on a transport failure the SDK did not wrap
-            raise SourceError(f"bluesky: {nsid} failed ({type(exc).__name__}: {exc})") from None
+        response = self._retrying(lambda: client.invoke_query(nsid, params=DotDict(params)), nsid)
         content = response.content
         if not isinstance(content, dict):
             raise SourceError(f"bluesky: {nsid} did not answer with a JSON object")
@@ -477,7 +420,11 @@ class BlueskySource:
         threads = [threads] if isinstance(threads, str) else list(threads)
         if not threads and ctx.window is None:
             raise ConfigError("bluesky: a run needs a window, or threads to fetch")
-        plan = {"threads": threads} if threads else {k: self._list(k) for k in DISCOVERY}
+        plan = (
+            {"threads": threads}
+            if threads
+            else {k: _strings(getattr(self.settings.bluesky, k)) for k in DISCOVERY}
+        )
         if ctx.cursor and ctx.cursor.get("plan") != plan:
             log.warning(
                 "bluesky: settings changed since the interrupted attempt; starting %s over", ctx.run_id
@@ -516,9 +463,9 @@ class BlueskySource:
     def _discover(self, ctx: FetchContext, client: Any, plan: dict[str, list[str]]) -> Iterator[Any]:
         """Searches, author feeds, feeds and lists; returns the next step number."""
         assert ctx.window is not None
-        feed_communities = self._community_mode() == "feed"
-        page_size = max(1, min(100, self._int("page_size", 100)))
-        budget = self._int("query_budget", 0) or None
+        feed_communities = self.settings.bluesky.community == "feed"
+        page_size = max(1, min(100, self.settings.bluesky.page_size))
+        budget = self.settings.bluesky.query_budget or None
         step = 0
         for setting, (nsid, param, _key) in DISCOVERY.items():
             for value in plan[setting]:
@@ -546,9 +493,12 @@ class BlueskySource:
 
     def _expand(self, ctx: FetchContext, client: Any, step: int) -> Iterator[dict[str, Any]]:
         """Thread, quotes and reposts of every root, within the per-root budgets."""
-        depth = self._int("thread_depth", 1000)
-        budgets = {"quotes": self._int("quote_budget", 100), "reposts": self._int("repost_budget", 100)}
-        page_size = max(1, min(100, self._int("page_size", 100)))
+        depth = self.settings.bluesky.thread_depth
+        budgets = {
+            "quotes": self.settings.bluesky.quote_budget,
+            "reposts": self.settings.bluesky.repost_budget,
+        }
+        page_size = max(1, min(100, self.settings.bluesky.page_size))
         for root in ctx.cursor["expand"]:
             community = _dict(ctx.cursor.get("roots", {}).get(root)).get("community")
             extra = {"community": community} if community else {}
@@ -657,7 +607,7 @@ class BlueskySource:
 
     def _rank_roots(self, roots: dict[str, dict[str, Any]]) -> list[str]:
         """Most touched roots first, then the most engaged; at most ``max_roots``."""
-        limit = self._int("max_roots", 200)
+        limit = self.settings.bluesky.max_roots
         ranked = sorted(roots, key=lambda r: (-roots[r].get("hits", 0), -roots[r].get("engagement", 0), r))
         if len(ranked) > limit:
             log.info(
@@ -687,3 +637,8 @@ def _as_source_error(nsid: str, exc: BaseException) -> SourceError:
 
 def _iso(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+
+
+def _strings(values: list[str]) -> list[str]:
+    """A list setting without blank entries, each stripped."""
+    return [str(v).strip() for v in values if str(v).strip()]

@@ -8,6 +8,11 @@ maps them (:mod:`pipeline.sources.bluesky_jetstream`).
 * **Commits**: the buffer becomes lake files every ``stream_commit_seconds``, whenever it holds
   ``stream_buffer`` events (so memory stays bounded whatever the firehose rate), and on exit. Each commit is two
   runs ``bluesky_stream-<first event>-<last event>-creates`` / ``-deletes``, as for an import.
+* **Writer lock**: each commit holds the data directory's writer lock (:mod:`pipeline.locking`) only while it
+  writes, so `ripple run`, the nightly DAG and the stream take turns. A periodic commit that finds the lock held
+  is put off to the next tick (the events stay buffered); a commit of a full buffer, or the last one on the way
+  out, waits up to ``lock_wait`` seconds and then stops the stream with the holder's name (exit code 75). Nothing
+  is lost: the saved cursor only moves after a commit, and a restarted stream replays from it.
 * **Cursor**: after each commit the newest ``time_us`` committed is saved in ``state/bluesky_stream.json``; a
   restarted process resumes from it (Jetstream replays from a cursor, the event at the cursor included). The
   last events received are remembered, so what a replay sends again is dropped, never duplicated.
@@ -28,6 +33,7 @@ from urllib.parse import urlencode
 
 from pipeline import lake
 from pipeline.config import Settings
+from pipeline.locking import LockBusy, writer_lock
 from pipeline.sources.bluesky import POST_COLLECTION, REPOST_COLLECTION
 from pipeline.sources.bluesky_jetstream import BlueskyJetstreamSource, classify, event_time, event_uri
 from pipeline.state import state_for
@@ -72,16 +78,18 @@ class JetstreamConsumer:
         max_events: int | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         clock: Callable[[], float] = time.monotonic,
+        lock_wait: float = 3600.0,
     ):
-        section = settings.section("bluesky")
+        section = settings.bluesky
         self.settings = settings
-        self.url = url or str(section.get("jetstream_url"))
-        self.dids = [str(d) for d in section.get("jetstream_dids") or []]
-        self.keywords = [str(k).lower() for k in section.get("jetstream_keywords") or []]
-        self.commit_seconds = float(section.get("stream_commit_seconds", 300))
-        self.buffer_limit = int(section.get("stream_buffer", 10_000))
-        self.max_backoff = float(section.get("stream_max_backoff_seconds", 60))
+        self.url = url or section.jetstream_url
+        self.dids = [str(d) for d in section.jetstream_dids or []]
+        self.keywords = [str(k).lower() for k in section.jetstream_keywords or []]
+        self.commit_seconds = section.stream_commit_seconds
+        self.buffer_limit = section.stream_buffer
+        self.max_backoff = section.stream_max_backoff_seconds
         self.max_events = max_events
+        self.lock_wait = lock_wait
         self.sleep = sleep
         self.clock = clock
         self.state = state_for(settings, STATE_NAME)
@@ -128,8 +136,24 @@ class JetstreamConsumer:
             self.stats.kept += 1
 
     # ------------------------------------------------------------------------------------------ commits
-    def commit(self) -> None:
-        """Write the buffer as lake files (creates, then deletes) and move the saved cursor past it."""
+    def commit(self, wait: float | None = None) -> bool:
+        """Write the buffer as lake files (creates, then deletes) and move the saved cursor past it, holding the
+        writer lock meanwhile. ``wait=None`` (a periodic commit): when another writer holds the lock, the commit
+        is put off (False). Else the lock is waited for up to ``wait`` seconds (:class:`LockBusy` after that)."""
+        try:
+            with writer_lock(self.settings, "ripple stream bluesky", wait=wait or 0.0):
+                self._commit()
+        except LockBusy:
+            if wait is not None:
+                raise
+            log.info(
+                "bluesky stream: the data directory is busy; %d events wait for the next commit",
+                len(self.buffer),
+            )
+            return False
+        return True
+
+    def _commit(self) -> None:
         if not self.buffer:
             self._save_cursor()
             return
@@ -168,7 +192,7 @@ class JetstreamConsumer:
         try:
             await self._consume()
         finally:
-            self.commit()
+            self.commit(wait=self.lock_wait)
         return self.stats
 
     async def _consume(self) -> None:
@@ -189,11 +213,11 @@ class JetstreamConsumer:
                             message = None
                         if message is not None:
                             self.accept(message)
-                        if (
-                            len(self.buffer) >= self.buffer_limit
-                            or self.clock() - last_commit >= self.commit_seconds
-                        ):
-                            self.commit()
+                        if len(self.buffer) >= self.buffer_limit:
+                            self.commit(wait=self.lock_wait)  # memory stays bounded: wait for the lock
+                            last_commit = self.clock()
+                        elif self.clock() - last_commit >= self.commit_seconds:
+                            self.commit()  # put off while another writer works
                             last_commit = self.clock()
             except (OSError, websockets.exceptions.WebSocketException) as exc:
                 if self._done():
@@ -207,9 +231,9 @@ class JetstreamConsumer:
         return self.max_events is not None and self.stats.received >= self.max_events
 
 
-def stream(settings: Settings, max_events: int | None = None) -> StreamStats:
+def stream(settings: Settings, max_events: int | None = None, lock_wait: float = 3600.0) -> StreamStats:
     """Run the consumer (``ripple stream bluesky``) until interrupted or ``max_events``."""
-    consumer = JetstreamConsumer(settings, max_events=max_events)
+    consumer = JetstreamConsumer(settings, max_events=max_events, lock_wait=lock_wait)
     try:
         return asyncio.run(consumer.run())
     except KeyboardInterrupt:

@@ -271,6 +271,20 @@ DOMAINS = [
 ]
 POOL_PER_COMMUNITY = 400
 
+# the planted burst (docs/sources/demo.md, "Planted burst"): in every BURST_PERIOD_WEEKS-th ISO week, BURST_COMMUNITY
+# gets BURST_ROOTS_PER_DAY x scale extra posts a day (with their cascades), about four times its usual number
+BURST_COMMUNITY = "c/cooking"
+BURST_PERIOD_WEEKS = 8
+BURST_PHASE = 3
+BURST_ROOTS_PER_DAY = 40
+BURST_STREAM = 0xB0057
+
+
+def is_burst_week(day: date) -> bool:
+    """Whether ``day`` lies in a burst week: ISO weeks counted from 0001-W01, every ``BURST_PERIOD_WEEKS``-th."""
+    week_index = (day.toordinal() - 1) // 7  # date(1, 1, 1) is a Monday
+    return week_index % BURST_PERIOD_WEEKS == BURST_PHASE
+
 
 def _id_factory(root_id: str) -> Callable[[], str]:
     """Ids of a cascade's items: the root's id plus a running number."""
@@ -517,6 +531,8 @@ class DemoSource:
         offsets = hours * 3600.0 + rng.random(n_roots) * 3600.0
         communities = np.searchsorted(w.community_cdf, rng.random(n_roots))
         names = [c for c, _ in COMMUNITIES]
+        if is_burst_week(day):  # the planted burst (docs/sources/demo.md)
+            offsets, communities, n_roots = self._burst(day, offsets, communities)
         for r in range(n_roots):
             c = int(communities[r])
             root_time = day_start + float(offsets[r])
@@ -556,6 +572,17 @@ class DemoSource:
                 it["num_shares"] = shares.get(it["id"], 0)
             items.extend(cascade)
         return items
+
+    def _burst(
+        self, day: date, offsets: np.ndarray, communities: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, int]:
+        """The burst's extra roots, after the usual ones and from their own stream (other days unchanged)."""
+        extra = max(1, round(BURST_ROOTS_PER_DAY * self.scale))
+        burst = np.random.default_rng([self.seed, day.toordinal(), BURST_STREAM])
+        offsets = np.concatenate([offsets, burst.random(extra) * 86_400.0])
+        index = [c for c, _ in COMMUNITIES].index(BURST_COMMUNITY)
+        communities = np.concatenate([communities, np.full(extra, index)])
+        return offsets, communities, len(offsets)
 
     def _member(self, rng: np.random.Generator, c: int) -> str:
         w = self.world

@@ -33,6 +33,8 @@ from urllib.parse import parse_qsl, urlsplit
 
 from pipeline.config import Settings
 from pipeline.errors import ConfigError, SourceError
+from pipeline.retry import GaveUp, Retryable, RetryPolicy, describe
+from pipeline.schema import new_post
 from pipeline.sources.base import FetchContext, Reject
 
 log = logging.getLogger(__name__)
@@ -202,47 +204,47 @@ class Mapper:
         shared = f"{PREFIX}{quote_uri}" if quote_uri else (self.ref(quote_local) if quote_local else None)
         kind = "comment" if parent else ("share" if shared else "post")
         text = status.get("content")
-        return {
-            "platform": PLATFORM,
-            "post_id": f"{PREFIX}{uri}",
-            "kind": kind,
-            "share_type": "quote" if shared else None,
-            "community": self.community(account),
-            "author_id": full_acct(account, self.host),
-            "author_name": full_acct(account, self.host),
-            "parent_id": self.ref(parent) if parent else None,
-            "root_id": self.root(str(status["id"])) if parent else f"{PREFIX}{uri}",
-            "shared_id": shared,
-            "created_at": status.get("created_at") or _iso_or_none(snowflake_time(status.get("id"))),
-            "title": status.get("spoiler_text") or None,
-            "text": text if isinstance(text, str) else None,
-            "url": status.get("url") if isinstance(status.get("url"), str) else uri,
-            "lang": status.get("language") if isinstance(status.get("language"), str) else None,
-            "score": _count(status.get("favourites_count")),
-            "reply_count": _count(status.get("replies_count")),
-            "share_count": _shares(status),
-            "is_deleted": False,
-            "is_removed": False,
-        }
+        return new_post(
+            platform=PLATFORM,
+            post_id=f"{PREFIX}{uri}",
+            kind=kind,
+            share_type="quote" if shared else None,
+            community=self.community(account),
+            author_id=full_acct(account, self.host),
+            author_name=full_acct(account, self.host),
+            parent_id=self.ref(parent) if parent else None,
+            root_id=self.root(str(status["id"])) if parent else f"{PREFIX}{uri}",
+            shared_id=shared,
+            created_at=status.get("created_at") or _iso_or_none(snowflake_time(status.get("id"))),
+            title=status.get("spoiler_text") or None,
+            text=text if isinstance(text, str) else None,
+            url=status.get("url") if isinstance(status.get("url"), str) else uri,
+            lang=status.get("language") if isinstance(status.get("language"), str) else None,
+            score=_count(status.get("favourites_count")),
+            reply_count=_count(status.get("replies_count")),
+            share_count=_shares(status),
+            is_deleted=False,
+            is_removed=False,
+        )
 
     def boost(self, status: dict[str, Any]) -> dict[str, Any]:
         """A reblog wrapper (public timelines show them): a boost of the original status."""
         account = _dict(status.get("account"))
-        return {
-            "platform": PLATFORM,
-            "post_id": f"{PREFIX}{status['uri']}",
-            "kind": "share",
-            "share_type": "boost",
-            "community": self.community(account),
-            "author_id": full_acct(account, self.host),
-            "author_name": full_acct(account, self.host),
-            "shared_id": f"{PREFIX}{_dict(status['reblog']).get('uri')}",
-            "root_id": f"{PREFIX}{status['uri']}",
-            "created_at": status.get("created_at"),
-            "url": status.get("url") if isinstance(status.get("url"), str) else None,
-            "is_deleted": False,
-            "is_removed": False,
-        }
+        return new_post(
+            platform=PLATFORM,
+            post_id=f"{PREFIX}{status['uri']}",
+            kind="share",
+            share_type="boost",
+            community=self.community(account),
+            author_id=full_acct(account, self.host),
+            author_name=full_acct(account, self.host),
+            shared_id=f"{PREFIX}{_dict(status['reblog']).get('uri')}",
+            root_id=f"{PREFIX}{status['uri']}",
+            created_at=status.get("created_at"),
+            url=status.get("url") if isinstance(status.get("url"), str) else None,
+            is_deleted=False,
+            is_removed=False,
+        )
 
     def reblogger(
         self, subject_uri: str, account: dict[str, Any], fetched_at: Any
@@ -250,20 +252,20 @@ class Mapper:
         acct = full_acct(account, self.host)
         if not acct:
             return Reject("reblogger without acct", account)
-        return {
-            "platform": PLATFORM,
-            "post_id": f"{SYNTHETIC_BOOST_PREFIX}{subject_uri}:{acct}",
-            "kind": "share",
-            "share_type": "boost",
-            "community": self.community(account),
-            "author_id": acct,
-            "author_name": acct,
-            "shared_id": f"{PREFIX}{subject_uri}",
-            "root_id": f"{SYNTHETIC_BOOST_PREFIX}{subject_uri}:{acct}",
-            "created_at": fetched_at,
-            "is_deleted": False,
-            "is_removed": False,
-        }
+        return new_post(
+            platform=PLATFORM,
+            post_id=f"{SYNTHETIC_BOOST_PREFIX}{subject_uri}:{acct}",
+            kind="share",
+            share_type="boost",
+            community=self.community(account),
+            author_id=acct,
+            author_name=acct,
+            shared_id=f"{PREFIX}{subject_uri}",
+            root_id=f"{SYNTHETIC_BOOST_PREFIX}{subject_uri}:{acct}",
+            created_at=fetched_at,
+            is_deleted=False,
+            is_removed=False,
+        )
 
 
 def _shares(status: dict[str, Any]) -> int | None:
@@ -325,42 +327,24 @@ def parse_thread(value: str, instance: str | None) -> tuple[str, str]:
 
 
 # ============================================================================================ HTTP
-def call_with_retry(
-    call: Callable[[], Any],
-    *,
-    what: str,
-    sleep: Callable[[float], None] = time.sleep,
-    max_retries: int = 5,
-    backoff_base: float = 2.0,
-    backoff_max: float = 120.0,
-) -> Any:
-    """Run ``call``: 5xx (except 501), timeouts and network errors are retried with exponential backoff.
+def attempt(call: Callable[[], Any]) -> Any:
+    """One try of ``call``, its failures classified for the retry policy (:class:`pipeline.retry.RetryPolicy`):
+    5xx (except 501), timeouts and network errors are retried with exponential backoff.
 
     429 is not handled here: Mastodon.py (``ratelimit_method="wait"``) waits until ``X-RateLimit-Reset``, and when
     that time is unusable (a cached answer whose reset lies before its own ``Date``) it backs off 2 s, doubling.
     """
     from mastodon import errors as mx
 
-    failures = 0
-    while True:
-        try:
-            return call()
-        except mx.MastodonNetworkError as exc:
-            problem = type(exc).__name__
-        except mx.MastodonServerError as exc:
-            status = _status_of(exc)
-            if status == 501:
-                raise
-            problem = f"HTTP {status}"
-        failures += 1
-        if failures > max_retries:
-            raise SourceError(
-                f"mastodon: {what} kept failing ({problem}) after {failures} attempts; "
-                "a re-run resumes from the checkpoint"
-            )
-        delay = min(backoff_base * 2 ** (failures - 1), backoff_max)
-        log.warning("mastodon: %s on %s; retrying in %.0f s (attempt %d)", problem, what, delay, failures)
-        sleep(delay)
+    try:
+        return call()
+    except mx.MastodonNetworkError as exc:
+        raise Retryable(describe(exc)) from exc
+    except mx.MastodonServerError as exc:
+        status = _status_of(exc)
+        if status == 501:
+            raise
+        raise Retryable(f"HTTP {status}") from exc
 
 
 def _status_of(exc: BaseException) -> int | None:
@@ -437,7 +421,7 @@ class MastodonSource:
         self, settings: Settings, *, sleep: Callable[[float], None] = time.sleep, timeout: float = 60.0
     ):
         self.settings = settings
-        self.sleep = sleep
+        self.retry = RetryPolicy.from_settings(settings, PLATFORM, sleep=sleep)
         self.timeout = timeout
         self._clients: dict[str, tuple[Any, Capture]] = {}
         #: instance host -> local id -> canonical uri, of every status seen in this process
@@ -445,35 +429,14 @@ class MastodonSource:
         self._parent_lookups = 0
 
     # ------------------------------------------------------------------------------------------ settings
-    def _setting(self, key: str, default: Any = None) -> Any:
-        return self.settings.get("mastodon", key, default)
-
-    def _int(self, key: str, default: int) -> int:
-        value = self._setting(key, default)
-        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-            raise SourceError(f"mastodon.{key} must be a whole number >= 0, got {value!r}")
-        return value
-
-    def _list(self, key: str) -> list[str]:
-        value = self._setting(key) or []
-        if isinstance(value, str) or not isinstance(value, list):
-            raise SourceError(f"mastodon.{key} must be a list")
-        return [str(v).strip() for v in value if str(v).strip()]
-
-    def _mode(self) -> str:
-        mode = self._setting("community", "instance")
-        if mode not in COMMUNITY_MODES:
-            raise SourceError(f"mastodon.community must be one of {', '.join(COMMUNITY_MODES)}, got {mode!r}")
-        return str(mode)
-
     def _timelines(self) -> list[list[str]]:
         """[instance, timeline] pairs: ``tag:<name>`` per hashtag, ``public:local``, ``public:federated``."""
-        names = [f"tag:{t.lstrip('#').lower()}" for t in self._list("hashtags")]
-        if self._setting("public_local", False):
+        names = [f"tag:{t.lstrip('#').lower()}" for t in _strings(self.settings.mastodon.hashtags)]
+        if self.settings.mastodon.public_local:
             names.append("public:local")
-        if self._setting("public_federated", False):
+        if self.settings.mastodon.public_federated:
             names.append("public:federated")
-        return [[instance_url(i), name] for i in self._list("instances") for name in names]
+        return [[instance_url(i), name] for i in _strings(self.settings.mastodon.instances) for name in names]
 
     # ------------------------------------------------------------------------------------------ HTTP
     def client(self, ctx: FetchContext, instance: str) -> tuple[Any, Capture]:
@@ -503,14 +466,10 @@ class MastodonSource:
     ) -> tuple[Any, Any]:
         """(the JSON answer as sent, the next page's ``max_id``) of one call, under the retry policy."""
         client, capture = self.client(ctx, instance)
-        call_with_retry(
-            lambda: call(client),
-            what=f"{what} on {host_of(instance)}",
-            sleep=self.sleep,
-            max_retries=self._int("max_retries", 5),
-            backoff_base=float(self._setting("retry_base_seconds", 2.0)),
-            backoff_max=float(self._setting("retry_max_seconds", 120.0)),
-        )
+        try:
+            self.retry.call(f"mastodon: {what} on {host_of(instance)}", lambda: attempt(lambda: call(client)))
+        except GaveUp as exc:
+            raise SourceError(f"{exc}; a re-run resumes from the checkpoint") from None
         data = capture.json()
         self._remember(instance, data)
         return data, capture.next_max_id()
@@ -527,7 +486,9 @@ class MastodonSource:
         threads = [threads] if isinstance(threads, str) else list(threads)
         if not threads and ctx.window is None:
             raise ConfigError("mastodon: a run needs a window, or threads to fetch")
-        default_instance = ctx.options.get("instance") or next(iter(self._list("instances")), None)
+        default_instance = ctx.options.get("instance") or next(
+            iter(_strings(self.settings.mastodon.instances)), None
+        )
         plan: dict[str, Any] = (
             {"threads": [list(parse_thread(t, default_instance)) for t in threads]}
             if threads
@@ -561,7 +522,12 @@ class MastodonSource:
         roots = ctx.cursor.setdefault("roots", {})
         order = []
         for instance, local in threads:
-            request = {"step": "status", "instance": instance, "status_id": local, "community": self._mode()}
+            request = {
+                "step": "status",
+                "instance": instance,
+                "status_id": local,
+                "community": self.settings.mastodon.community,
+            }
             page = yield from self._auxiliary(
                 ctx, instance, request, lambda c, i=local: c.status(i), f"status {local}", parents=True
             )
@@ -575,8 +541,8 @@ class MastodonSource:
         """Every timeline of every instance, newest first from the window's end down to its start."""
         assert ctx.window is not None
         bounds = {"max_id": snowflake(ctx.window.until), "since_id": snowflake(ctx.window.since) - 1}
-        page_size = max(1, min(40, self._int("page_size", 40)))
-        budget = self._int("timeline_budget", 0) or None
+        page_size = max(1, min(40, self.settings.mastodon.page_size))
+        budget = self.settings.mastodon.timeline_budget or None
         for step, (instance, timeline) in enumerate(timelines):
             position = int(ctx.cursor.get("step", 0))
             if step < position:
@@ -591,7 +557,9 @@ class MastodonSource:
                 data, next_max = self._timeline_page(ctx, instance, timeline, params)
                 statuses = data if isinstance(data, list) else []
                 yield from self._parents(ctx, instance, statuses)
-                request.update(community=self._mode(), refs=self._refs(instance, statuses))
+                request.update(
+                    community=self.settings.mastodon.community, refs=self._refs(instance, statuses)
+                )
                 yield {"request": request, "data": data}
                 self._note_page(ctx, instance, timeline, statuses)
                 collected += len(statuses)
@@ -627,14 +595,19 @@ class MastodonSource:
 
     def _parents(self, ctx: FetchContext, instance: str, statuses: list[dict[str, Any]]) -> Iterator[Any]:
         """Fetch the parents (and quoted statuses) a page names by local id only, within ``parent_budget``."""
-        budget = self._int("parent_budget", 200)
+        budget = self.settings.mastodon.parent_budget
         inside = {str(s.get("id")) for s in page_statuses(statuses)}
         seen = self._seen.get(str(host_of(instance)), {})
         for ref in _references(statuses):
             if ref in inside or ref in seen or self._parent_lookups >= budget:
                 continue
             self._parent_lookups += 1
-            request = {"step": "parent", "instance": instance, "status_id": ref, "community": self._mode()}
+            request = {
+                "step": "parent",
+                "instance": instance,
+                "status_id": ref,
+                "community": self.settings.mastodon.community,
+            }
             yield from self._auxiliary(ctx, instance, request, lambda c, i=ref: c.status(i), f"status {ref}")
 
     def _auxiliary(
@@ -698,7 +671,7 @@ class MastodonSource:
 
     def _rank_roots(self, roots: dict[str, dict[str, Any]]) -> list[str]:
         """Most touched roots first, then the most engaged; at most ``max_roots``."""
-        limit = self._int("max_roots", 200)
+        limit = self.settings.mastodon.max_roots
 
         def engagement(entry: dict[str, Any]) -> int:
             return sum(int(entry.get(k) or 0) for k in ("replies", "reblogs", "quotes"))
@@ -759,7 +732,7 @@ class MastodonSource:
             "instance": instance,
             "status_id": local,
             "uri": uri,
-            "community": self._mode(),
+            "community": self.settings.mastodon.community,
             "refs": refs,
         }
 
@@ -767,7 +740,7 @@ class MastodonSource:
         """Rebloggers (``reblogged_by``) and quotes (``/quotes``, Mastodon 4.5, needs a token) of a root."""
         instance, local, uri = top["instance"], str(top["id"]), top.get("uri")
         has_token = token_for(ctx, instance) is not None
-        size = max(1, min(80, self._int("page_size", 40)))
+        size = max(1, min(80, self.settings.mastodon.page_size))
         calls = (
             ("reblogs", lambda c: c.status_reblogged_by(local), "reblog_budget", top.get("reblogs"), True),
             (
@@ -779,7 +752,7 @@ class MastodonSource:
             ),
         )
         for offset, (kind, first, budget_key, known, allowed) in enumerate(calls):
-            budget = self._int(budget_key, 100)
+            budget = getattr(self.settings.mastodon, budget_key)
             if int(ctx.cursor.get("step", 0)) > step + offset:
                 continue
             if uri and allowed and budget and known != 0:
@@ -788,7 +761,7 @@ class MastodonSource:
                     "instance": instance,
                     "status_id": local,
                     "uri": uri,
-                    "community": self._mode(),
+                    "community": self.settings.mastodon.community,
                     "refs": {local: uri},
                 }
                 yield from self._paged(ctx, step + offset, request, first, budget)
@@ -862,3 +835,8 @@ def _references(statuses: list[dict[str, Any]]) -> list[str]:
             if ref is not None:
                 refs[str(ref)] = None
     return list(refs)
+
+
+def _strings(values: list[str]) -> list[str]:
+    """A list setting without blank entries, each stripped."""
+    return [str(v).strip() for v in values if str(v).strip()]

@@ -358,7 +358,7 @@ def build_reddit(settings: Settings, credentials: dict[str, Any] | None = None) 
     from praw.exceptions import MissingRequiredAttributeException
 
     given = dict(credentials or {})
-    site = given.pop("site_name", None) or given.pop("site", None) or settings.get("reddit", "site")
+    site = given.pop("site_name", None) or given.pop("site", None) or settings.reddit.site
     kwargs = {k: v for k, v in given.items() if v is not None}
     if "check_for_updates" not in kwargs and not os.environ.get("praw_check_for_updates"):
         kwargs["check_for_updates"] = False
@@ -366,7 +366,7 @@ def build_reddit(settings: Settings, credentials: dict[str, Any] | None = None) 
         try:
             reddit = praw.Reddit(site_name=site, requestor_class=_requestor_class(), **kwargs)
         except configparser.NoSectionError:
-            if site != settings.get("reddit", "site") or os.environ.get("praw_site"):
+            if site != settings.reddit.site or os.environ.get("praw_site"):
                 raise
             # no [ripple] section in praw.ini: fall back to praw_* variables and PRAW's defaults
             reddit = praw.Reddit(requestor_class=_requestor_class(), **kwargs)
@@ -437,12 +437,12 @@ class RedditSource:
     def __init__(self, settings: Settings, reddit: praw.Reddit | None = None):
         self.settings = settings
         self._reddit = reddit
-        cfg = settings.section("reddit")
-        limit = cfg.get("replace_more_limit", 32)
+        cfg = settings.reddit
+        limit = cfg.replace_more_limit
         self.replace_more_limit: int | None = None if limit is None or int(limit) < 0 else int(limit)
-        self.revisit_days = float(cfg.get("revisit_days", 3))
-        self.submission_limit = int(cfg.get("submission_limit", 1000))
-        self.comment_sort = str(cfg.get("comment_sort", "confidence"))
+        self.revisit_days = cfg.revisit_days
+        self.submission_limit = cfg.submission_limit
+        self.comment_sort = cfg.comment_sort
         self.retry = RetryPolicy.from_settings(settings, PLATFORM)
 
     # ----------------------------------------------------------------------------------------- requests
@@ -567,8 +567,8 @@ class RedditSource:
             return
         if ctx.window is None:
             raise ConfigError("reddit: a run needs a window, or threads/items to fetch")
-        units = [Unit.subreddit(s) for s in self.settings.get("reddit", "subreddits") or []]
-        units += [Unit.search(s) for s in self.settings.get("reddit", "searches") or []]
+        units = [Unit.subreddit(s) for s in self.settings.reddit.subreddits or []]
+        units += [Unit.search(s) for s in self.settings.reddit.searches or []]
         if not units:
             log.warning("reddit: no subreddits or searches configured; nothing to fetch")
             return

@@ -22,7 +22,7 @@ import logging
 import os
 import re
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -424,14 +424,8 @@ class XSource:
         self.timeout = timeout
 
     # ------------------------------------------------------------------------------------------ settings
-    def _int_setting(self, key: str, default: int) -> int:
-        value = self.settings.get("x", key, default)
-        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-            raise SourceError(f"x.{key} must be a whole number >= 0, got {value!r}")
-        return value
-
     def _queries(self) -> list[str]:
-        queries = self.settings.get("x", "queries") or []
+        queries = self.settings.x.queries or []
         if isinstance(queries, str) or not isinstance(queries, list):
             raise SourceError("x.queries must be a list of search queries")
         return [str(q) for q in queries if str(q).strip()]
@@ -510,37 +504,42 @@ class XSource:
 
     # ------------------------------------------------------------------------------------------ fetch
     def fetch(self, ctx: FetchContext) -> Iterator[dict[str, Any]]:
+        """The configured searches, then the roots to complete (looked up when only referenced), then each
+        root's conversation, quotes and retweeters. Every paginated call is one numbered step of the cursor."""
         queries = self._queries()
         if not queries:
             log.warning("x: no [x] queries configured; nothing to fetch")
             return
-        budgets = {
-            "conversation": self._int_setting("conversation_budget", 500),
-            "quotes": self._int_setting("quote_budget", 100),
-            "retweeters": self._int_setting("retweet_budget", 100),
-        }
-        page_size = self._int_setting("max_results", 100)
-        max_roots = self._int_setting("max_roots", 200)
-        query_budget = self._int_setting("query_budget", 0) or None
         client = self.make_client(bearer_token(ctx))
-
         cursor = ctx.cursor
         if cursor and cursor.get("queries") != queries:
             log.warning("x: [x] queries changed since the interrupted attempt; starting %s over", ctx.run_id)
             cursor.clear()
         if not cursor:
             ctx.save_cursor(queries=queries, step=0, token=None, collected=0, roots={}, newest={})
-        tweet_request = {
+        step = yield from self._search(ctx, client, queries)
+        self._advance_watermark(ctx)
+        step = yield from self._lookup_roots(ctx, client, step)
+        yield from self._expand_roots(ctx, client, step)
+
+    @staticmethod
+    def _tweet_request() -> dict[str, Any]:
+        return {
             "expansions": list(EXPANSIONS),
             "tweet_fields": list(TWEET_FIELDS),
             "user_fields": list(USER_FIELDS),
         }
-        step = 0
 
-        # 1. the configured searches
+    def _search(
+        self, ctx: FetchContext, client: Any, queries: list[str]
+    ) -> Generator[dict[str, Any], None, int]:
+        """Step 1: the configured searches, each from its query's since_id (or the window). Returns the next step."""
+        page_size = self.settings.x.max_results
+        query_budget = self.settings.x.query_budget or None
         since_ids = self._usable_since_ids(ctx)
+        step = 0
         for query in queries:
-            params: dict[str, Any] = {"query": query, **tweet_request}
+            params: dict[str, Any] = {"query": query, **self._tweet_request()}
             if query in since_ids:
                 params["since_id"] = since_ids[query]
             else:
@@ -558,27 +557,34 @@ class XSource:
                 on_page=lambda response, q=query: self._note_search_page(ctx, q, response),
             )
             step += 1
+        return step
+
+    @staticmethod
+    def _advance_watermark(ctx: FetchContext) -> None:
+        """After the searches: the newest id seen per query (and the window's end) become the watermark."""
         previous = ctx.watermark.get("since_id") if isinstance(ctx.watermark.get("since_id"), dict) else {}
         watermark: dict[str, Any] = {"since_id": {**previous, **ctx.cursor.get("newest", {})}}
         if ctx.window is not None:
             watermark["until"] = ctx.window.until.isoformat()
         ctx.set_watermark(**watermark)
 
-        # 2. the roots to complete: ranked once, then fixed for the rest of the run (and its resumption)
+    def _lookup_roots(
+        self, ctx: FetchContext, client: Any, step: int
+    ) -> Generator[dict[str, Any], None, int]:
+        """Step 2: the roots to complete, ranked once and then fixed for the rest of the run (and its
+        resumption); the ones only referenced so far are looked up. Returns the next step."""
         if "expand" not in ctx.cursor:
-            ranked = self._rank_roots(ctx.cursor.get("roots", {}), max_roots)
+            ranked = self._rank_roots(ctx.cursor.get("roots", {}), self.settings.x.max_roots)
             unseen = [r for r in ranked if not ctx.cursor.get("roots", {}).get(r, {}).get("seen")]
             ctx.save_cursor(expand=ranked, lookup=unseen)
-        expand: list[str] = list(ctx.cursor["expand"])
         missing: list[str] = list(ctx.cursor["lookup"])
         for start in range(0, len(missing), LOOKUP_BATCH):
-            batch = missing[start : start + LOOKUP_BATCH]
             yield from self._paginate(
                 ctx,
                 step,
                 "GET /2/tweets",
                 client.get_tweets,
-                {"ids": batch, **tweet_request},
+                {"ids": missing[start : start + LOOKUP_BATCH], **self._tweet_request()},
                 token_param=None,
                 budget=None,
                 size=None,
@@ -586,41 +592,58 @@ class XSource:
                 on_page=lambda response: self._note_roots_seen(ctx, response),
             )
             step += 1
+        return step
 
-        # 3. conversation, quotes and retweeters of each root, within the per-root budgets
-        for root in expand:
+    def _expand_roots(self, ctx: FetchContext, client: Any, step: int) -> Iterator[dict[str, Any]]:
+        """Step 3: conversation, quotes and retweeters of each root, within the per-root budgets."""
+        page_size = self.settings.x.max_results
+        budgets = {
+            "conversation": self.settings.x.conversation_budget,
+            "quotes": self.settings.x.quote_budget,
+            "retweeters": self.settings.x.retweet_budget,
+        }
+        for root in list(ctx.cursor["expand"]):
             known = ctx.cursor["roots"].get(root, {})
-            for kind, call, metric, token_param, bounds in (
-                ("conversation", client.search_recent_tweets, "reply_count", "next_token", SEARCH_PAGE),
-                ("quotes", client.get_quote_tweets, "quote_count", "pagination_token", QUOTES_PAGE),
-                ("retweeters", client.get_retweeters, "retweet_count", "pagination_token", RETWEETERS_PAGE),
+            for kind, metric, token_param, bounds in (
+                ("conversation", "reply_count", "next_token", SEARCH_PAGE),
+                ("quotes", "quote_count", "pagination_token", QUOTES_PAGE),
+                ("retweeters", "retweet_count", "pagination_token", RETWEETERS_PAGE),
             ):
                 budget = budgets[kind]
                 # the API's own counters say when there is nothing to fetch: that request is saved
-                if budget == 0 or known.get(metric) == 0:
-                    step += 1
-                    continue
-                if kind == "conversation":
-                    endpoint = "GET /2/tweets/search/recent"
-                    params = {"query": f"conversation_id:{root}", **tweet_request}
-                elif kind == "quotes":
-                    endpoint = "GET /2/tweets/:id/quote_tweets"
-                    params = {"id": root, **tweet_request}
-                else:
-                    endpoint = "GET /2/tweets/:id/retweeted_by"
-                    params = {"id": root, "user_fields": list(USER_FIELDS)}
-                yield from self._paginate(
-                    ctx,
-                    step,
-                    endpoint,
-                    call,
-                    params,
-                    token_param=token_param,
-                    budget=budget,
-                    size=lambda remaining, b=bounds: self._size(page_size, remaining, b),
-                    request={"step": kind, "tweet_id": root},
-                )
+                if budget != 0 and known.get(metric) != 0:
+                    endpoint, call, params = self._root_request(client, kind, root)
+                    yield from self._paginate(
+                        ctx,
+                        step,
+                        endpoint,
+                        call,
+                        params,
+                        token_param=token_param,
+                        budget=budget,
+                        size=lambda remaining, b=bounds: self._size(page_size, remaining, b),
+                        request={"step": kind, "tweet_id": root},
+                    )
                 step += 1
+
+    def _root_request(
+        self, client: Any, kind: str, root: str
+    ) -> tuple[str, Callable[..., Any], dict[str, Any]]:
+        """(endpoint, client method, parameters) of one kind of expansion of a root."""
+        if kind == "conversation":
+            params = {"query": f"conversation_id:{root}", **self._tweet_request()}
+            return "GET /2/tweets/search/recent", client.search_recent_tweets, params
+        if kind == "quotes":
+            return (
+                "GET /2/tweets/:id/quote_tweets",
+                client.get_quote_tweets,
+                {"id": root, **self._tweet_request()},
+            )
+        return (
+            "GET /2/tweets/:id/retweeted_by",
+            client.get_retweeters,
+            {"id": root, "user_fields": list(USER_FIELDS)},
+        )
 
     def _paginate(
         self,

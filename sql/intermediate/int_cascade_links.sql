@@ -4,6 +4,19 @@
 -- otherwise it starts a cascade of its own. Either way it counts as a missing parent of its cascade.
 -- Keys are the 64-bit node_key of int_posts, so the recursive walks join integers, not strings; the payload the
 -- cascade metrics need (time, author, edge type) rides along so no later step has to join back by key.
+-- grain: one row per item (node_key)
+-- description: The edge that hangs each item in its cascade tree, with what the cascade metrics need.
+-- column node_key: the item (int_posts.node_key)
+-- column tree_parent_key: node_key of its tree parent (parent_id, else shared_id, else the thread root when the
+--   declared parent is missing); null for a cascade root
+-- column is_share_link: the edge is a share edge (shared_id), not a reply edge
+-- column is_flat_reshare: a retweet / boost / repost edge: the platform attributes reshares of reshares to the original
+-- column is_missing_parent: the declared parent is not in the data
+-- column is_self_parent: the declared parent is the item itself
+-- column is_thread_root_fallback: the item hangs under its thread root because its declared parent is missing
+-- column created_at: creation time of the item (UTC)
+-- column author_key: 64-bit hash of author_id
+-- column has_author: the item has a (non-deleted) author
 with
 
 -- everything the cascade models need is derived from the strings once, here; from then on only 64-bit keys and

@@ -2,6 +2,15 @@
 -- a cascade, see int_cascade_links), a parent chain that loops (the item is in no cascade) or a chain deeper than
 -- cascades.max_depth (the item is cut off its cascade). Items on a loop are exactly the ones the top-down walk
 -- never reaches without being below the depth limit.
+-- grain: one row per (item, problem)
+-- description: Items whose place in a cascade is doubtful; published as fct_cascade_quality.
+-- column post_id: the item
+-- column platform: its platform
+-- column problem: missing_parent, self_parent, parent_cycle or depth_exceeded
+-- column detail: what the build did with the item
+-- column declared_parent_id: parent_id, else shared_id
+-- column root_id: the cascade the item is in or was cut from; null for parent_cycle
+-- column root_key: node_key of that root
 with recursive
 
 -- Every item with a tree parent that the walk did not reach is on or below a parent loop, or deeper than the limit.

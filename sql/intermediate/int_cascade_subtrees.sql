@@ -3,6 +3,12 @@
 -- final, summing it by parent finalizes level d - 1. Each step touches two levels only, so the total work is
 -- linear in the number of nodes: a 5,000-deep chain costs 5,000 small steps instead of the 12.5 million
 -- (node, ancestor) pairs an ancestor expansion would produce.
+-- grain: one row per cascade node (node_key)
+-- description: Subtree size of every cascade node (bottom-up walk), the input of the Wiener index.
+-- column node_key: the item (int_posts.node_key)
+-- column root_key: node_key of its cascade root
+-- column depth: its depth in the cascade
+-- column subtree_size: the item plus all its descendants
 with recursive
 
 climb (node_key, tree_parent_key, root_key, depth, subtree_size) as (

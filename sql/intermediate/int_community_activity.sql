@@ -4,6 +4,15 @@
 -- membership.min_items-th most recent item in that community up to and including this one, so "was the author a
 -- member at time t" is one as-of lookup: take the author's latest item before t and check
 -- kth_latest_at >= t - membership.window_days.
+-- grain: one row per item with a community and a known, non-bot author
+-- description: The items that count towards community membership, with the as-of key of the membership test.
+-- column platform: platform
+-- column community: community the item was posted in
+-- column author_id: its author
+-- column post_id: the item
+-- column created_at: creation time (UTC)
+-- column kth_latest_at: creation time of the author's membership.min_items-th most recent item in the community
+--   up to this one; the author is a member at t when their latest item before t has kth_latest_at >= t - window
 with
 
 items as (

@@ -2,6 +2,14 @@
 -- community during the membership.window_days before the end of that week (Monday 00:00 UTC of the next week),
 -- see docs/metrics.md, "Membership". Weeks run from the platform's first to its last week with items. Deleted
 -- authors and configured bots never count (int_community_activity).
+-- grain: one row per (platform, ISO week, community, member)
+-- description: Weekly membership snapshots at the end of each week (docs/metrics.md, "Membership").
+-- column platform: platform
+-- column week_start: Monday (UTC) of the week; members are counted at its end
+-- column iso_week: ISO week, 'YYYY-Www'
+-- column community: community
+-- column author_id: the member
+-- column items_in_window: the member's items in the community in the membership.window_days before the week's end
 with
 
 daily as (

@@ -18,6 +18,12 @@
 -- column escaped_cascades: of those, the ones that escaped (fct_item_spread.escaped)
 -- column escape_rate: escaped_cascades / cascades; null without cascades
 -- column median_cascade_size: median size of its cascades
+-- column settled_cascades: cascades rooted in it outside the membership warm-up (fct_item_spread.is_warmup false)
+-- column settled_escape_rate: escaped share of settled_cascades; null without any
+-- column history_days: days of lake coverage of the platform before the week of latest_members (the platform's
+--   latest snapshot)
+-- column is_warmup: history_days < membership.window_days: latest_members (and peak_members) rest on less than a
+--   full membership window
 with
 
 items as (
@@ -76,7 +82,9 @@ spread as (
         origin_community as community,
         count(*) as cascades,
         count(*) filter (where escaped) as escaped_cascades,
-        median(size) as median_cascade_size
+        median(size) as median_cascade_size,
+        count(*) filter (where not is_warmup) as settled_cascades,
+        count(*) filter (where escaped and not is_warmup) as settled_escaped
     from fct_item_spread
     where origin_community is not null
     group by all
@@ -100,8 +108,16 @@ final as (
         coalesce(s.cascades, 0) as cascades,
         coalesce(s.escaped_cascades, 0) as escaped_cascades,
         case when s.cascades > 0 then s.escaped_cascades / s.cascades end as escape_rate,
-        s.median_cascade_size
+        s.median_cascade_size,
+        coalesce(s.settled_cascades, 0) as settled_cascades,
+        case when s.settled_cascades > 0 then s.settled_escaped / s.settled_cascades end as settled_escape_rate,
+        greatest(
+            0.0, (epoch(cast(l.week_start as timestamp)) - epoch(cov.coverage_start at time zone 'UTC')) / 86400.0
+        ) as history_days,
+        history_days < getvariable('membership_window_days') as is_warmup
     from activity as a
+    inner join dim_platform_coverage as cov on cov.platform = a.platform
+    left join latest_week as l on l.platform = a.platform
     left join members as m on m.platform = a.platform and m.community = a.community
     left join spread as s on s.platform = a.platform and s.community = a.community
 )

@@ -15,7 +15,8 @@
 -- column depth: most hops from the root to any item (0 for a lone root)
 -- column thread_depth: most reply edges on any root-to-item path
 -- column share_depth: most share edges on any root-to-item path
--- column max_breadth: most items at any single depth below the root (0 for a lone root)
+-- column max_breadth: most items at any single depth, the root's level included (Vosoughi, Roy & Aral 2018): 1 for
+--   a lone root
 -- column wiener_index: sum of tree distances over all unordered pairs of items, computed as the sum over non-root
 --   items v of s_v * (size - s_v) with s_v the size of v's subtree
 -- column structural_virality: mean distance between two items, 2 * wiener_index / (size * (size - 1)); null for
@@ -75,7 +76,7 @@ per_root as (
         max(depth) as depth,
         max(reply_hops) as thread_depth,
         max(share_hops) as share_depth,
-        coalesce(max(items) filter (where depth > 0), 0) as max_breadth,
+        max(items) as max_breadth,
         min(first_at) filter (where depth >= 1) as depth_1_at,
         min(first_at) filter (where depth >= 2) as depth_2_at,
         min(first_at) filter (where depth >= 3) as depth_3_at,

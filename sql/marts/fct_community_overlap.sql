@@ -19,6 +19,12 @@
 -- column lift: |A and B| * N / (|A| * |B|); 1 = as many shared members as chance would give, above 1 = more
 -- column npmi: normalized pointwise mutual information ln(lift) / -ln(|A and B| / N), in [-1, 1]; 1 when
 --   |A and B| = N
+-- column history_days: days of lake coverage of the platform before week_start (from
+--   dim_platform_coverage.coverage_start; 0 for weeks before it)
+-- column is_warmup: history_days < membership.window_days: the week's membership saw less than a full window, so
+--   member counts and shared members are still growing with the history; do not read changes in these weeks
+-- column is_complete_week: the week ends (next Monday 00:00 UTC) at or before dim_platform_coverage.coverage_end;
+--   false for the running week
 with
 
 members as (
@@ -84,8 +90,14 @@ final as (
             else
                 ln(p.shared_members * n.active_users / (sa.members * sb.members))
                 / -ln(p.shared_members / n.active_users)
-        end as npmi
+        end as npmi,
+        greatest(
+            0.0, (epoch(cast(p.week_start as timestamp)) - epoch(cov.coverage_start at time zone 'UTC')) / 86400.0
+        ) as history_days,
+        history_days < getvariable('membership_window_days') as is_warmup,
+        cast(p.week_start as timestamp) + interval 7 day <= cov.coverage_end at time zone 'UTC' as is_complete_week
     from pairs as p
+    inner join dim_platform_coverage as cov on cov.platform = p.platform
     inner join community_sizes as sa
         on sa.platform = p.platform and sa.week_start = p.week_start and sa.community = p.community_a
     inner join community_sizes as sb

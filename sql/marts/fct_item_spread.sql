@@ -23,6 +23,20 @@
 -- column root_kind: kind of the root item (post, comment, share)
 -- column is_complete: the cascade has no missing parents and nothing cut off (see fct_cascades)
 -- column reshare_tree: none / api_star / reconstructed (see fct_cascades)
+-- column history_days: days of lake coverage of the platform before root_created_at (from
+--   dim_platform_coverage.coverage_start; 0 for items before it)
+-- column is_warmup: history_days < membership.window_days: the membership behind outsider_engagers,
+--   outsider_share and escaped saw less than a full window, so they are upper bounds (everyone looks new); leave
+--   these rows out of escape figures (the explain step does by default)
+-- column first_outsider_at: first engagement (fct_item_engagers.first_engaged_at) by an engager who was not a
+--   member of origin_community at that moment; null when none or without an origin community
+-- column minutes_to_first_outsider: first_outsider_at - root_created_at, in minutes
+-- column dominant_emotion: the NRC emotion (anger, anticipation, disgust, fear, joy, sadness, surprise, trust) with
+--   the highest rate in the root's text (fct_affect; ties: alphabetical); null when no emotion word or not scored
+-- column permalink: the root's public URL on its platform (reddit.com, x.com, the demo's demo.ripple.invalid); null
+--   where the platform has none that can be built from the id
+-- column text_snippet: the first 140 characters of the root's title (or text when it has none), whitespace
+--   collapsed
 with
 
 cascades as (
@@ -112,6 +126,46 @@ reach as (
     group by root_key
 ),
 
+outsiders as (
+    select
+        hash(root_id) as root_key,
+        min(first_engaged_at) filter (where is_outsider) as first_outsider_at
+    from fct_item_engagers
+    group by all
+),
+
+-- the root's own fields: text and the id parts a permalink is built from
+root_posts as (
+    select
+        c.root_key,
+        p.title,
+        p.text,
+        p.root_id as thread_root_id,
+        p.community
+    from cascades as c
+    inner join int_posts as p on p.post_id = c.root_id
+),
+
+emotion as (
+    select
+        post_id,
+        greatest(
+            nrc_anger, nrc_anticipation, nrc_disgust, nrc_fear, nrc_joy, nrc_sadness, nrc_surprise, nrc_trust
+        ) as top_rate,
+        case
+            when top_rate is null or top_rate <= 0 then null
+            when nrc_anger = top_rate then 'anger'
+            when nrc_anticipation = top_rate then 'anticipation'
+            when nrc_disgust = top_rate then 'disgust'
+            when nrc_fear = top_rate then 'fear'
+            when nrc_joy = top_rate then 'joy'
+            when nrc_sadness = top_rate then 'sadness'
+            when nrc_surprise = top_rate then 'surprise'
+            else 'trust'
+        end as dominant_emotion
+    from fct_affect
+),
+
 final as (
     select
         c.root_id,
@@ -139,8 +193,32 @@ final as (
         c.week_start,
         c.root_kind,
         c.is_complete,
-        c.reshare_tree
+        c.reshare_tree,
+        greatest(0.0, (epoch(c.root_created_at) - epoch(cov.coverage_start)) / 86400.0) as history_days,
+        history_days < getvariable('membership_window_days') as is_warmup,
+        o.first_outsider_at,
+        (epoch(o.first_outsider_at) - epoch(c.root_created_at)) / 60.0 as minutes_to_first_outsider,
+        em.dominant_emotion,
+        case
+            when c.platform = 'reddit' and c.root_id like 'reddit:t3\_%' escape '\'
+                then 'https://www.reddit.com/comments/' || substr(c.root_id, 11) || '/'
+            when c.platform = 'reddit' and rp.thread_root_id like 'reddit:t3\_%' escape '\'
+                then
+                    'https://www.reddit.com/comments/' || substr(rp.thread_root_id, 11) || '/_/'
+                    || substr(c.root_id, 11) || '/'
+            when c.platform = 'x' and regexp_full_match(c.root_id, 'x:[0-9]+')
+                then 'https://x.com/i/status/' || substr(c.root_id, 3)
+            when c.platform = 'demo'
+                then 'https://demo.ripple.invalid/' || coalesce(rp.community, '_') || '/' || substr(c.root_id, 6)
+        end as permalink,
+        left(
+            regexp_replace(trim(coalesce(nullif(trim(rp.title), ''), rp.text, '')), '\s+', ' ', 'g'), 140
+        ) as text_snippet
     from cascades as c
+    inner join dim_platform_coverage as cov on cov.platform = c.platform
+    left join outsiders as o on o.root_key = c.root_key
+    left join root_posts as rp on rp.root_key = c.root_key
+    left join emotion as em on em.post_id = c.root_id
     left join engagement as e on e.root_key = c.root_key
     left join reach as r on r.root_key = c.root_key
 )

@@ -23,6 +23,14 @@
 -- column items_change_pct: items_change / previous week's items; null when the previous week had none
 -- column unique_authors_change: unique_authors minus the previous week's
 -- column escaped_cascades_change: escaped_cascades minus the previous week's
+-- column history_days: days of lake coverage of the platform before week_start (from
+--   dim_platform_coverage.coverage_start; 0 for weeks before it)
+-- column is_warmup: history_days < membership.window_days: escaped_cascades and escape_rate rest on membership
+--   seen over less than a full window (upper bounds); do not compare or rank these weeks as changes
+-- column change_is_settled: is_complete_week, and neither this week nor the previous one is in the warm-up: the
+--   *_change columns compare settled figures; the only weeks a report may rank as changes
+-- column is_complete_week: the week ends (next Monday 00:00 UTC) at or before dim_platform_coverage.coverage_end;
+--   false for the running week, whose counts are partial
 with
 
 items as (
@@ -118,6 +126,17 @@ filled as (
             and c.week_start = cal.week_start
 ),
 
+covered as (
+    select
+        f.*,
+        greatest(
+            0.0, (epoch(cast(f.week_start as timestamp)) - epoch(cov.coverage_start at time zone 'UTC')) / 86400.0
+        ) as history_days,
+        cast(f.week_start as timestamp) + interval 7 day <= cov.coverage_end at time zone 'UTC' as is_complete_week
+    from filled as f
+    inner join dim_platform_coverage as cov on cov.platform = f.platform
+),
+
 final as (
     select
         platform,
@@ -141,8 +160,12 @@ final as (
             when lag(items) over w > 0 then (items - lag(items) over w) / lag(items) over w
         end as items_change_pct,
         unique_authors - lag(unique_authors) over w as unique_authors_change,
-        escaped_cascades - lag(escaped_cascades) over w as escaped_cascades_change
-    from filled
+        escaped_cascades - lag(escaped_cascades) over w as escaped_cascades_change,
+        history_days,
+        history_days < getvariable('membership_window_days') as is_warmup,
+        is_complete_week,
+        is_complete_week and history_days - 7 >= getvariable('membership_window_days') as change_is_settled
+    from covered
     window w as (partition by platform, community order by week_start)
 )
 

@@ -1,6 +1,6 @@
 -- mean affect of the items of the week (from $cur to $end) against the baseline weeks before it (from $start),
 -- one row per measure (the means are taken over the columns first, then turned into rows, so that they do not
--- depend on how the rows were split between threads)
+-- depend on how the rows were split between threads; summed as decimals, which is exact whatever the order)
 with
 
 scores as (
@@ -30,12 +30,12 @@ measures (measure, position) as (
 ),
 
 week_means as (
-    unpivot (select avg(columns(* exclude (in_week))) from scores where in_week)
+    unpivot (select avg(columns(* exclude (in_week))::decimal(18, 12))::double from scores where in_week)
     on columns(*) into name measure value week_mean
 ),
 
 baseline_means as (
-    unpivot (select avg(columns(* exclude (in_week))) from scores where not in_week)
+    unpivot (select avg(columns(* exclude (in_week))::decimal(18, 12))::double from scores where not in_week)
     on columns(*) into name measure value baseline_mean
 ),
 

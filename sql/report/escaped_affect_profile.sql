@@ -1,6 +1,6 @@
 -- mean affect of the week's ($week) roots that escaped and of those that did not, one row per measure (the means
 -- are taken over the columns first, then turned into rows, so that they do not depend on how the rows were split
--- between threads)
+-- between threads; summed as decimals, which is exact whatever the order)
 with
 
 roots as (
@@ -31,12 +31,12 @@ measures (measure, position) as (
 ),
 
 escaped_means as (
-    unpivot (select avg(columns(* exclude (escaped))) from roots where escaped)
+    unpivot (select avg(columns(* exclude (escaped))::decimal(18, 12))::double from roots where escaped)
     on columns(*) into name measure value escaped_mean
 ),
 
 other_means as (
-    unpivot (select avg(columns(* exclude (escaped))) from roots where not escaped)
+    unpivot (select avg(columns(* exclude (escaped))::decimal(18, 12))::double from roots where not escaped)
     on columns(*) into name measure value other_mean
 ),
 

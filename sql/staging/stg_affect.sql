@@ -1,6 +1,29 @@
 -- Affect scores from the lake: only the scorer version used most recently (the one whose newest score is the
 -- latest), and of that version the latest score of each post_id (its current text). NULL emotion columns mean
 -- emotion scoring was switched off (affect.emotions = false).
+-- grain: one row per scored post_id (latest scorer version, latest score)
+-- description: Affect scores of the lake (lake/affect), one current score per item; fct_affect joins them to the
+--   items. Definitions in docs/affect.md.
+-- column post_id: item id, <platform>:<native id>
+-- column text_hash: sha256 of the scored text, the key of incremental scoring
+-- column scorer_version: version of the scorer that produced the row (suffix -noemotions when emotions are off)
+-- column scored_at: when the text was scored (UTC)
+-- column tb_polarity: TextBlob polarity, -1 to 1
+-- column tb_subjectivity: TextBlob subjectivity, 0 to 1
+-- column vader_compound: VADER compound score, -1 to 1
+-- column vader_pos: VADER share of positive valence
+-- column vader_neu: VADER share of neutral text
+-- column vader_neg: VADER share of negative valence
+-- column nrc_anger: NRC EmoLex anger words per word token
+-- column nrc_anticipation: NRC EmoLex anticipation words per word token
+-- column nrc_disgust: NRC EmoLex disgust words per word token
+-- column nrc_fear: NRC EmoLex fear words per word token
+-- column nrc_joy: NRC EmoLex joy words per word token
+-- column nrc_sadness: NRC EmoLex sadness words per word token
+-- column nrc_surprise: NRC EmoLex surprise words per word token
+-- column nrc_trust: NRC EmoLex trust words per word token
+-- column arousal: share of word tokens carrying at least one high-arousal NRC emotion
+-- column n_tokens: word tokens in the text
 with source as (
     select * from src_affect
 ),

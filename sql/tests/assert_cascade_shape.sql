@@ -1,4 +1,4 @@
--- shape invariants of every cascade: 0 <= depth <= size - 1, breadth <= size - 1, thread/share depth within depth,
+-- shape invariants of every cascade: 0 <= depth <= size - 1, 1 <= breadth <= max(size - 1, 1), thread/share depth within depth,
 -- depth <= thread_depth + share_depth, unique users <= size, times-to-size monotone in k, is_complete consistent
 select root_id, size, depth, max_breadth, thread_depth, share_depth, unique_users
 from fct_cascades
@@ -6,8 +6,12 @@ where
     size < 1
     or depth < 0
     or depth > size - 1
-    or max_breadth > size - 1
-    or (size > 1 and max_breadth < 1)
+    or max_breadth > greatest(size - 1, 1)
+    or max_breadth < 1
+    -- a cascade of depth 1 is a star: every item but the root sits at depth 1
+    or (depth = 1 and max_breadth <> greatest(size - 1, 1))
+    -- a chain holds one item per level
+    or (depth = size - 1 and max_breadth <> 1)
     or thread_depth > depth
     or share_depth > depth
     or depth > thread_depth + share_depth

@@ -23,3 +23,18 @@ select 'fct_cascade_quality' as mart, post_id as platform, problem as community,
 from fct_cascade_quality
 group by post_id, problem
 having count(*) > 1
+union all
+select 'dim_platform_coverage' as mart, platform, null as community, null as iso_week
+from dim_platform_coverage
+group by platform
+having count(*) > 1
+union all
+select 'last_complete_week' as mart, platform, null as community, null as iso_week
+from last_complete_week
+group by platform
+having count(*) > 1
+union all
+select 'fct_item_engagers' as mart, root_id as platform, engager_id as community, null as iso_week
+from fct_item_engagers
+group by root_id, engager_id
+having count(*) > 1

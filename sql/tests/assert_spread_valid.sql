@@ -13,6 +13,9 @@ where
     or (origin_community is not null and communities_reached < 1)
     or community_entropy < 0
     or community_entropy > log2(greatest(communities_reached, 1)) + 1e-9
+    or history_days < 0
+    or is_warmup is null
+    or is_warmup <> (history_days < getvariable('membership_window_days'))
     or iso_week <> strftime(root_created_at at time zone 'UTC', '%G-W%V')
     or escaped <> (
         communities_reached > 1

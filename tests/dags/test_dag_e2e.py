@@ -148,11 +148,21 @@ def test_nightly_dag_builds_and_publishes_the_warehouse_for_its_data_interval(de
         assert con.execute("select count(*) from fct_affect").fetchone()[0] > 0
         # every item belongs to exactly one cascade root
         assert con.execute("select sum(size) from fct_cascades").fetchone()[0] == n_items
+        # the run is in the warehouse it built (its entry was logged as running before the build)
+        runs = con.execute("select run_id, status, rows from stg_runs").fetchall()
+        assert runs == [(f"run-{WINDOW_KEY}", "running", n_items)]
     finally:
         con.close()
 
     # the run log that `ripple status` and the report read
-    [entry] = [json.loads(line) for line in (data / "state" / "runs.jsonl").read_text().splitlines()]
+    running, entry = [json.loads(line) for line in (data / "state" / "runs.jsonl").read_text().splitlines()]
+    assert (running["run_id"], running["status"], running["finished_at"]) == (
+        entry["run_id"],
+        "running",
+        None,
+    )
+    recorded = json.loads((data / "state" / "pseudonym.json").read_text())["fingerprint"]
+    assert running["key_fingerprint"] == entry["key_fingerprint"] == recorded
     assert entry["run_id"] == f"run-{WINDOW_KEY}"
     assert (entry["since"], entry["until"]) == (SINCE.isoformat(), UNTIL.isoformat())
     assert entry["status"] == "succeeded"

@@ -335,12 +335,18 @@ def test_plan_uses_the_data_interval_and_the_configured_sources(dagbag, ripple_e
         "data_interval_end": pendulum.datetime(2026, 11, 15, 2, tz="UTC"),
     }
     plan = _call_with_context(dagbag.dags["ripple_nightly"], "plan", context, monkeypatch)
-    assert plan() == {
+    planned = plan()
+    # the plan checks the pseudonym key (generated and recorded on first use) and passes its fingerprint on
+    state = ripple_env.parent / "data" / "state"
+    recorded = json.loads((state / "pseudonym.json").read_text())["fingerprint"]
+    assert planned == {
         "since": "2026-11-14T02:00:00+00:00",
         "until": "2026-11-15T02:00:00+00:00",
         "run_id": "run-20261114T020000Z-20261115T020000Z",
         "sources": ["demo", "reddit"],
+        "key_fingerprint": recorded,
     }
+    assert len(recorded) == 16 and recorded not in (state / "pseudonym.key").read_text()
     # the params widen a manual run's window; the other bound stays the data interval's
     context["params"] = {"since": "2026-11-01", "until": None}
     assert plan()["run_id"] == "run-20261101T000000Z-20261115T020000Z"
@@ -436,6 +442,127 @@ def test_publish_can_be_retried_after_its_rename_succeeded(dagbag, ripple_env, m
     # no candidate and a warehouse this run did not build: say what to do instead of retrying in vain
     with pytest.raises(AirflowFailException, match="clear the build task"):
         publish(label, *window, {"inode": built["inode"] + 1})
+
+
+def test_a_changed_pseudonym_key_fails_the_plan_without_retrying(dagbag, ripple_env, monkeypatch):
+    import pendulum
+    from airflow.sdk.exceptions import AirflowFailException
+
+    context = {
+        "params": {"since": None, "until": None},
+        "data_interval_start": pendulum.datetime(2026, 11, 14, 2, tz="UTC"),
+        "data_interval_end": pendulum.datetime(2026, 11, 15, 2, tz="UTC"),
+    }
+    plan = _call_with_context(dagbag.dags["ripple_nightly"], "plan", context, monkeypatch)
+    monkeypatch.setenv("RIPPLE_PSEUDONYM_KEY", "a" * 32)
+    first = plan()["key_fingerprint"]
+    monkeypatch.setenv("RIPPLE_PSEUDONYM_KEY", "b" * 32)
+    with pytest.raises(AirflowFailException, match="the pseudonym key changed"):
+        plan()
+    monkeypatch.setenv("RIPPLE_PSEUDONYM_KEY", "short")
+    with pytest.raises(AirflowFailException, match="is 5 bytes; it must be at least 32"):
+        plan()
+    monkeypatch.setenv("RIPPLE_PSEUDONYM_KEY", "a" * 32)
+    assert plan()["key_fingerprint"] == first
+
+
+def test_tasks_that_write_wait_for_the_writer_lock_then_fail_naming_its_holder(ripple_env, monkeypatch):
+    import os
+    from pathlib import Path
+
+    from pipeline.config import load_settings
+    from pipeline.locking import LockBusy
+
+    monkeypatch.setenv("RIPPLE__AIRFLOW__LOCK_WAIT_SECONDS", "0.5")
+    settings = load_settings()
+    window = ("2026-11-14T02:00:00+00:00", "2026-11-15T02:00:00+00:00")
+    entry = {"run_id": "run-x", "status": "failed", "failed_sources": {}, "failed_steps": ["build"]}
+    holder = subprocess.Popen(  # another writer (the lock is re-entrant within one process)
+        [
+            sys.executable,
+            "-c",
+            "import sys, time\n"
+            "from pipeline.config import load_settings\n"
+            "from pipeline.locking import writer_lock\n"
+            "with writer_lock(load_settings(), 'ripple run'):\n"
+            "    print('held', flush=True)\n"
+            "    time.sleep(120)\n",
+        ],
+        cwd=REPO,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        for call in (
+            lambda: lib.ingest("demo", *window, None),
+            lib.affect,
+            lambda: lib.build("run-x"),
+            lambda: lib.record_run(entry),
+        ):
+            with pytest.raises(LockBusy, match=rf"after waiting 0.5s: pid {holder.pid} \(`ripple run`\)"):
+                call()
+    finally:
+        holder.kill()
+        holder.wait()
+    assert not Path(os.environ["RIPPLE_DATA_DIR"], "lake").exists()
+    assert not (settings.state_dir / "runs.jsonl").exists()
+    # free again: the task writes, and holds the lock while it does
+    seen = []
+    monkeypatch.setattr("pipeline.run.append_run_log", lambda s, e: seen.append(_lock_holder(s)))
+    lib.record_run(entry)
+    assert seen == ["airflow record_run"]
+
+
+def _lock_holder(settings):
+    from pipeline.locking import read_holder
+
+    return (read_holder(settings) or {}).get("command")
+
+
+def test_build_logs_the_run_as_running_before_it_builds(ripple_env, monkeypatch):
+    from types import SimpleNamespace
+
+    from pipeline.config import load_settings
+    from pipeline.run import read_run_log
+
+    plan = {**_plan(), "key_fingerprint": "0123456789abcdef"}
+    xcoms = {"plan": plan, "sources_demo": ["demo"], "affect": {"seconds": 2.0}}
+    ingested = [{"source": "demo", "rows": 42, "quarantined": 1, "seconds": 1.0}]
+
+    class TI:
+        def xcom_pull(self, task_ids, key="return_value"):
+            if isinstance(task_ids, list):
+                return ingested if task_ids == ["ingest_demo"] else []
+            value = xcoms.get(task_ids)
+            return value.get(key) if task_ids == "plan" else value
+
+        def get_task_states(self, dag_id, run_ids):
+            return {run_ids[0]: {"ingest_demo_0": "success", "affect": "success"}}
+
+    dag_run = SimpleNamespace(
+        dag_id="ripple_nightly", run_id="manual__x", start_date=_utc(2026, 11, 15, 2), run_after=None
+    )
+    settings = load_settings()
+    seen = []
+
+    def build_candidate(current, label, skip_hooks):
+        seen.append([(e["run_id"], e["status"]) for e in read_run_log(current)])
+        raise RuntimeError("stop here")
+
+    monkeypatch.setattr("pipeline.warehouse.build_candidate", build_candidate)
+    running = lambda: lib.run_log_entry_of(TI(), dag_run, ["demo"], running=True)  # noqa: E731
+    with pytest.raises(RuntimeError, match="stop here"):
+        lib.build(plan["run_id"], running=running)
+    assert seen == [[(plan["run_id"], "running")]]
+    [entry] = read_run_log(settings)
+    assert (entry["rows"], entry["quarantined"], entry["finished_at"]) == (42, 1, None)
+    assert entry["key_fingerprint"] == "0123456789abcdef" and entry["failed_steps"] == []
+    assert entry["seconds"] == {"ingest:demo": 1.0, "affect": 2.0}
+    # the finished entry of the same run follows it
+    finished = lib.run_log_entry_of(TI(), dag_run, ["demo"])
+    assert finished["status"] == "failed" and finished["key_fingerprint"] == "0123456789abcdef"
 
 
 # ------------------------------------------------------------------------------------------------ bad settings

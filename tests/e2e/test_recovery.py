@@ -17,7 +17,7 @@ from pipeline.run import run_nightly
 from pipeline.sources.demo import PLANTED_EFFECTS
 
 SEEDS = (42, 7, 2026)
-NOT_PLANTED = ("nrc_anticipation", "nrc_disgust", "nrc_fear", "nrc_joy", "nrc_sadness")
+NOT_PLANTED = ("nrc_anticipation", "nrc_disgust", "nrc_fear", "nrc_joy", "nrc_sadness", "vader_compound")
 
 
 @pytest.fixture(scope="module")
@@ -25,11 +25,12 @@ def fits(tmp_path_factory: pytest.TempPathFactory) -> dict[int, dict[str, dict]]
     results: dict[int, dict[str, dict]] = {}
     for seed in SEEDS:
         data = tmp_path_factory.mktemp(f"recovery{seed}")
-        settings = load_settings(data_dir=data, overrides={"demo": {"seed": seed, "scale": 0.6}})
-        run_nightly(settings, since="2026-09-01", until="2026-10-06")
+        settings = load_settings(data_dir=data, overrides={"demo": {"seed": seed, "scale": 0.45}})
+        # 90 days of membership warm-up (left out of the fits) and five settled weeks after it
+        run_nightly(settings, since="2026-05-29", until="2026-10-01")
         con = duckdb.connect(str(settings.warehouse_path), read_only=True)
         rows = con.sql(
-            "select term, odds_ratio_per_sd, ci_low, ci_high, p_value, status, n, n_escaped "
+            "select term, odds_ratio_per_sd, ci_low, ci_high, p_value, is_driver, status, n, n_escaped "
             "from fct_spread_drivers where fit_scope = 'overall'"
         )
         columns = rows.columns
@@ -43,7 +44,7 @@ def test_fits_have_enough_data(fits: dict[int, dict[str, dict]]) -> None:
     for seed, terms in fits.items():
         row = terms["nrc_anger"]
         assert row["status"] == "ok", (seed, row)
-        assert row["n"] > 2_000 and 0.08 < row["n_escaped"] / row["n"] < 0.35, (seed, row)
+        assert row["n"] > 1_500 and 0.08 < row["n_escaped"] / row["n"] < 0.35, (seed, row)
 
 
 @pytest.mark.slow
@@ -67,3 +68,6 @@ def test_emotions_without_an_effect_are_not_significant(
 ) -> None:
     significant = [seed for seed, terms in fits.items() if terms[feature]["p_value"] < 0.01]
     assert len(significant) <= 1, (feature, {s: fits[s][feature] for s in fits})
+    # called a driver (Benjamini-Hochberg q < 0.05 over the ten terms, bootstrap p-values) in at most one seed
+    drivers = [seed for seed, terms in fits.items() if terms[feature]["is_driver"]]
+    assert len(drivers) <= 1, (feature, {s: fits[s][feature] for s in fits})

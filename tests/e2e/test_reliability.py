@@ -200,3 +200,32 @@ def test_unknown_source_fails_before_any_work(tmp_path: Path) -> None:
     assert len(proc.stderr.strip().splitlines()) == 1
     assert time.monotonic() - started < 30
     assert not (tmp_path / "lake").exists() and not (tmp_path / "warehouse.duckdb").exists()
+
+
+def test_a_bad_or_changed_pseudonym_key_stops_the_run_before_any_source(tmp_path: Path) -> None:
+    from pipeline.pseudonyms import fingerprint
+
+    day = ("--since", "2026-10-01", "--until", "2026-10-02", "--data-dir", str(tmp_path), "-q")
+    ripple("run", *day, env=SMALL, check=True)
+    runs_log = tmp_path / "state" / "runs.jsonl"
+    expected = fingerprint(_env()["RIPPLE_PSEUDONYM_KEY"].encode())
+    assert {json.loads(line)["key_fingerprint"] for line in runs_log.read_text().splitlines()} == {expected}
+    lake_files = sorted((tmp_path / "lake").rglob("*"))
+    checkpoints = sorted((tmp_path / "state" / "runs").iterdir())
+    logged = runs_log.read_text()
+
+    next_day = ("--since", "2026-10-02", "--until", "2026-10-03", "--data-dir", str(tmp_path), "-q")
+    for key, message in [
+        (
+            "another-key-" + "1" * 32,
+            f"error: the pseudonym key changed (fingerprint {fingerprint(('another-key-' + '1' * 32).encode())}, the lake's is {expected})",
+        ),
+        ("short", "error: the pseudonym key in RIPPLE_PSEUDONYM_KEY is 5 bytes; it must be at least 32"),
+    ]:
+        proc = ripple("run", *next_day, env={**SMALL, "RIPPLE_PSEUDONYM_KEY": key})
+        assert proc.returncode == 2, proc.stderr
+        assert len(proc.stderr.strip().splitlines()) == 1 and proc.stderr.startswith(message), proc.stderr
+        # nothing ingested, no run started or logged
+        assert sorted((tmp_path / "lake").rglob("*")) == lake_files
+        assert sorted((tmp_path / "state" / "runs").iterdir()) == checkpoints
+        assert runs_log.read_text() == logged

@@ -2,7 +2,9 @@
 
 Asserts what a reader would notice: the page loads without console errors, fetches nothing but itself, shows
 every chart, is not blank, prints to a multi-page PDF, and a post carrying ``<script>alert(1)</script>`` is
-shown as text without any dialog firing.
+shown as text without any dialog firing. The summary comes first and its links jump to their sections, the
+alerts table lists the week's alerts, the cascade drawings are decoded images, and a permalink is a link a
+click follows (the request is caught, nothing leaves the machine).
 """
 
 from __future__ import annotations
@@ -90,7 +92,8 @@ def test_report_in_a_headless_browser(tmp_path: Path) -> None:
             assert page.title() == f"ripple weekly report {builder.REPORT_WEEK}"
             # the hostile title is on the page as text
             assert page.get_by_text(f"{builder.XSS} headline").count() >= 1
-            assert page.locator("section").count() == 8
+            assert page.locator("section").count() == 10
+            _new_parts(page, settings, builder.REPORT_WEEK)
             assert "not available in this warehouse" not in page.inner_text("body").lower()
 
             shot = tmp_path / "report.png"
@@ -98,6 +101,7 @@ def test_report_in_a_headless_browser(tmp_path: Path) -> None:
             page.emulate_media(media="print")
             pdf = tmp_path / "report.pdf"
             page.pdf(path=str(pdf), format="A4", print_background=True)
+            _permalink_click(browser, url)
         finally:
             browser.close()
 
@@ -117,3 +121,49 @@ def test_report_in_a_headless_browser(tmp_path: Path) -> None:
     assert data.startswith(b"%PDF")
     pages = len(re.findall(rb"/Type\s*/Page[^s]", data))
     assert pages >= 6, f"print layout gave {pages} pages; sections should start on new pages"
+
+
+def _new_parts(page: object, settings: object, week: str) -> None:
+    from pipeline.db import connect_readonly
+
+    first = page.evaluate("document.querySelector('section').id")  # type: ignore[attr-defined]
+    assert first == "summary"
+    claims = page.locator("ul.summary li")  # type: ignore[attr-defined]
+    assert 3 <= claims.count() <= 6
+    page.locator('ul.summary a.cite[href="#drivers"]').click()  # type: ignore[attr-defined]
+    page.wait_for_timeout(200)  # type: ignore[attr-defined]
+    assert page.evaluate("location.hash") == "#drivers"  # type: ignore[attr-defined]
+    top = page.evaluate("document.getElementById('drivers').getBoundingClientRect().top")  # type: ignore[attr-defined]
+    assert abs(top) < 5, f"the summary link did not scroll to its section (top {top})"
+    con = connect_readonly(settings.warehouse_path)  # type: ignore[attr-defined]
+    try:
+        n_alerts = con.execute("select count(*) from fct_alerts where iso_week = ?", [week]).fetchone()[0]
+    finally:
+        con.close()
+    assert n_alerts > 0
+    assert page.locator("#table-alerts tbody tr").count() == n_alerts  # type: ignore[attr-defined]
+    trees = "Array.from(document.querySelectorAll('figure.tree img'))"
+    assert page.evaluate(f"{trees}.length") == 5  # type: ignore[attr-defined]
+    assert page.evaluate(f"{trees}.every(i => i.complete && i.naturalWidth > 300)")  # type: ignore[attr-defined]
+    links = page.locator("a.permalink")  # type: ignore[attr-defined]
+    assert links.count() > 0 and links.first.is_visible()
+
+
+def _permalink_click(browser: object, url: str) -> None:
+    """A reader's click on a permalink navigates to it (caught by a route: nothing leaves the machine)."""
+    page = browser.new_page()  # type: ignore[attr-defined]
+    caught: list[str] = []
+
+    def block(route: object) -> None:
+        caught.append(route.request.url)  # type: ignore[attr-defined]
+        route.abort()  # type: ignore[attr-defined]
+
+    page.route(re.compile(r"^https?://"), block)
+    page.goto(url, wait_until="load")
+    link = page.locator("a.permalink").first
+    href = link.get_attribute("href")
+    link.scroll_into_view_if_needed()
+    link.click(no_wait_after=True)
+    page.wait_for_timeout(500)
+    assert href in caught, f"clicking the permalink did not follow it: {caught}"
+    page.close()

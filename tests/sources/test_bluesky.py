@@ -320,6 +320,29 @@ def test_server_error_is_retried_with_backoff(make_settings, server):
     assert len(server.calls("app.bsky.feed.searchPosts")) == 3  # 500, the page, the end of results
 
 
+def test_a_server_error_that_persists_stops_the_run_with_one_line(make_settings, server):
+    server.add("app.bsky.feed.searchPosts", xrpc_error(503, "ServiceUnavailable"), repeat_last=True)
+    settings = make_settings(queries=["fone"], max_retries=2)
+    sleeps: list[float] = []
+    with pytest.raises(SourceError) as failed:
+        run(settings, WINDOW, sleeps=sleeps)
+    assert str(failed.value) == (
+        "bluesky: app.bsky.feed.searchPosts: still failing after 3 attempts (HTTP 503); "
+        "a re-run resumes from the checkpoint"
+    )
+    assert sleeps == [2.0, 4.0] and len(server.calls("app.bsky.feed.searchPosts")) == 3
+
+
+def test_a_rate_limit_reset_beyond_the_longest_wait_stops_the_run(make_settings, server):
+    reset = str(int(NOW) + 3600)
+    error = xrpc_error(429, "RateLimitExceeded", headers={"ratelimit-reset": reset})
+    server.add("app.bsky.feed.searchPosts", error)
+    sleeps: list[float] = []
+    with pytest.raises(SourceError, match=r"searchPosts: rate limited; the reset is 60 min away"):
+        run(make_settings(queries=["fone"]), WINDOW, sleeps=sleeps)
+    assert sleeps == []
+
+
 def test_a_dropped_connection_is_retried(make_settings, server):
     small_search(server, dropped())
     settings = make_settings(queries=["fone"])

@@ -111,3 +111,30 @@ def test_a_restart_resumes_from_the_saved_cursor(settings):
     assert stats.received == len(events) - 5  # the event at the cursor is sent again and dropped
     ids = [r["post_id"] for r in lake_versions(settings)]
     assert len(ids) == len(set(ids)) == 2
+
+
+def test_each_commit_holds_the_writer_lock_only_while_it_writes(settings):
+    from filelock import FileLock
+
+    from pipeline.locking import LockBusy, lock_path
+
+    consumer = JetstreamConsumer(settings, url="ws://127.0.0.1:9/subscribe", lock_wait=0.2)
+    for event in golden():
+        consumer.accept(json.dumps(event))
+    buffered = len(consumer.buffer)
+    assert buffered == 2
+    settings.state_dir.mkdir(parents=True, exist_ok=True)
+    other = FileLock(str(lock_path(settings)))  # another writer (a lock of its own, as another process has)
+    with other.acquire(timeout=0):
+        # a periodic commit is put off: the events stay buffered, nothing is written, the cursor stays
+        assert consumer.commit() is False
+        assert len(consumer.buffer) == buffered and lake_versions(settings) == []
+        assert not (settings.state_dir / "bluesky_stream.json").exists()
+        # a commit that must happen (full buffer, exit) waits, then says who is in the way
+        with pytest.raises(LockBusy, match="busy after waiting 0.2s"):
+            consumer.commit(wait=0.2)
+    assert consumer.commit() is True
+    assert len(lake_versions(settings)) == 2 and consumer.buffer == []
+    # the stream keeps no lock between commits: another writer gets it at once
+    with other.acquire(timeout=0):
+        pass

@@ -408,6 +408,16 @@ def test_server_error_is_retried_with_backoff(make_settings, server):
     assert len(server.calls(TAG.replace("ichbinhanna", "rstats"))) == 2
 
 
+def test_a_server_error_that_persists_stops_the_run_with_one_line(make_settings, server):
+    server.add(TAG.replace("ichbinhanna", "rstats"), error(503), repeat_last=True)
+    settings = make_settings(hashtags=["rstats"], max_retries=2)
+    sleeps: list[float] = []
+    with pytest.raises(SourceError, match=r"still failing after 3 attempts \(HTTP 503\); a re-run resumes"):
+        run(settings, WINDOW, sleeps=sleeps)
+    assert sleeps == [2.0, 4.0]
+    assert len(server.calls(TAG.replace("ichbinhanna", "rstats"))) == 3
+
+
 def test_a_failing_reblogger_page_marks_the_cascade_incomplete_and_the_run_goes_on(make_settings, server):
     first = cassette("mastodon_rtoot", "get_reblogged_by_default.yml")[0]
     subject_id = first.uri.split("/")[-2]

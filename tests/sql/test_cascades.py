@@ -51,7 +51,7 @@ def expected_metrics(rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
             "depth": max(depth.values()),
             "thread_depth": max(h[0] for h in hops.values()),
             "share_depth": max(h[1] for h in hops.values()),
-            "max_breadth": max(Counter(d for d in depth.values() if d > 0).values(), default=0),
+            "max_breadth": max(Counter(depth.values()).values()),
             "wiener_index": int(wiener),
             "structural_virality": 2 * wiener / (size * (size - 1)) if size > 1 else None,
             **{f"minutes_to_depth_{k}": v for k, v in first_at_depth.items()},
@@ -125,6 +125,7 @@ def test_star_and_chain_virality(tmp_path: Path, n: int) -> None:
     got = cascades(con)
     assert got["x:s0"]["structural_virality"] == pytest.approx(2 * (n - 1) / n)
     assert got["x:s0"]["max_breadth"] == n - 1
+    assert got["reddit:c0"]["max_breadth"] == 1
     assert got["x:s0"]["reshare_tree"] == "api_star"
     assert got["reddit:c0"]["structural_virality"] == pytest.approx((n + 1) / 3)
     assert got["reddit:c0"]["depth"] == got["reddit:c0"]["thread_depth"] == n - 1
@@ -292,3 +293,17 @@ def test_reshare_tree_kinds(tmp_path: Path) -> None:
     assert got["x:20"]["reshare_tree"] == "none"
     assert (got["x:20"]["size"], got["x:20"]["thread_depth"]) == (2, 1)
     assert T0.weekday() == 0
+
+
+def test_lone_items_have_breadth_one(tmp_path: Path) -> None:
+    """Breadth counts the root's level (Vosoughi, Roy & Aral 2018): a lone item is a cascade of breadth 1."""
+    rows = [post(f"reddit:lone{i}", author_id=f"u{i}", created_at=i) for i in range(3)]
+    rows += [post("reddit:p0"), post("reddit:p1", parent_id="reddit:p0", root_id="reddit:p0", created_at=5)]
+    got = cascades(build_warehouse(tmp_path, rows))
+    assert {r: got[r]["max_breadth"] for r in got} == {
+        "reddit:lone0": 1,
+        "reddit:lone1": 1,
+        "reddit:lone2": 1,
+        "reddit:p0": 1,
+    }
+    assert all(got[f"reddit:lone{i}"]["size"] == 1 for i in range(3))

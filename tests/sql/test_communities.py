@@ -152,3 +152,65 @@ def test_no_detection_when_switched_off(tmp_path: Path) -> None:
         ).fetchone()[0]
         == 1
     )
+
+
+def test_spread_features_measure_the_detected_origin_community(tmp_path: Path) -> None:
+    # X has no communities of its own: the explanation's community size must count the detected community's
+    # authors of the window before the root's week, as the marts see them (int_posts), not zero
+    rows = rows_two_weeks()
+    con = build_warehouse(tmp_path, rows, overrides={"privacy": {"pseudonymize": False}})
+    week10 = records(
+        con, "select author_id, community from int_detected_communities where iso_week = '2024-W10'"
+    )
+    # independently: distinct authors of week-10 X items, grouped by their week-10 community
+    label_of = {r["author_id"]: r["community"] for r in week10}
+    authors_by_label: dict[str, set[str]] = {}
+    for r in rows:
+        if r["platform"] == "x" and r["created_at"].isocalendar().week == 10 and r["author_id"] in label_of:
+            if r["community"] is None:
+                authors_by_label.setdefault(label_of[r["author_id"]], set()).add(r["author_id"])
+    frame = records(
+        con,
+        "select root_id, origin_community, origin_community_authors from int_spread_features"
+        " where platform = 'x' and iso_week = '2024-W11' and origin_community like 'leiden-%'",
+    )
+    assert {r["root_id"] for r in frame} == {f"x:1{g}{i}" for g in GROUPS for i in range(6)}
+    for row in frame:
+        expected = len(authors_by_label[row["origin_community"]])
+        assert row["origin_community_authors"] == expected == 6
+
+
+def as_platform(rows: list[dict], platform: str) -> list[dict]:
+    """The same items on another platform (ids re-prefixed)."""
+    out = []
+    for r in rows:
+        moved = dict(r, platform=platform, source=platform)
+        for key in ("post_id", "parent_id", "root_id", "shared_id"):
+            if moved[key]:
+                moved[key] = platform + ":" + moved[key].split(":", 1)[1]
+        out.append(moved)
+    return out
+
+
+@pytest.mark.parametrize("community", ["instance", "detected"])
+def test_mastodon_communities_are_detected_only_when_configured(tmp_path: Path, community: str) -> None:
+    rows = as_platform(group_rows(0, GROUPS, None), "mastodon")
+    con = build_warehouse(
+        tmp_path,
+        rows,
+        overrides={"privacy": {"pseudonymize": False}, "mastodon": {"community": community}},
+    )
+    assigned = records(
+        con, "select author_id, community from int_detected_communities where platform = 'mastodon'"
+    )
+    edges = con.execute("select count(*) from int_interaction_edges where platform = 'mastodon'").fetchone()[
+        0
+    ]
+    if community == "instance":
+        assert assigned == [] and edges == 0
+    else:
+        # every pair inside a group talks: 15 edges per group of 6
+        assert edges == 2 * 15
+        labels = {r["author_id"]: r["community"] for r in assigned}
+        assert set(labels) == set(GROUPS["a"]) | set(GROUPS["b"])
+        assert len({labels[u] for u in GROUPS["a"]}) == 1 and labels["a0"] != labels["b0"]

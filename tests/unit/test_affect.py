@@ -18,10 +18,11 @@ from nrclex import NRCLex
 from textblob import TextBlob
 from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
-from pipeline import affect
-from pipeline.affect import AFFECT_COLUMNS, Scorer, score_direct, score_lake, text_for_scoring, tokenize
+from pipeline import affect, scoring
+from pipeline.affect import score_lake
 from pipeline.config import load_settings
 from pipeline.schema import POSTS_SCHEMA
+from pipeline.scoring import AFFECT_COLUMNS, Scorer, score_direct, text_for_scoring, tokenize
 
 JUNK = [
     "",
@@ -80,12 +81,12 @@ def test_blank_and_emoji_only_texts_have_zero_tokens_and_zero_rates():
         row = scorer.score(text)
         assert row["n_tokens"] == 0
         assert row["arousal"] == 0.0
-        assert all(row[f"nrc_{e}"] == 0.0 for e in affect.EMOTIONS)
+        assert all(row[f"nrc_{e}"] == 0.0 for e in scoring.EMOTIONS)
 
 
 def test_emotions_off_gives_nan_emotion_columns_and_keeps_sentiment():
     row = Scorer(emotions=False).score("I am furious and terrified")
-    assert all(math.isnan(row[c]) for c in affect.EMOTION_COLUMNS)
+    assert all(math.isnan(row[c]) for c in scoring.EMOTION_COLUMNS)
     assert row["vader_neg"] > 0
     assert row["n_tokens"] == 5
     assert_same(row, score_direct("I am furious and terrified", emotions=False))
@@ -200,9 +201,9 @@ def reference_scores(text: str, vader) -> dict:
         "vader_neg": vs["neg"],
         "n_tokens": n,
     }
-    for e in affect.EMOTIONS:
+    for e in scoring.EMOTIONS:
         row[f"nrc_{e}"] = nrc.raw_emotion_scores.get(e, 0) / n if n else 0.0
-    high = set(affect.HIGH_AROUSAL)
+    high = set(scoring.HIGH_AROUSAL)
     row["arousal"] = (sum(1 for t in tokens if high & set(nrc.affect_dict.get(t, ()))) / n) if n else 0.0
     return row
 
@@ -325,10 +326,10 @@ def test_score_lake_scores_latest_text_of_each_post_once(lake):
         ("reddit:t1_b", "What a terrible shock"),
         ("x:1", "trust me, it is fine 👍"),
     ]:
-        assert rows[pid]["text_hash"] == affect.text_hash(text)
+        assert rows[pid]["text_hash"] == scoring.text_hash(text)
         expected = scorer.score(text)
         assert {c: rows[pid][c] for c in AFFECT_COLUMNS} == expected
-    assert rows["reddit:t1_c"]["scorer_version"] == affect.SCORER_VERSION
+    assert rows["reddit:t1_c"]["scorer_version"] == scoring.SCORER_VERSION
     # no temporary files or spill directories left behind
     leftovers = [p for p in affect.affect_dir(lake).rglob("*") if p.name.startswith(".")]
     assert leftovers == []
@@ -360,7 +361,7 @@ def test_score_lake_is_incremental(lake):
 
 def test_scorer_version_bump_rescores_everything_and_drops_the_old_version(lake, monkeypatch):
     score_lake(lake)
-    monkeypatch.setattr(affect, "SCORER_VERSION", "999")
+    monkeypatch.setattr(scoring, "SCORER_VERSION", "999")
     result = score_lake(lake)
     assert result["scored"] == 5
     assert result["files_removed"] >= 1
@@ -380,11 +381,11 @@ def test_emotions_off_writes_null_emotions_under_its_own_version(lake):
     score_lake(lake)
     lake.section("affect")["emotions"] = False
     result = score_lake(lake)
-    assert result["scorer_version"] == f"{affect.SCORER_VERSION}-noemotions"
+    assert result["scorer_version"] == f"{scoring.SCORER_VERSION}-noemotions"
     assert result["scored"] == 5
     table = read_affect(lake)
     assert table.num_rows == 5
-    for col in affect.EMOTION_COLUMNS:
+    for col in scoring.EMOTION_COLUMNS:
         assert table.column(col).null_count == 5
     assert table.column("vader_compound").null_count == 0
 
@@ -468,7 +469,7 @@ def test_stg_and_fct_affect_give_one_row_per_post_of_the_latest_scorer(lake, mon
         "select post_id, platform, kind, text_hash from fct_affect order by post_id"
     ).fetchall()
     assert [r[0] for r in rows] == ["reddit:t1_b", "reddit:t1_d", "reddit:t3_a", "x:1"]
-    assert dict((r[0], r[3]) for r in rows)["reddit:t1_b"] == affect.text_hash("edited again")
+    assert dict((r[0], r[3]) for r in rows)["reddit:t1_b"] == scoring.text_hash("edited again")
     assert dict((r[0], r[1]) for r in rows)["x:1"] == "x"
 
     # the mart header documents every column it returns

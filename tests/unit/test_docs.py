@@ -42,3 +42,27 @@ def test_every_setting_is_documented(section: str, key: str) -> None:
 @pytest.mark.parametrize("name", sorted(REGISTRY))
 def test_every_source_is_linked_from_the_readme(name: str) -> None:
     assert name in README.split("docs/sources/", 1)[1]
+
+
+ARCHITECTURE = (REPO / "docs" / "architecture.md").read_text()
+MODULES = sorted(
+    str(path.relative_to(REPO))
+    for path in (REPO / "pipeline").rglob("*.py")
+    if not (path.name == "__init__.py" and not path.read_text().strip())  # an empty package marker
+)
+
+
+def test_the_architecture_page_is_linked_from_the_readme() -> None:
+    assert "(docs/architecture.md)" in README
+
+
+@pytest.mark.parametrize("module", MODULES)
+def test_every_module_is_on_the_architecture_page(module: str) -> None:
+    assert re.search(rf"^\| `{re.escape(module)}` \| \S", ARCHITECTURE, re.M), (
+        f"{module}: no line in docs/architecture.md"
+    )
+
+
+@pytest.mark.parametrize("folder", ["staging", "intermediate", "marts", "tests", "report"])
+def test_every_sql_folder_is_on_the_architecture_page(folder: str) -> None:
+    assert (REPO / "sql" / folder).is_dir() and f"`sql/{folder}/`" in ARCHITECTURE

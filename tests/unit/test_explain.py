@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import importlib.util
 import math
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import duckdb
 import numpy as np
@@ -12,14 +14,21 @@ import pytest
 
 from pipeline.config import load_settings
 from pipeline.explain import AFFECT_FEATURES, explain, load_frame
+from pipeline.warehouse import build_database
 
 PLANTED = {"nrc_anger": 0.60, "nrc_surprise": 0.45, "nrc_trust": -0.35}
 START = datetime(2026, 11, 2, tzinfo=UTC)  # a Monday, ISO week 2026-W45
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
 def settings(tmp_path):
     return load_settings(data_dir=tmp_path, environ={})
+
+
+def build_frame(con: duckdb.DuckDBPyConnection, settings) -> None:
+    """The explanation's input frame (int_spread_features) from the tables in ``con``, built by the runner."""
+    build_database(con, settings, select=["int_spread_features"])
 
 
 def synthetic_db(
@@ -31,6 +40,7 @@ def synthetic_db(
     platforms: tuple[str, ...] = ("demo",),
     intercept: float = -1.2,
     history_days: int = 60,
+    warmup_days: float = 0,
 ) -> tuple[duckdb.DuckDBPyConnection, pd.DataFrame]:
     """Roots whose escape log-odds are intercept + sum(beta * z) of their affect scores, plus prior posts."""
     effects = PLANTED if effects is None else effects
@@ -61,6 +71,8 @@ def synthetic_db(
         }
     )
     roots["iso_week"] = [f"{d.isocalendar().year}-W{d.isocalendar().week:02d}" for d in created]
+    # fct_item_spread.is_warmup: the roots of the first warmup_days of the synthetic lake
+    roots["is_warmup"] = roots["root_created_at"] < START + timedelta(days=warmup_days)
     posts = pd.DataFrame(
         {
             "post_id": roots["root_id"],
@@ -100,12 +112,12 @@ def synthetic_db(
         select root_id, platform, origin_community, root_author_id,
                root_created_at::timestamptz as root_created_at, iso_week, size, 0 as depth,
                outsider_engagers as engagers, outsider_engagers, 0.5 as outsider_share,
-               communities_reached, 0.0 as community_entropy, escaped, 'post' as root_kind
+               communities_reached, 0.0 as community_entropy, escaped, 'post' as root_kind, is_warmup
         from roots_tbl
         """
     )
     con.execute(
-        "create table stg_posts as select * replace (created_at::timestamptz as created_at) from stg_tbl"
+        "create table int_posts as select * replace (created_at::timestamptz as created_at) from stg_tbl"
     )
     con.execute("create table fct_affect as select * from affect_tbl")
     return con, roots
@@ -121,6 +133,7 @@ def drivers(con, scope: str = "overall", key: str = "all") -> pd.DataFrame:
 def test_planted_effects_are_recovered_with_covering_confidence_intervals(settings):
     # a fixed draw: coverage is a 95% event per term, so another seed can miss once in a while
     con, _ = synthetic_db(seed=2)
+    build_frame(con, settings)
     summary = explain(con, settings)
     assert summary["overall_status"] == "ok"
     d = drivers(con)
@@ -128,9 +141,19 @@ def test_planted_effects_are_recovered_with_covering_confidence_intervals(settin
         row = d.loc[feature]
         assert row["status"] == "ok"
         assert row["ci_low"] <= math.exp(beta) <= row["ci_high"], (feature, row["ci_low"], row["ci_high"])
-        assert row["p_value"] < 0.001
+        # 30 communities: bootstrap p-values, whose floor is 1 / (999 + 1)
+        assert row["p_value"] <= 0.001
+        assert row["is_driver"] and row["q_value"] < 0.05
     for feature in set(AFFECT_FEATURES) - set(PLANTED):
         assert abs(d.loc[feature, "coef"]) < 0.25, feature
+    assert d.loc["nrc_anger", "inference"] == "score_bootstrap_webb"
+    assert d.loc["nrc_anger", "terms_tested"] == len(AFFECT_FEATURES)
+    # the interval uses t(29), wider than the normal one
+    row = d.loc["nrc_anger"]
+    assert math.log(row["ci_high"] / row["ci_low"]) / 2 == pytest.approx(
+        2.045230 * row["std_error"], rel=1e-4
+    )
+    assert d.loc["has_link", "is_driver"] is None or pd.isna(d.loc["has_link", "is_driver"])
     assert d["n"].iloc[0] == 6000
     assert d.loc["nrc_anger", "cov_type"] == "cluster"
     assert d.loc["nrc_anger", "n_clusters"] == 30
@@ -145,6 +168,7 @@ def test_planted_effects_are_recovered_with_covering_confidence_intervals(settin
 
 def test_fits_per_platform_when_there_are_several(settings):
     con, _ = synthetic_db(n=3000, platforms=("demo", "x"))
+    build_frame(con, settings)
     explain(con, settings)
     keys = con.execute(
         "select distinct fit_key from fct_spread_drivers where fit_scope = 'platform' order by 1"
@@ -156,6 +180,7 @@ def test_fits_per_platform_when_there_are_several(settings):
 
 def test_insufficient_data_gives_explicit_status_and_no_estimates(settings):
     con, _ = synthetic_db(n=120)
+    build_frame(con, settings)
     summary = explain(con, settings)
     assert summary["overall_status"] == "insufficient_data"
     d = drivers(con)
@@ -169,6 +194,7 @@ def test_insufficient_data_gives_explicit_status_and_no_estimates(settings):
 def test_constant_and_collinear_features_are_dropped_with_a_note(settings):
     con, _ = synthetic_db(n=3000)
     con.execute("update fct_affect set nrc_disgust = 0, nrc_joy = 2 * nrc_anticipation + 0.01")
+    build_frame(con, settings)
     explain(con, settings)
     d = drivers(con)
     assert d.loc["nrc_disgust", "status"] == "dropped"
@@ -186,6 +212,7 @@ def test_perfect_separation_withholds_estimates(settings):
         from fct_affect r where r.post_id = fct_item_spread.root_id
         """
     )
+    build_frame(con, settings)
     summary = explain(con, settings)
     assert summary["overall_status"] == "separation"
     d = drivers(con)
@@ -196,6 +223,7 @@ def test_perfect_separation_withholds_estimates(settings):
 def test_emotions_off_keeps_sentiment_terms(settings):
     con, _ = synthetic_db(n=3000, effects={"vader_compound": 0.5})
     con.execute("update fct_affect set " + ", ".join(f"{f} = null" for f in AFFECT_FEATURES if "nrc" in f))
+    build_frame(con, settings)
     explain(con, settings)
     d = drivers(con)
     assert d.loc["nrc_anger", "status"] == "dropped" and d.loc["nrc_anger", "note"].startswith("not scored")
@@ -205,6 +233,7 @@ def test_emotions_off_keeps_sentiment_terms(settings):
 
 def test_few_communities_fall_back_to_robust_errors(settings):
     con, _ = synthetic_db(n=2000, communities=4)
+    build_frame(con, settings)
     explain(con, settings)
     d = drivers(con)
     assert (d.loc[d["status"] == "ok", "cov_type"] == "HC1").all()
@@ -213,6 +242,7 @@ def test_few_communities_fall_back_to_robust_errors(settings):
 
 def test_item_drivers_rank_the_contributions_of_top_escaped_items(settings):
     con, roots = synthetic_db(n=4000)
+    build_frame(con, settings)
     explain(con, settings)
     items = con.execute("select * from fct_item_drivers").df()
     assert not items.empty
@@ -227,6 +257,7 @@ def test_item_drivers_rank_the_contributions_of_top_escaped_items(settings):
 
 def test_output_tables_are_documented(settings):
     con, _ = synthetic_db(n=500)
+    build_frame(con, settings)
     explain(con, settings)
     for table in ("fct_spread_drivers", "fct_item_drivers"):
         comment = con.execute("select comment from duckdb_tables() where table_name = ?", [table]).fetchone()[
@@ -245,10 +276,11 @@ def test_controls_are_computed_from_posts_before_the_root(settings):
     con.execute(
         """
         create table fct_item_spread as select * from (values
-            ('p:root', 'demo', 'c/a', 'alice', ?::timestamptz, '2026-W45', 3, 1, 2, 1, 0.5, 1, 0.0, false, 'post')
+            ('p:root', 'demo', 'c/a', 'alice', ?::timestamptz, '2026-W45', 3, 1, 2, 1, 0.5, 1, 0.0, false, 'post',
+             false)
         ) t(root_id, platform, origin_community, root_author_id, root_created_at, iso_week, size, depth,
             engagers, outsider_engagers, outsider_share, communities_reached, community_entropy, escaped,
-            root_kind)
+            root_kind, is_warmup)
         """,
         [root_at],
     )
@@ -269,10 +301,14 @@ def test_controls_are_computed_from_posts_before_the_root(settings):
             )
         )
     con.execute(
-        "create table stg_posts (post_id varchar, platform varchar, community varchar, author_id varchar, "
+        "create table int_posts (post_id varchar, platform varchar, community varchar, author_id varchar, "
         "created_at timestamptz, title varchar, text varchar, url varchar)"
     )
-    con.executemany("insert into stg_posts values (?, ?, ?, ?, ?, ?, ?, ?)", rows)
+    con.executemany("insert into int_posts values (?, ?, ?, ?, ?, ?, ?, ?)", rows)
+    con.execute(
+        f"create table fct_affect (post_id varchar, {', '.join(f'{c} double' for c in AFFECT_FEATURES)})"
+    )
+    build_frame(con, settings)
     frame = load_frame(con, settings)
     row = frame.iloc[0]
     assert row["author_prior_items"] == 3
@@ -280,20 +316,55 @@ def test_controls_are_computed_from_posts_before_the_root(settings):
     assert row["text_chars"] == len("Title") + len("see www.example.org")
     assert bool(row["has_link"])
     assert row["iso_weekday"] == 3
-    assert math.isnan(row["nrc_anger"])  # no fct_affect table: affect is missing, not zero
+    assert math.isnan(row["nrc_anger"])  # no affect row: affect is missing, not zero
 
 
-def test_roots_of_the_first_days_of_the_lake_are_left_out(settings):
-    # no history before the roots: during the first 7 days nobody is a member yet
-    con, roots = synthetic_db(n=3000, history_days=0)
-    first = roots["root_created_at"].min()
-    warm = int((roots["root_created_at"] < first + timedelta(days=7)).sum())
+def test_roots_of_the_membership_warmup_are_left_out(settings):
+    # fct_item_spread flags the roots whose platform has less than a membership window of history
+    con, roots = synthetic_db(n=3000, history_days=0, warmup_days=8)
+    warm_ids = set(roots.loc[roots["is_warmup"], "root_id"])
+    build_frame(con, settings)
     explain(con, settings)
     d = drivers(con)
-    assert d["n"].iloc[0] == 3000 - warm
-    assert f"{warm} roots of the first 7 days" in d.loc["nrc_anger", "note"]
+    assert 0 < len(warm_ids) < 3000
+    assert d["n"].iloc[0] == 3000 - len(warm_ids)
+    assert (
+        f"{len(warm_ids)} roots of the membership warm-up (less than 90 days of history)"
+        in d.loc["nrc_anger", "note"]
+    )
     first_week = drivers(con, "week", "2026-W45")
     assert set(first_week["status"]) == {"insufficient_data"}
     items = con.execute("select root_id from fct_item_drivers").df()
-    warm_ids = set(roots.loc[roots["root_created_at"] < first + timedelta(days=7), "root_id"])
     assert not (set(items["root_id"]) & warm_ids)
+
+
+def test_q_values_are_benjamini_hochberg_across_the_affect_terms(settings):
+    con, _ = synthetic_db(n=3000, seed=5)
+    explain(con, settings)
+    d = drivers(con)
+    affect = d[d["term_kind"] == "affect"].dropna(subset=["p_value"])
+    p = affect["p_value"].sort_values()
+    m = len(p)
+    # step-up: q_(i) = min over k >= i of p_(k) * m / k
+    want = np.minimum.accumulate((p * m / np.arange(1, m + 1)).to_numpy()[::-1])[::-1]
+    assert np.allclose(affect.loc[p.index, "q_value"].to_numpy(), np.minimum(want, 1.0))
+    assert (affect["is_driver"] == (affect["q_value"] < 0.05)).all()
+    assert (affect["terms_tested"] == m).all()
+    assert d.loc[d["term_kind"] == "control", "q_value"].isna().all()
+
+
+def test_calibration_a_null_feature_is_rarely_called_a_driver():
+    """Tiny version of bench/calibration.py: 12 communities, three planted effects, seven null features."""
+    spec = importlib.util.spec_from_file_location("calibration", ROOT / "bench" / "calibration.py")
+    assert spec is not None and spec.loader is not None
+    calibration = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(calibration)
+    result = calibration.calibrate(24, n=2000)
+    assert result["fits"] == 24
+    assert result["inference"] == ["score_bootstrap_webb"]
+    # 7 null features x 24 fits: at most 5% called drivers; the unclustered test calls more of them
+    assert result["null_driver_share"] <= 0.05
+    assert result["naive_null_p05_share"] > result["null_p05_share"]
+    # the planted effects are found and mostly covered by their 95% intervals
+    assert min(result["planted_found"].values()) >= 0.9
+    assert min(result["planted_coverage"].values()) >= 0.8

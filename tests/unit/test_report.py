@@ -10,7 +10,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from types import SimpleNamespace
 
-import duckdb
 import numpy as np
 import pandas as pd
 import pytest
@@ -18,6 +17,7 @@ from typer.testing import CliRunner
 
 from pipeline.cli import app
 from pipeline.config import load_settings
+from pipeline.db import connect_readonly
 from pipeline.errors import RippleError
 from pipeline.report import GENERATED_MARK, render_report, resolve_week
 from pipeline.report.db import Warehouse
@@ -51,8 +51,7 @@ def rep(tmp_path_factory: pytest.TempPathFactory) -> SimpleNamespace:
     settings = fixture_settings(tmp_path_factory.mktemp("report"))
     built = build_warehouse(settings, xss=True)
     path = render_report(settings, now=NOW)
-    con = duckdb.connect(str(settings.warehouse_path), read_only=True)
-    con.execute("set TimeZone = 'UTC'")
+    con = connect_readonly(settings.warehouse_path)
     ns = SimpleNamespace(
         settings=settings, posts=built.posts, path=path, dir=path.parent, html=path.read_text(), con=con
     )
@@ -110,7 +109,7 @@ def test_default_week_falls_back_to_the_latest_week_with_data(rep: SimpleNamespa
 def test_report_is_written_with_every_export_linked(rep: SimpleNamespace) -> None:
     assert rep.path == rep.settings.reports_dir / REPORT_WEEK / "report.html"
     hrefs = set(re.findall(r'href="([^"]+)"', rep.html))
-    files = {h for h in hrefs if not h.startswith("#")}
+    files = {h for h in hrefs if not h.startswith(("#", "https://", "http://"))}  # permalinks: see below
     assert files, "no links to the exports"
     for href in files:
         assert "/" not in href and ":" not in href, f"link is not a relative file name: {href}"
@@ -153,7 +152,10 @@ def test_html_is_self_contained(rep: SimpleNamespace) -> None:
     srcs = re.findall(r'src="([^"]+)"', html)
     assert len(srcs) >= 8
     assert all(s.startswith("data:image/png;base64,") for s in srcs)
-    assert not re.search(r'(?:src|href)="(?:https?:)?//', html)
+    assert not re.search(r'src="(?:https?:)?//', html)
+    # the only outside addresses are the items' permalinks: links a reader clicks, never loaded by the page
+    outside = re.findall(r'<a ([^>]*)href="(?:https?:)?//', html)
+    assert outside and all(attrs == 'class="permalink" ' for attrs in outside)
     assert "default-src 'none'" in html  # the page itself forbids scripts and requests
     for section in (
         "The week at a glance",
@@ -504,7 +506,7 @@ def test_cli_rejects_a_bad_week(rep: SimpleNamespace) -> None:
         app, ["report", "--week", "2026-47", "--data-dir", str(rep.settings.data_dir)]
     )
     assert result.exit_code != 0
-    assert "ISO week" in result.output
+    assert "YYYY-Www" in result.output
 
 
 def test_no_warehouse_is_a_clear_error(tmp_path: Path) -> None:
@@ -525,6 +527,9 @@ def test_an_empty_warehouse_renders_every_section(tmp_path: Path) -> None:
         assert f'<section id="{section}">' in html, section
     assert pd.read_parquet(path.parent / "escaped_items.parquet").empty
     assert "No item posted in 2026-W10 escaped its origin community." in html
+    for noun in ("word or phrase", "hashtag", "domain"):
+        assert f"No {noun} qualifies this week (z ≥ 1.96)." in html
+    assert '<section id="summary">' in html and "there is no earlier week with data to compare with" in html
 
 
 def test_a_week_without_data_says_so(rep: SimpleNamespace, tmp_path: Path) -> None:
@@ -550,7 +555,7 @@ def test_report_of_a_demo_pipeline_run(tmp_path: Path) -> None:
     html = path.read_text()
     assert "No data" not in html
     sections = ["glance", "escaped", "overlap", "cascades", "affect", "terms", "quality"]
-    con = duckdb.connect(str(settings.warehouse_path), read_only=True)
+    con = connect_readonly(settings.warehouse_path)
     if con.execute("select count(*) from duckdb_tables() where table_name = 'fct_spread_drivers'").fetchone()[
         0
     ]:
@@ -558,8 +563,7 @@ def test_report_of_a_demo_pipeline_run(tmp_path: Path) -> None:
     con.close()
     for section in sections:
         assert f'<section id="{section}">' in html, section
-    con = duckdb.connect(str(settings.warehouse_path), read_only=True)
-    con.execute("set TimeZone = 'UTC'")
+    con = connect_readonly(settings.warehouse_path)
     try:
         ref = con.execute(
             "select community, count(*) as items, count(distinct author_id) as authors from stg_posts "
@@ -582,3 +586,198 @@ def test_report_of_a_demo_pipeline_run(tmp_path: Path) -> None:
     summary = pd.read_parquet(path.parent / "cascade_summary.parquet")
     assert summary["cascades"].sum() == cascades
     assert len(pd.read_parquet(path.parent / "community_overlap_top.parquet")) > 0
+
+
+# ------------------------------------------------------------------------------------------- summary
+def _summary_items(html: str) -> list[tuple[str, str]]:
+    block = re.search(r'<section id="summary">.*?<ul class="summary">(.*?)</ul>', html, re.S)
+    assert block, "no summary"
+    return re.findall(r'<li>(.*?) <a class="cite" href="(#[^"]+)"', block.group(1), re.S)
+
+
+def test_summary_opens_the_report_and_cites_its_sections(rep: SimpleNamespace) -> None:
+    ids = re.findall(r'<section id="([^"]+)"', rep.html)
+    assert ids[0] == "summary" and ids.index("glance") > 0
+    claims = _summary_items(rep.html)
+    assert 3 <= len(claims) <= 6
+    for _, href in claims:
+        assert f'id="{href[1:]}"' in rep.html, f"summary links to a missing anchor {href}"
+    escaped = rep.con.execute(
+        "select iso_week, count(*) filter (where escaped) as n from fct_item_spread group by iso_week"
+    ).df()
+    counts = dict(zip(escaped["iso_week"], escaped["n"], strict=True))
+    base = [counts[w] for w in ("2026-W06", "2026-W07", "2026-W08", "2026-W09")]
+    text = claims[0][0]
+    assert text.startswith(f"{counts[REPORT_WEEK]:,} items posted in {REPORT_WEEK} escaped")
+    assert f"median {np.median(base):g} per week, range {min(base)}–{max(base)}" in text
+    top = export(rep, "escaped_items").iloc[0]
+    notable = next(t for t, h in claims if h == "#item-1")
+    assert top["origin_community"] in notable.replace("&lt;", "<").replace("&gt;", ">")
+    assert str(top["title"])[:30].replace("<", "&lt;").replace(">", "&gt;") in notable
+    # the fixture's data start 5 weeks before the report week: every overlap change is a warm-up artefact
+    assert any("still in the membership warm-up" in t for t, _ in claims)
+
+
+def test_summary_sentences_from_tables() -> None:
+    from pipeline.report.summary import _drivers_claim, _overlap_claim
+
+    week = IsoWeek.parse(REPORT_WEEK)
+    drivers = _drivers_claim(_drivers_table(), week)
+    assert drivers["href"] == "#drivers"
+    assert "anger words with 1.82× the odds of escaping (95% CI 1.41–2.35)" in drivers["text"]
+    assert "trust words with 0.7× the odds" in drivers["text"]
+    assert "VADER" not in drivers["text"]  # its interval includes 1
+    pair = {"platform": "demo", "shared_members": 12, "lift_prev_week": 1.0, "npmi_prev_week": 0.041}
+    changes = pd.DataFrame(
+        [
+            {**pair, "community_a": "c/a", "community_b": "c/b", "npmi": 0.9, "lift": 9.0, "is_warmup": True},
+            {
+                **pair,
+                "community_a": "c/c",
+                "community_b": "c/d",
+                "npmi": 0.2,
+                "lift": 1.04,
+                "is_warmup": False,
+            },
+        ]
+    ).assign(npmi_change=lambda d: d["npmi"] - d["npmi_prev_week"])
+    text = _overlap_claim(changes, week)["text"]
+    assert "c/c and c/d rose from 0.041 to 0.2" in text and "lift 1.04" in text
+
+
+# ------------------------------------------------------------------------------------------- items shown
+def test_listed_items_have_permalink_snippet_and_cascade_drawing(rep: SimpleNamespace) -> None:
+    items = export(rep, "escaped_items")
+    posts = rep.posts.set_index("post_id")
+    rows = re.findall(r'<tr id="item-(\d+)">(.*?)</tr>', rep.html, re.S)
+    assert len(rows) == len(items)  # top_items is 100 in the fixture: every item is listed
+    linked = 0
+    for rank, row in rows:
+        root = items.loc[int(rank) - 1, "root_id"]
+        url, text = posts.loc[root, "url"], posts.loc[root, "text"]
+        if isinstance(url, str):
+            assert f'<a class="permalink" href="{url}" rel="noopener noreferrer">' in row
+            linked += 1
+        else:
+            assert "permalink" not in row
+        first_words = " ".join(str(text).split())[:25]
+        assert html_escape(first_words) in row, f"no snippet for {root}"
+    assert linked > 0
+    # the top five cascades are drawn; their rows are the export, equal to an independent walk
+    trees = export(rep, "cascade_trees")
+    top = list(items["root_id"].head(5))
+    assert sorted(trees["root_id"].unique()) == sorted(top)
+    for rank, root in enumerate(top, start=1):
+        depth = walk(rep.posts, root)
+        tree = trees[trees["root_id"] == root]
+        assert dict(zip(tree["post_id"], tree["depth"], strict=True)) == depth
+        got = dict(zip(tree["post_id"], tree["community"], strict=True))
+        assert got == {p: posts.loc[p, "community"] for p in depth}
+        png = rep.dir / f"chart_cascade_{rank}.png"
+        assert png.stat().st_size > 3_000
+        assert f'<figure id="chart_cascade_{rank}" class="tree">' in rep.html
+    assert not (rep.dir / "chart_cascade_6.png").exists()
+
+
+def html_escape(text: str) -> str:
+    import html
+
+    return html.escape(text, quote=True)
+
+
+# ------------------------------------------------------------------------------------------- no noise
+def test_trending_lists_only_significant_terms_and_phrases(rep: SimpleNamespace) -> None:
+    for name in ("trending_terms", "trending_hashtags", "trending_domains"):
+        df = export(rep, name)
+        assert (df["z"] >= 1.96).all() and (df["count_week"] >= 5).all(), name
+    terms = export(rep, "trending_terms").set_index("term")
+    # the report week's texts say "eclipse eclipse" (twice in a row) and the baseline never does
+    assert terms.loc["eclipse eclipse", "kind"] == "phrase"
+    assert terms.loc["eclipse", "kind"] == "word"
+    assert terms.loc["eclipse eclipse", "count_baseline"] == 0
+    assert "z ≥ 1.96" in rep.html
+    # flat counts: nothing over-represented, nothing listed
+    flat = pd.DataFrame(
+        {"term": ["a", "b", "c"], "count_week": [50, 40, 30], "count_baseline": [200, 160, 120]}
+    )
+    assert fightin_words(flat).empty
+
+
+def test_small_values_keep_their_precision() -> None:
+    from pipeline.report.view import fmt
+
+    assert [fmt(v, "sig") for v in (0.04, 0.041234, 1.8234, -0.00731, 250.4)] == [
+        "0.04",
+        "0.0412",
+        "1.82",
+        "-0.00731",
+        "250",
+    ]
+
+
+def test_affect_profile_shows_the_adjusted_effects(rep: SimpleNamespace) -> None:
+    prof = export(rep, "escaped_affect_profile").set_index("measure")
+    ref = rep.con.execute(
+        "select term, odds_ratio_per_sd from fct_spread_drivers where fit_scope = 'overall' and term_kind = "
+        "'affect' and odds_ratio_per_sd is not null"
+    ).df()
+    assert not ref.empty
+    for term, odds in zip(ref["term"], ref["odds_ratio_per_sd"], strict=True):
+        assert prof.loc[term, "adjusted_odds_ratio_per_sd"] == pytest.approx(odds), term
+    assert (prof["adjusted_fit"] == "overall fit").all()
+    assert "The means are raw" in rep.html and "Adjusted OR per SD" in rep.html
+
+
+def test_a_raw_mean_against_the_model_is_called_out() -> None:
+    from pipeline.report.sections import _contradictions
+
+    profile = pd.DataFrame(
+        {
+            "measure": ["nrc_trust", "nrc_anger", "nrc_joy"],
+            "difference": [0.02, 0.03, -0.01],
+            "adjusted_ci_low": [0.55, 1.2, 0.8],
+            "adjusted_ci_high": [0.89, 2.0, 1.3],
+        }
+    )
+    assert _contradictions(profile) == ["trust"]  # more trust among escaped roots, yet lower adjusted odds
+
+
+# ------------------------------------------------------------------------------------------- alerts
+def test_alerts_are_shown_near_the_top(rep: SimpleNamespace) -> None:
+    ids = re.findall(r'<section id="([^"]+)"', rep.html)
+    assert ids[:3] == ["summary", "alerts", "glance"]
+    ref = rep.con.execute(
+        "select subject, metric, value, robust_z from fct_alerts where iso_week = ? order by abs(robust_z) desc",
+        [REPORT_WEEK],
+    ).df()
+    shown = export(rep, "alerts")
+    assert list(shown["subject"]) == list(ref["subject"]) and list(shown["value"]) == list(ref["value"])
+    table = re.search(r'<table id="table-alerts".*?</table>', rep.html, re.S)
+    if ref.empty:
+        assert table is None and f"No alert in {REPORT_WEEK}" in rep.html
+        return
+    rows = re.findall(r"<tr class=\"alert-(up|down)\">(.*?)</tr>", table.group(0), re.S)
+    assert len(rows) == len(ref)
+    for (direction, row), rec in zip(rows, ref.itertuples(), strict=True):
+        assert rec.subject.replace("<", "&lt;") in row and f">{int(rec.value):,}<" in row
+        assert direction == ("up" if rec.robust_z > 0 else "down")
+    claim = next(t for t, h in _summary_items(rep.html) if h == "#alerts")
+    assert ref["subject"].iloc[0] in claim
+
+
+def test_the_report_folder_holds_the_community_flow_network(rep: SimpleNamespace) -> None:
+    import networkx as nx
+
+    g = nx.read_gexf(rep.dir / "network_community_flow.gexf")
+    same = nx.read_graphml(rep.dir / "network_community_flow.graphml")
+    assert sorted(g.edges) == sorted(same.edges) and g.number_of_edges() > 0
+    assert (
+        'href="network_community_flow.gexf"' in rep.html
+        and 'href="network_community_flow.graphml"' in rep.html
+    )
+    # every escape flow of the week is an edge with at least as many cascades (the network counts all cascades)
+    dest = export(rep, "escape_destinations")
+    for o, d, n in zip(
+        dest["origin_community"], dest["destination_community"], dest["escaped_items"], strict=True
+    ):
+        assert g.edges[f"demo:{o}", f"demo:{d}"]["escaped"] == n

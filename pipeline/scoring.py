@@ -1,0 +1,287 @@
+"""The affect scorer: sentiment and emotion scores of a text (TextBlob, VADER, NRC EmoLex via nrclex).
+
+Every score equals what the library returns when called directly (see ``docs/affect.md``):
+
+* ``tb_polarity``, ``tb_subjectivity``: ``TextBlob(text).sentiment``.
+* ``vader_compound``, ``vader_pos``, ``vader_neu``, ``vader_neg``:
+  ``SentimentIntensityAnalyzer().polarity_scores(text)``.
+* ``nrc_<emotion>``: ``raw_emotion_scores[emotion] / n_tokens`` after
+  ``NRCLex().load_token_list(tokenize(text))`` (0.0 when the emotion is absent or the text has no tokens).
+* ``arousal``: share of tokens whose NRC entry carries at least one of ``HIGH_AROUSAL``
+  (``sum(bool(set(nrc.affect_dict.get(t, ())) & HIGH_AROUSAL) for t in tokens) / n_tokens``).
+* ``n_tokens``: ``len(tokenize(text))``.
+
+The speed comes from reusing one analyzer per process, calling TextBlob's pattern sentiment function
+without building a ``TextBlob`` object, a VADER subclass that skips the per-character emoji pass when a text
+has no emoji, and an NRC lexicon pre-compiled into per-word count vectors. ``tests/unit/test_affect.py``
+checks equality with the direct calls on thousands of real and synthetic texts.
+
+NRC EmoLex is licensed for non-commercial research only; ``Scorer(emotions=False)`` (setting
+``affect.emotions = false``) switches the NRC columns off: they are NaN and the lexicon is never loaded.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import math
+import re
+from collections import Counter
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+# Bump whenever a score for the same text could change (library upgrade, tokenizer change, new column).
+SCORER_VERSION = "1"
+
+EMOTIONS: tuple[str, ...] = (
+    "anger",
+    "anticipation",
+    "disgust",
+    "fear",
+    "joy",
+    "sadness",
+    "surprise",
+    "trust",
+)
+HIGH_AROUSAL: tuple[str, ...] = ("anger", "fear", "surprise", "anticipation", "joy")
+
+NRC_COLUMNS: tuple[str, ...] = tuple(f"nrc_{e}" for e in EMOTIONS)
+AFFECT_COLUMNS: tuple[str, ...] = (
+    "tb_polarity",
+    "tb_subjectivity",
+    "vader_compound",
+    "vader_pos",
+    "vader_neu",
+    "vader_neg",
+    *NRC_COLUMNS,
+    "arousal",
+    "n_tokens",
+)
+FLOAT_COLUMNS: tuple[str, ...] = tuple(c for c in AFFECT_COLUMNS if c != "n_tokens")
+EMOTION_COLUMNS: tuple[str, ...] = (*NRC_COLUMNS, "arousal")
+
+# Texts longer than this are scored on their first MAX_SCORED_CHARS characters. The lake already quarantines
+# anything above lake.max_text_chars (40k by default), so this only guards against pathological input.
+MAX_SCORED_CHARS = 100_000
+
+# ----------------------------------------------------------------------------------------------------
+# text preparation
+
+
+def text_for_scoring(title: str | None, text: str | None) -> str:
+    """The text that is scored for an item: title and body, the non-empty ones, joined by a blank line."""
+    parts = [p for p in (title, text) if isinstance(p, str) and p.strip()]
+    return "\n\n".join(parts)
+
+
+def text_hash(text: str) -> str:
+    """sha256 (hex) of the UTF-8 text; the key that makes scoring incremental."""
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+_tokenizer: Any = None
+_url_re: Any = None
+# a token counts only if it contains at least one letter (any script)
+_LETTER_RE = re.compile(r"[^\W\d_]")
+
+
+def _tweet_tokenizer() -> Any:
+    global _tokenizer, _url_re
+    if _tokenizer is None:
+        import regex
+        from nltk.tokenize.casual import URLS, TweetTokenizer
+
+        # match_phone_numbers=False: digit runs are dropped anyway, and the phone regex is the slowest part
+        _tokenizer = TweetTokenizer(
+            preserve_case=False, reduce_len=False, strip_handles=True, match_phone_numbers=False
+        )
+        _url_re = regex.compile(URLS, regex.VERBOSE | regex.I | regex.UNICODE)
+    return _tokenizer
+
+
+def tokenize(text: str) -> list[str]:
+    """Word tokens of ``text``: the denominator of the NRC rates.
+
+    NLTK's ``TweetTokenizer(preserve_case=False, strip_handles=True, match_phone_numbers=False)``, then:
+
+    * ``@handles`` are removed (by the tokenizer) and URLs are dropped: they are addresses, not words;
+    * a leading ``#`` is stripped, so ``#Outrage`` counts as the word ``outrage``;
+    * a token counts only if it contains at least one letter (any script): punctuation, emoticons such as
+      ``:-)``, emoji and pure numbers are dropped.
+
+    Emoji still drive VADER (which reads the raw text) but never dilute the NRC rates: an emoji-only text has
+    ``n_tokens == 0``.
+    """
+    if not text:
+        return []
+    tok = _tweet_tokenizer()
+    out = []
+    for t in tok.tokenize(text):
+        if t[0] == "#":
+            t = t.lstrip("#")
+        if _LETTER_RE.search(t) is None or _url_re.fullmatch(t) is not None:
+            continue
+        out.append(t)
+    return out
+
+
+# ----------------------------------------------------------------------------------------------------
+# scorer
+
+
+# the release FastSentimentIntensityAnalyzer mirrors; any other version uses the library class as is
+_VADER_RELEASE = "3.3.2"
+
+
+def _vader_analyzer() -> Any:
+    """A VADER analyzer: the fast subclass below for the release it mirrors, else the library's own class."""
+    from importlib.metadata import version
+
+    from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
+
+    if version("vaderSentiment") != _VADER_RELEASE:
+        log.warning("vaderSentiment is not %s: using the slower library class", _VADER_RELEASE)
+        return SentimentIntensityAnalyzer()
+    from pipeline.vader_fast import FastSentimentIntensityAnalyzer
+
+    return FastSentimentIntensityAnalyzer()
+
+
+def _nrc_tables() -> tuple[dict[str, tuple[int, ...]], frozenset[str]]:
+    """The nrclex lexicon as word -> count per emotion (EMOTIONS order), and the high-arousal words."""
+    from nrclex import NRCLex
+
+    lexicon = NRCLex().__lexicon__
+    high = set(HIGH_AROUSAL)
+    counts: dict[str, tuple[int, ...]] = {}
+    arousing: set[str] = set()
+    for word, affects in lexicon.items():
+        c = Counter(affects)
+        vec = tuple(c.get(e, 0) for e in EMOTIONS)
+        if any(vec):
+            counts[word] = vec
+        if high.intersection(affects):
+            arousing.add(word)
+    return counts, frozenset(arousing)
+
+
+class Scorer:
+    """Scores texts; build one per process and reuse it (building loads the lexicons)."""
+
+    def __init__(self, emotions: bool = True) -> None:
+        from textblob.en import sentiment as pattern_sentiment
+
+        self.emotions = bool(emotions)
+        # TextBlob(text).sentiment is PatternAnalyzer.analyze(text) == Sentiment(*pattern_sentiment(text))
+        self._pattern_sentiment = pattern_sentiment
+        self._vader = _vader_analyzer()
+        if self.emotions:
+            self._nrc_counts, self._nrc_arousing = _nrc_tables()
+        _tweet_tokenizer()
+
+    @staticmethod
+    def prepare(text: Any) -> str:
+        """Coerce anything to the string that is scored: None -> "", bytes decoded as UTF-8 (invalid bytes
+        replaced), lone surrogates replaced, and cut at MAX_SCORED_CHARS."""
+        if text is None:
+            return ""
+        if isinstance(text, bytes | bytearray | memoryview):
+            text = bytes(text).decode("utf-8", "replace")
+        elif not isinstance(text, str):
+            text = str(text)
+        if len(text) > MAX_SCORED_CHARS:
+            text = text[:MAX_SCORED_CHARS]
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            text = text.encode("utf-8", "replace").decode("utf-8")
+        return text
+
+    def score(self, text: str) -> dict[str, float]:
+        """All AFFECT_COLUMNS for one text (n_tokens as int). Never raises on any string input."""
+        text = self.prepare(text)
+        row: dict[str, float] = {}
+        polarity, subjectivity = self._pattern_sentiment(text)
+        vs = self._vader.polarity_scores(text)
+        row["tb_polarity"] = float(polarity)
+        row["tb_subjectivity"] = float(subjectivity)
+        row["vader_compound"] = float(vs["compound"])
+        row["vader_pos"] = float(vs["pos"])
+        row["vader_neu"] = float(vs["neu"])
+        row["vader_neg"] = float(vs["neg"])
+        tokens = tokenize(text)
+        n = len(tokens)
+        if self.emotions:
+            totals = [0] * len(EMOTIONS)
+            n_arousing = 0
+            counts = self._nrc_counts
+            arousing = self._nrc_arousing
+            for t in tokens:
+                vec = counts.get(t)
+                if vec is not None:
+                    for k, v in enumerate(vec):
+                        totals[k] += v
+                    if t in arousing:
+                        n_arousing += 1
+            for col, total in zip(NRC_COLUMNS, totals, strict=True):
+                row[col] = total / n if n else 0.0
+            row["arousal"] = n_arousing / n if n else 0.0
+        else:
+            for col in EMOTION_COLUMNS:
+                row[col] = math.nan
+        row["n_tokens"] = n
+        return row
+
+    def score_many(self, texts: Sequence[str]) -> dict[str, np.ndarray]:
+        """Column -> array (float64; n_tokens int64), in the order of ``texts``."""
+        out = {c: np.empty(len(texts), dtype=np.float64) for c in FLOAT_COLUMNS}
+        out["n_tokens"] = np.empty(len(texts), dtype=np.int64)
+        for i, text in enumerate(texts):
+            row = self.score(text)
+            for c in AFFECT_COLUMNS:
+                out[c][i] = row[c]
+        return {c: out[c] for c in AFFECT_COLUMNS}
+
+
+def score_direct(text: str, emotions: bool = True) -> dict[str, float]:
+    """Reference: the straightforward calls with fresh library objects. Slow; for tests and the bench."""
+    from nrclex import NRCLex
+    from textblob import TextBlob
+    from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
+
+    text = Scorer.prepare(text)
+    sentiment = TextBlob(text).sentiment
+    vs = SentimentIntensityAnalyzer().polarity_scores(text)
+    tokens = tokenize(text)
+    n = len(tokens)
+    row: dict[str, float] = {
+        "tb_polarity": float(sentiment.polarity),
+        "tb_subjectivity": float(sentiment.subjectivity),
+        "vader_compound": float(vs["compound"]),
+        "vader_pos": float(vs["pos"]),
+        "vader_neu": float(vs["neu"]),
+        "vader_neg": float(vs["neg"]),
+    }
+    if emotions:
+        nrc = NRCLex()
+        nrc.load_token_list(tokens)
+        raw = nrc.raw_emotion_scores
+        for e in EMOTIONS:
+            row[f"nrc_{e}"] = raw.get(e, 0) / n if n else 0.0
+        high = set(HIGH_AROUSAL)
+        n_arousing = sum(1 for t in tokens if high.intersection(nrc.affect_dict.get(t, ())))
+        row["arousal"] = n_arousing / n if n else 0.0
+    else:
+        for col in EMOTION_COLUMNS:
+            row[col] = math.nan
+    row["n_tokens"] = n
+    return row
+
+
+def scorer_version(emotions: bool = True) -> str:
+    """Version string stored with every score: SCORER_VERSION, marked when emotion scoring is off."""
+    return SCORER_VERSION if emotions else f"{SCORER_VERSION}-noemotions"
