@@ -677,3 +677,22 @@ def test_filtered_import_reads_a_last_line_without_newline(tmp_path: Path) -> No
     path.write_bytes(b"\n".join(lines))  # no newline after the last line
     settings, [result] = both_paths(tmp_path, [path], subreddits=["python"])
     assert [r["post_id"] for r in rows_of(settings)] == ["reddit:t1_b", "reddit:t1_c"]
+
+
+def test_command_line_author_and_subreddit_filters(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from pipeline.cli import app
+
+    lines = [
+        comment_line("a1", ': "python"', author="Alice"),
+        comment_line("a2", ': "python"', author="bob"),
+        comment_line("a3", ': "rust"', author="alice"),
+    ]
+    path = tmp_path / "RC_cli.ndjson"
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    data = tmp_path / "data"
+    args = ["import", "reddit-dump", str(path), "--author", "alice", "--subreddit", "Python"]
+    done = CliRunner().invoke(app, [*args, "--data-dir", str(data), "--quiet"])
+    assert done.exit_code == 0, done.output
+    assert [r["post_id"] for r in rows_of(settings_at(data))] == ["reddit:t1_a1"]
