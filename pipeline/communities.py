@@ -146,8 +146,8 @@ def match_labels(
 def detect_platforms(settings: Settings) -> list[str]:
     """``[communities] detect_platforms``, plus Mastodon when its communities are detected rather than instances
     (``[mastodon] community = "detected"``). ``sql/intermediate/int_interaction_edges.sql`` applies the same rule."""
-    platforms = [str(p) for p in settings.get("communities", "detect_platforms", []) or []]
-    if settings.get("mastodon", "community", "instance") == "detected" and "mastodon" not in platforms:
+    platforms = [str(p) for p in settings.communities.detect_platforms or []]
+    if settings.mastodon.community == "detected" and "mastodon" not in platforms:
         platforms.append("mastodon")
     return platforms
 
@@ -163,11 +163,11 @@ class DetectionParams:
     @classmethod
     def from_settings(cls, settings: Settings) -> DetectionParams:
         return cls(
-            resolution=float(settings.get("communities", "resolution", 1.0)),
-            seed=int(settings.get("communities", "seed", 42)),
-            min_size=int(settings.get("communities", "min_size", 5)),
-            n_iterations=int(settings.get("communities", "n_iterations", -1)),
-            min_jaccard=float(settings.get("communities", "match_jaccard", 0.2)),
+            resolution=settings.communities.resolution,
+            seed=settings.communities.seed,
+            min_size=settings.communities.min_size,
+            n_iterations=settings.communities.n_iterations,
+            min_jaccard=settings.communities.match_jaccard,
         )
 
 

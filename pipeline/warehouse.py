@@ -114,7 +114,7 @@ def default_hooks() -> list[Hook]:
             writes=("fct_spread_drivers", "fct_item_drivers"),
         ),
         Hook(
-            # comments of the tables written by Python (cfg_bots, demo_planted_*, int_detected_*)
+            # comments of the tables written by Python (cfg_bots, a simulated source's truth, int_detected_*)
             name="comment_tables",
             target="pipeline.table_comments:comment_tables",
             stage="after_marts",
@@ -388,8 +388,8 @@ def _register_bots(con: duckdb.DuckDBPyConnection, settings: Settings) -> None:
     """cfg_bots: the configured bot accounts of every known platform, pseudonymised like the lake's authors."""
     platforms = set(platform_names())
     platforms |= {row[0] for row in con.execute("select distinct platform from src_posts").fetchall()}
-    bots = [str(b) for b in settings.get("membership", "bots", [])]
-    pseudo = Pseudonymizer(pseudonym_key(settings)) if settings.get("privacy", "pseudonymize") else None
+    bots = [str(b) for b in settings.membership.bots]
+    pseudo = Pseudonymizer(pseudonym_key(settings)) if settings.privacy.pseudonymize else None
     rows = [(p, pseudo(p, b) if pseudo else b, b) for p in sorted(platforms) for b in bots]
     con.execute("create or replace table cfg_bots (platform varchar, author_id varchar, author_name varchar)")
     if rows:
@@ -625,8 +625,8 @@ def candidate_path(settings: Settings, label: str | None = None) -> Path:
 
 
 def _configure(con: duckdb.DuckDBPyConnection, settings: Settings) -> None:
-    con.execute(f"set threads = {int(settings.get('warehouse', 'threads', 2))}")
-    memory_limit = settings.get("warehouse", "memory_limit")
+    con.execute(f"set threads = {settings.warehouse.threads}")
+    memory_limit = settings.warehouse.memory_limit
     if memory_limit:
         con.execute(f"set memory_limit = '{memory_limit}'")
     con.execute(f"set temp_directory = '{str(settings.data_dir / '.duckdb_tmp')}'")

@@ -450,8 +450,8 @@ class DemoSource:
 
     def __init__(self, settings: Settings):
         self.settings = settings
-        self.seed = int(settings.get("demo", "seed"))
-        self.scale = float(settings.get("demo", "scale"))
+        self.seed = settings.demo.seed
+        self.scale = settings.demo.scale
 
     @cached_property
     def world(self) -> World:
@@ -504,7 +504,7 @@ class DemoSource:
         resume_from = ctx.cursor.get("next_day")
         day = date.fromisoformat(resume_from) if resume_from else first_day
         lo, hi = since.timestamp(), until.timestamp()
-        delay = float(self.settings.get("demo", "page_delay_seconds", 0.0))
+        delay = self.settings.demo.page_delay_seconds
         while day <= last_day:
             items = [it for it in self.generate_day(day) if lo <= it["created_utc"] < hi]
             for chunk, start in enumerate(range(0, len(items), ROOTS_PER_PAGE * 6)):
