@@ -41,7 +41,7 @@ import pyarrow as pa
 from pipeline.config import Settings
 from pipeline.errors import AssertionFailed, BuildError
 from pipeline.lake import has_posts, posts_glob
-from pipeline.platforms import platform_names
+from pipeline.platforms import detected_platforms, platform_names
 from pipeline.pseudonyms import Pseudonymizer, pseudonym_key
 from pipeline.schema import POSTS_SCHEMA
 from pipeline.sqlfiles import sql_dir
@@ -346,13 +346,15 @@ def _empty_posts_table() -> pa.Table:
 
 
 def register_sources(con: duckdb.DuckDBPyConnection, settings: Settings) -> dict[str, int]:
-    """Create the raw inputs of the SQL models: src_posts, src_affect, src_quarantine, src_runs, cfg_bots and
-    the reference tables sources write next to the lake (``lake/<name>/<table>.parquet`` -> ``<name>_<table>``).
+    """Create the raw inputs of the SQL models: src_posts, src_affect, src_quarantine, src_runs, cfg_bots,
+    cfg_detect_platforms and the reference tables sources write next to the lake (``lake/<name>/<table>.parquet``
+    -> ``<name>_<table>``).
     """
     _register_posts(con, settings)
     _register_affect(con, settings)
     _register_operations(con, settings)
     _register_bots(con, settings)
+    _register_detect_platforms(con, settings)
     return _register_reference_tables(con, settings)
 
 
@@ -394,6 +396,14 @@ def _register_bots(con: duckdb.DuckDBPyConnection, settings: Settings) -> None:
     con.execute("create or replace table cfg_bots (platform varchar, author_id varchar, author_name varchar)")
     if rows:
         con.executemany("insert into cfg_bots values (?, ?, ?)", rows)
+
+
+def _register_detect_platforms(con: duckdb.DuckDBPyConnection, settings: Settings) -> None:
+    """cfg_detect_platforms: the platforms whose communities are detected (pipeline.platforms.detected_platforms)."""
+    con.execute("create or replace table cfg_detect_platforms (platform varchar)")
+    platforms = detected_platforms(settings)
+    if platforms:
+        con.executemany("insert into cfg_detect_platforms values (?)", [(p,) for p in platforms])
 
 
 def _register_reference_tables(con: duckdb.DuckDBPyConnection, settings: Settings) -> dict[str, int]:
