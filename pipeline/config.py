@@ -109,8 +109,11 @@ class CascadesSettings(Section):
 
 
 class CommunitiesSettings(Section):
-    detect_platforms: list[str] = Field(
-        ["x", "bluesky"], description="platforms without explicit communities; Leiden finds them weekly"
+    detect_platforms: list[str] | None = Field(
+        None,
+        description="platforms whose communities Leiden finds weekly; unset = the platforms declared without "
+        "native communities (pipeline.platforms: x, bluesky); set = this list instead ([] = none); a platform "
+        'whose section says community = "detected" is added either way',
     )
     resolution: float = Field(1.0, description="Leiden resolution parameter")
     seed: int = Field(42, description="Leiden seed")

@@ -214,7 +214,14 @@ def test_intermediate_config_and_truth_tables_are_commented(published, demo_publ
         ).fetchall()
     finally:
         con.close()
-    expected = {"int_posts", "int_cascade_nodes", "int_membership", "stg_affect", "cfg_bots"}
+    expected = {
+        "int_posts",
+        "int_cascade_nodes",
+        "int_membership",
+        "stg_affect",
+        "cfg_bots",
+        "cfg_detect_platforms",
+    }
     if which == "demo":
         expected |= {"demo_planted_effects", "demo_planted_overlap"}
     else:
