@@ -334,13 +334,6 @@ class Settings(Sections):
     config_path: Path | None = None
 
     # ------------------------------------------------------------------------ compatibility with the dict API
-    def get(self, section: str, key: str, default: Any = None) -> Any:
-        """``settings.get("membership", "window_days")`` = ``settings.membership.window_days``.
-
-        Unknown names raise :class:`UnknownSettingError`; ``default`` is accepted for old call sites but never
-        used, since every setting has a value."""
-        return self.section(section)[key]
-
     def section(self, name: str) -> SectionView:
         """A live dict-like view of one section; assignments are validated like the file's values."""
         if name not in SECTIONS:

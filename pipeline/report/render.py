@@ -165,7 +165,7 @@ def render_report(settings: Settings, week: str | None = None, *, now: datetime 
     try:
         wh = Warehouse(con)
         chosen, notes = resolve_week(wh, week, now)
-        note = warmup_note(wh, chosen, int(settings.get("membership", "window_days", 90) or 90))
+        note = warmup_note(wh, chosen, settings.membership.window_days)
         notes += [note] if note else []
         out_dir = settings.reports_dir / chosen.label
         rep = Report(_temp_dir(out_dir))
@@ -190,7 +190,7 @@ def render_report(settings: Settings, week: str | None = None, *, now: datetime 
                 warehouse=path.name,
                 data_first=fmt(first, "date"),
                 data_last=fmt(last, "date"),
-                pseudonymized=settings.get("privacy", "pseudonymize", True) is not False,
+                pseudonymized=settings.privacy.pseudonymize,
             )
         )
         _write(rep, html)

@@ -135,16 +135,16 @@ _SPEED = (("to size 10", "minutes_to_size_10"), ("to depth 3", "minutes_to_depth
 
 def escaped(rep: Report, wh: Warehouse, week: IsoWeek, settings: Settings) -> None:
     sec = rep.section("escaped", "Items that escaped their community")
-    with_names = settings.get("privacy", "pseudonymize", True) is False
+    with_names = not settings.privacy.pseudonymize
     tables = queries.escaped_items(wh, week, with_author_names=with_names)
     items, dest = tables["escaped_items"], tables["escape_destinations"]
     rep.export(sec, "escaped_items", items)
     rep.export(sec, "escape_destinations", dest)
-    top_n = int(settings.get("report", "top_items", 20) or 20)
+    top_n = settings.report.top_items
     sec.paragraphs.append(
         "An item escaped when its cascade reached more than one community, or when at least "
-        f"{settings.get('spread', 'min_engagers', 5)} people engaged with it and at least "
-        f"{fmt(settings.get('spread', 'min_outsider_share', 0.5), 'share')} of them were not members of its "
+        f"{settings.spread.min_engagers} people engaged with it and at least "
+        f"{fmt(settings.spread.min_outsider_share, 'share')} of them were not members of its "
         "origin community."
     )
     if items.empty:
@@ -159,7 +159,7 @@ def escaped(rep: Report, wh: Warehouse, week: IsoWeek, settings: Settings) -> No
     if not warm.empty:
         sec.paragraphs.append(
             f"{len(warm):,} of these items were posted in the membership warm-up (less than "
-            f"{settings.get('membership', 'window_days', 90)} days of history before them): their outsiders are "
+            f"{settings.membership.window_days} days of history before them): their outsiders are "
             "upper bounds, since everyone looks new while the membership window fills; they are marked."
         )
     sec.items = [_escaped_item(rec, with_names) for rec in items.head(top_n).to_dict("records")]
@@ -299,7 +299,7 @@ _PAIR_COLUMNS = [
 
 def overlap(rep: Report, wh: Warehouse, week: IsoWeek, settings: Settings) -> None:
     sec = rep.section("overlap", "Community overlap")
-    window = int(settings.get("membership", "window_days", 90) or 90)
+    window = settings.membership.window_days
     tables = queries.community_overlap(wh, week)
     for name, df in tables.items():
         rep.export(sec, name, df)

@@ -174,17 +174,16 @@ def test_missing_config_file(tmp_path: Path) -> None:
         load_settings(environ={"RIPPLE_CONFIG": str(tmp_path / "nope.toml")})
 
 
-def test_get_and_section_read_the_typed_settings(tmp_path: Path) -> None:
+def test_attributes_and_section_read_the_typed_settings(tmp_path: Path) -> None:
     settings = load_settings(data_dir=tmp_path, environ={}, overrides={"reddit": {"revisit_days": 1.5}})
-    assert settings.get("reddit", "revisit_days") == 1.5
-    assert settings.get("membership", "window_days", 7) == 90  # the default argument is never used
-    assert settings.section("reddit").get("submission_limit", 5) == 1000
-    with pytest.raises(
-        KeyError, match=r"unknown setting membership\.window_dayz \(did you mean window_days\?\)"
-    ):
-        settings.get("membership", "window_dayz", 90)
+    assert settings.reddit.revisit_days == 1.5
+    assert settings.membership.window_days == 90
+    assert not hasattr(settings, "get")  # no string lookups that could hide a typo
+    assert settings.section("reddit")["submission_limit"] == 1000
+    with pytest.raises(AttributeError):
+        settings.membership.window_dayz  # noqa: B018
     with pytest.raises(KeyError, match=r"unknown settings section \[membrship\]"):
-        settings.get("membrship", "window_days")
+        settings.section("membrship")
     with pytest.raises(KeyError, match="unknown setting reddit.sites"):
         settings.section("reddit").get("sites", "ripple")
 
