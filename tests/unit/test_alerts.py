@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import socket
 import threading
 from datetime import UTC, date, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, HTTPServer
@@ -204,3 +205,93 @@ def test_a_failing_webhook_is_an_error_and_is_retried_next_run(demo: Settings, h
         send_alerts(settings, now=AFTER_BURST)
     _Hook.status = 200
     assert send_alerts(settings, now=AFTER_BURST)["sent"] is True  # nothing was marked as sent
+
+
+# ------------------------------------------------------------------------------------------- e-mail
+class _Inbox:
+    def __init__(self) -> None:
+        self.messages: list[Any] = []
+        self.logins: list[tuple[str, str]] = []
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802 (aiosmtpd API)
+        self.messages.append(envelope)
+        return "250 OK"
+
+    def authenticate(self, server: Any, session: Any, envelope: Any, mechanism: str, auth_data: Any) -> Any:
+        from aiosmtpd.smtp import AuthResult
+
+        self.logins.append((auth_data.login.decode(), auth_data.password.decode()))
+        return AuthResult(success=True)
+
+
+@pytest.fixture
+def smtp_server() -> Any:
+    controller_mod = pytest.importorskip("aiosmtpd.controller")
+    inbox = _Inbox()
+    with (
+        socket.socket() as probe
+    ):  # a free loopback port (the controller checks it is up by connecting to it)
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    controller = controller_mod.Controller(
+        inbox,
+        hostname="127.0.0.1",
+        port=port,
+        authenticator=inbox.authenticate,
+        auth_require_tls=False,
+    )
+    controller.start()
+    yield inbox, port
+    controller.stop()
+
+
+SMTP_PASSWORD = "pw-never-logged-7f3a"
+
+
+def test_alerts_are_e_mailed_once_per_week(
+    demo: Settings, smtp_server: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    from email import message_from_bytes, policy
+
+    from pipeline.alerts import send_alerts
+
+    inbox, port = smtp_server
+    settings = _with(demo)  # no webhook: the connection decides
+    shutil.rmtree(settings.state_dir / "alerts_sent", ignore_errors=True)
+    conn = {
+        "conn_type": "email",
+        "host": "127.0.0.1",
+        "port": port,
+        "login": "ripple-bot",
+        "password": SMTP_PASSWORD,
+        "extra": {"to": "ops@example.org, desk@example.org", "from": "ripple@example.org"},
+    }
+    caplog.set_level("DEBUG")
+    expected = query(
+        demo,
+        "select subject, metric, value from fct_alerts where iso_week = ? order by abs(robust_z) desc",
+        BURST_WEEK,
+    )
+    result = send_alerts(settings, connection=conn, now=AFTER_BURST)
+    assert result == {"week": BURST_WEEK, "sent": True, "via": "email", "alerts": len(expected)}
+    [envelope] = inbox.messages
+    assert inbox.logins == [("ripple-bot", SMTP_PASSWORD)]
+    assert envelope.mail_from == "ripple@example.org"
+    assert sorted(envelope.rcpt_tos) == ["desk@example.org", "ops@example.org"]
+    msg = message_from_bytes(envelope.content, policy=policy.default)
+    assert msg["From"] == "ripple@example.org"
+    assert msg["To"] == "ops@example.org, desk@example.org"
+    assert msg["Subject"] == (
+        f"ripple alerts for {BURST_WEEK}: {len(expected)} series moved beyond their usual range"
+    )
+    lines = msg.get_content().strip().splitlines()
+    assert len(lines) == 1 + len(expected)
+    for line, rec in zip(lines[1:], expected.itertuples(), strict=True):
+        assert f" {rec.subject}: {rec.metric} {rec.value:g} vs a usual " in line
+    assert lines[1].startswith(f"community {BURST_COMMUNITY}: items ")
+    assert SMTP_PASSWORD not in caplog.text
+    assert "sent" in caplog.text and BURST_WEEK in caplog.text
+    # the next nightly run of the same week sends nothing
+    again = send_alerts(settings, connection=conn, now=AFTER_BURST + timedelta(days=1))
+    assert again == {"week": BURST_WEEK, "sent": False, "reason": "already sent"}
+    assert len(inbox.messages) == 1
