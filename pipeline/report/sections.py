@@ -40,7 +40,8 @@ def alerts(rep: Report, wh: Warehouse, week: IsoWeek, settings: Settings) -> Non
     sec.paragraphs.append(
         "What moved beyond its own recent baseline this week (the mart fct_alerts): a community's items or "
         "escaped cascades, a community pair's shared members, an escaped item's outside engagers against its "
-        f"community's escaped items. Baseline: the previous {a.baseline_weeks} complete weeks with data, "
+        "community's escaped items, the items using a hashtag or word (at most 20 terms a week). "
+        f"Baseline: the previous {a.baseline_weeks} complete weeks with data, "
         f"warm-up weeks left out, at least {a.min_baseline_weeks} of them; robust z = (value − median) / "
         f"(1.4826 × MAD, at least the square root and a tenth of the median); listed when |z| ≥ {sig(a.min_z)}."
     )
@@ -57,7 +58,9 @@ def _alert_row(rec: dict) -> dict:
         "community": rec.get("community") if rec["subject_kind"] == "item" else None,
         "url": _permalink(rec.get("url")),
         "snippet": queries.snippet(rec.get("item_text"), 120) if rec["subject_kind"] == "item" else "",
-        "metric": _METRICS.get(rec["metric"], rec["metric"]) + (" (pair)" if pair else ""),
+        "metric": "items using it"
+        if rec["subject_kind"] == "term"
+        else _METRICS.get(rec["metric"], rec["metric"]) + (" (pair)" if pair else ""),
         "value": fmt(rec["value"], "int"),
         "median": fmt(rec["baseline_median"], "sig"),
         "mad": fmt(rec["baseline_mad"], "sig"),

@@ -174,9 +174,12 @@ def _alerts_claim(alerts: pd.DataFrame, week: IsoWeek) -> dict[str, str]:
     top = alerts.iloc[0]  # largest |robust z|
     verb = "rose to" if top["robust_z"] > 0 else "fell to"
     metric = _METRIC_WORDS.get(top["metric"], top["metric"])
+    what = (
+        f"items using {top['subject']}" if top["subject_kind"] == "term" else f"{metric} of {top['subject']}"
+    )
     more = f"; {len(alerts) - 1:,} more in the alerts table" if len(alerts) > 1 else ""
     return _claim(
-        f"Alert: {metric} of {top['subject']} {verb} {fmt(top['value'], 'int')} against a usual "
+        f"Alert: {what} {verb} {fmt(top['value'], 'int')} against a usual "
         f"{sig(top['baseline_median'])} (robust z {sig(top['robust_z'])}){more}.",
         "#alerts",
         "alerts",

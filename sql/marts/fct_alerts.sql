@@ -1,12 +1,16 @@
 -- grain: one row per (ISO week, series) whose value moved beyond the robust threshold that week; a series is
 --   (platform, subject_kind, subject, metric): a community's items or escaped cascades (fct_weekly_trends), a
---   community pair's shared members (fct_community_overlap) or an escaped item's outsider engagers against the
---   escaped items of its origin community (fct_item_spread)
+--   community pair's shared members (fct_community_overlap), an escaped item's outsider engagers against the
+--   escaped items of its origin community (fct_item_spread) or the items of a platform using a term: a hashtag or
+--   word (int_weekly_terms)
 -- description: Alerts: what moved beyond its own recent baseline in a complete week. The baseline of a series is
 --   its previous alerts.baseline_weeks (8) complete, non-warm-up weeks with data; robust z = (value - median) /
 --   scale, scale = max(1.4826 * MAD, sqrt(max(median, 1)), 0.1 * median) (floors: the Poisson noise of a count,
 --   so a series that never moved cannot alert on a change of one, and a tenth of the median, so a large steady
---   series does not alert on a change of a few percent). A row needs at least
+--   series does not alert on a change of a few percent; for terms the Poisson floor is sqrt(max(median,
+--   alerts.min_count)), as most terms are rare). A term's baseline counts 0 for an eligible week without it, so a
+--   term new to the platform has median 0 and z = its count / sqrt(min_count); at most 20 term alerts per platform
+--   and week (the largest |robust z|). A row needs at least
 --   alerts.min_baseline_weeks (4) baseline weeks, |robust z| >= alerts.min_z (3.5) and the value or the median
 --   >= alerts.min_count (10). Weeks: only complete weeks (fct_weekly_trends.is_complete_week) out of the membership
 --   warm-up (fct_weekly_trends.is_warmup: less than membership.window_days of lake coverage before the week) alert
@@ -14,18 +18,22 @@
 -- column iso_week: ISO week of the alert, 'YYYY-Www'
 -- column week_start: Monday (UTC) of that week
 -- column platform: platform of the series
--- column subject_kind: 'community', 'community_pair' or 'item'
--- column subject: the community, the pair as 'a + b' (names in alphabetical order) or the item's post_id
--- column community: the community, the pair's first community, or the item's origin community
+-- column subject_kind: 'community', 'community_pair', 'item' or 'term'
+-- column subject: the community, the pair as 'a + b' (names in alphabetical order), the item's post_id or the
+--   term ('#tag' for a hashtag, else a lower-case word)
+-- column community: the community, the pair's first community, or the item's origin community (null for a term)
 -- column other_community: the pair's second community (null otherwise)
--- column metric: 'items' (items posted), 'escaped' (escaped cascades rooted in the community),
+-- column metric: 'items' (items posted; for a term, posts and comments using it), 'escaped' (escaped cascades
+--   rooted in the community),
 --   'shared_members' (members of both communities) or 'outsider_engagers' (of the item's cascade)
 -- column value: the series' value that week
 -- column baseline_median: median of the baseline weeks' values (items: of the baseline items' values)
 -- column baseline_mad: median absolute deviation of the baseline values from their median
--- column baseline_weeks: baseline weeks with data the median and MAD are taken over
+-- column baseline_weeks: baseline weeks with data the median and MAD are taken over (for a term, the eligible weeks
+--   of its platform, with or without the term)
 -- column robust_z: (value - baseline_median) / max(1.4826 * baseline_mad, sqrt(max(baseline_median, 1)),
---   0.1 * baseline_median); for items the same on ln(1 + x) of value and baseline, with a floor of 0.5 instead
+--   0.1 * baseline_median); for terms sqrt(max(baseline_median, alerts.min_count)) instead of the square root; for
+--   items the same on ln(1 + x) of value and baseline, with a floor of 0.5 instead
 -- column direction: 'up' or 'down'
 with
 
@@ -65,11 +73,38 @@ series as (
     where community_a < community_b
 ),
 
+eligible_weeks as (
+    select platform, week_start
+    from platform_weeks
+    where is_complete_week and not is_warmup
+),
+
+-- terms (int_weekly_terms): only a term that reached alerts.min_count items in some eligible week of its platform
+-- can alert (the value or the median must reach it), so only those are scored; each on every eligible week of its
+-- platform, 0 where no item used it, so a new term has a baseline of zeros (median 0, scale 1, z = its count)
+term_candidates as (
+    select distinct t.platform, t.term
+    from int_weekly_terms as t
+    inner join eligible_weeks as w using (platform, week_start)
+    where t.items >= (select min_count from settings)
+),
+
+term_series as (
+    select
+        c.platform, 'term' as subject_kind, c.term as subject, null::varchar as community,
+        null::varchar as other_community, 'items' as metric, w.week_start, coalesce(t.items, 0)::double as value
+    from term_candidates as c
+    inner join eligible_weeks as w using (platform)
+    left join int_weekly_terms as t using (platform, term, week_start)
+),
+
 eligible as (
     select s.*, [s.value] as observed
     from series as s
-    inner join platform_weeks as w using (platform, week_start)
-    where w.is_complete_week and not w.is_warmup
+    inner join eligible_weeks as w using (platform, week_start)
+    union all
+    select s.*, [s.value] as observed
+    from term_series as s
 ),
 
 -- items: each escaped root against the escaped roots of its origin community in the baseline weeks
@@ -173,7 +208,11 @@ final as (
         r.baseline_weeks,
         (r.z_value - r.z_median) / greatest(
             1.4826 * r.z_mad,
-            case when r.subject_kind = 'item' then 0.5 else greatest(sqrt(greatest(r.z_median, 1)), 0.1 * r.z_median) end
+            case
+                when r.subject_kind = 'item' then 0.5
+                when r.subject_kind = 'term' then greatest(sqrt(greatest(r.z_median, c.min_count)), 0.1 * r.z_median)
+                else greatest(sqrt(greatest(r.z_median, 1)), 0.1 * r.z_median)
+            end
         ) as robust_z
     from robust as r
     cross join settings as c
@@ -182,10 +221,17 @@ final as (
         and greatest(r.value, r.baseline_median) >= c.min_count
 )
 
+-- at most 20 term alerts per platform and week, the largest |robust z| first, so a change of vocabulary (a new
+-- source, a new community) cannot flood the list
 select
     f.*,
     case when f.robust_z > 0 then 'up' else 'down' end as direction
 from final as f
 cross join settings as c
 where abs(f.robust_z) >= c.min_z
+qualify
+    f.subject_kind != 'term'
+    or row_number() over (
+        partition by f.platform, f.week_start, f.subject_kind order by abs(f.robust_z) desc, f.subject
+    ) <= 20
 order by week_start, platform, subject_kind, subject, metric

@@ -5,6 +5,7 @@ none; the alert figures are recomputed from fct_weekly_trends with numpy; and th
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import socket
 import threading
@@ -29,6 +30,7 @@ START = datetime(2026, 8, 24, tzinfo=UTC)  # Monday of 2026-W35
 UNTIL = datetime(2026, 10, 20, tzinfo=UTC)  # Tuesday of 2026-W43: W42 is complete
 BURST_WEEK = "2026-W41"  # Monday 2026-10-05
 QUIET_WEEK = "2026-W40"
+AFTER_BURST = datetime(2026, 10, 13, 3, tzinfo=UTC)  # the nightly run of Tuesday: last complete week is W41
 
 
 @pytest.fixture(scope="module")
@@ -115,6 +117,119 @@ def test_no_alert_and_no_baseline_in_the_warm_up(tmp_path: Path) -> None:
     assert query(settings, "select * from fct_alerts").empty
 
 
+# ------------------------------------------------------------------------------------------- terms
+@pytest.fixture(scope="module")
+def demo_full(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    """The same eight weeks at the demo's full scale: the burst's words reach alerts.min_count (10 items)."""
+    settings = load_settings(
+        data_dir=tmp_path_factory.mktemp("alerts-full"),
+        overrides={"demo": {"scale": 1.0}, "affect": {"processes": 1}, "membership": {"window_days": 6}},
+        environ={"RIPPLE_PSEUDONYM_KEY": "alerts-tests"},
+    )
+    lake.ingest(get_source("demo", settings), settings, Window(START, UNTIL))
+    score_affect(settings)
+    build(settings)
+    return settings
+
+
+_URL = re.compile(r"(https?://|www\.)[^\s<>\"']+|\[(removed|deleted)\]")
+_HANDLE = re.compile(r"(^|[^\w])@\w+")
+_TOKEN = re.compile(r"#?[^\W\d_][\w'’-]*")
+
+
+def _terms(title: str | None, text: str | None) -> set[str]:
+    body = " ".join(t for t in (title, text) if isinstance(t, str)).lower()
+    body = _HANDLE.sub(" ", _URL.sub(" ", body))
+    return {t.rstrip("'’-") for t in _TOKEN.findall(body)}
+
+
+def test_the_burst_raises_term_alerts_for_its_vocabulary(demo_full: Settings) -> None:
+    alerts = query(demo_full, "select * from fct_alerts where subject_kind = 'term'")
+    burst = alerts[alerts["iso_week"] == BURST_WEEK].set_index("subject")
+    # c/cooking's topics: the recipe, the bakery, the restaurant review, the spice market
+    assert {"bakery", "recipe", "restaurant"} <= set(burst.index), burst.to_string()
+    assert (burst["direction"] == "up").all() and (burst["robust_z"] >= 3.5).all()
+    assert burst["community"].isna().all() and (burst["metric"] == "items").all()
+    # the largest moves are the burst's own words (its extra comments raise a few common comment words too)
+    top = burst.sort_values("robust_z", ascending=False).index[:5]
+    assert set(top) <= {"recipe", "bakery", "restaurant", "review", "spice", "market"}, burst.to_string()
+    assert "removed" not in burst.index  # the '[removed]' placeholder is not a word
+    quiet = alerts[alerts["iso_week"] == QUIET_WEEK]
+    assert quiet.empty, quiet.to_string()
+    assert (alerts.groupby("iso_week").size() <= 20).all()
+    # the figures behind 'bakery', recomputed from the items' texts: posts and comments using the word per week,
+    # 0 in a week without any; baseline W36-W40 (W35 is warm-up)
+    posts = query(demo_full, "select kind, title, text, created_at, is_deleted from stg_posts")
+    posts = posts[(posts["kind"] != "share") & ~posts["is_deleted"].fillna(False).astype(bool)]
+    uses = [("bakery" in _terms(t, x)) for t, x in zip(posts["title"], posts["text"], strict=True)]
+    weeks = posts["created_at"].dt.strftime("%G-W%V")[uses].value_counts()
+    base = np.array([weeks.get(f"2026-W{w}", 0) for w in range(36, 41)], dtype=float)
+    median = np.median(base)
+    mad = np.median(np.abs(base - median))
+    row = burst.loc["bakery"]
+    assert row["value"] == weeks[BURST_WEEK] >= 10
+    assert row["baseline_weeks"] == 5
+    assert row["baseline_median"] == pytest.approx(median)
+    assert row["baseline_mad"] == pytest.approx(mad)
+    scale = max(1.4826 * mad, np.sqrt(max(median, 10)), 0.1 * median)
+    assert row["robust_z"] == pytest.approx((weeks[BURST_WEEK] - median) / scale)
+
+
+def test_weekly_terms_count_items_once_and_drop_stop_words_and_shares(demo_full: Settings) -> None:
+    terms = query(demo_full, "select * from int_weekly_terms")
+    assert not terms["term"].isin(["the", "and", "this", "that", "with"]).any()
+    assert (terms["term"].str.len() >= 3).all()
+    posts = query(
+        demo_full,
+        "select kind, title, text from stg_posts where not coalesce(is_deleted, false) "
+        "and strftime(created_at, '%G-W%V') = ?",
+        BURST_WEEK,
+    )
+    for word in ("bakery", "senate"):
+        expected = sum(
+            word in _terms(t, x)
+            for k, t, x in zip(posts["kind"], posts["title"], posts["text"], strict=True)
+            if k != "share"
+        )
+        got = terms[(terms["term"] == word) & (terms["week_start"] == pd.Timestamp("2026-10-05"))]["items"]
+        assert int(got.iloc[0]) == expected > 0
+
+
+def test_the_report_lists_term_alerts_like_the_others(demo_full: Settings) -> None:
+    from pipeline.report import render_report
+
+    path = render_report(demo_full, BURST_WEEK, now=AFTER_BURST)
+    html = path.read_text(encoding="utf-8")
+    table = re.search(r'<table id="table-alerts".*?</table>', html, re.S)
+    assert table is not None
+    rows = re.findall(r'<tr class="alert-(?:up|down)">(.*?)</tr>', table.group(0), re.S)
+    ref = query(
+        demo_full,
+        "select subject_kind, subject, value from fct_alerts where iso_week = ? order by abs(robust_z) desc",
+        BURST_WEEK,
+    )
+    assert len(rows) == len(ref)
+    terms = [
+        (row, rec) for row, rec in zip(rows, ref.itertuples(), strict=True) if rec.subject_kind == "term"
+    ]
+    assert len(terms) == (ref["subject_kind"] == "term").sum() >= 3
+    for row, rec in terms:
+        assert ">term<" in row and f">{rec.subject}<" in row and "<td>items using it</td>" in row
+        assert f">{int(rec.value):,}<" in row
+    # the summary's claim, when a term is the week's largest alert
+    from pipeline.report.summary import _alerts_claim
+    from pipeline.report.weeks import IsoWeek
+
+    words = query(
+        demo_full,
+        "select * from fct_alerts where iso_week = ? and subject_kind = 'term' order by abs(robust_z) desc",
+        BURST_WEEK,
+    )
+    claim = str(_alerts_claim(words, IsoWeek.parse(BURST_WEEK)))
+    top = words.iloc[0]
+    assert f"Alert: items using {top['subject']} rose to {int(top['value']):,} against a usual" in claim
+
+
 # ------------------------------------------------------------------------------------------- sending
 class _Hook(BaseHTTPRequestHandler):
     received: list[dict[str, Any]] = []
@@ -153,9 +268,6 @@ def _with(settings: Settings, **alerts: Any) -> Settings:
         overrides={"demo": {"scale": 0.1}, "alerts": alerts},
         environ={"RIPPLE_PSEUDONYM_KEY": "alerts-tests"},
     )
-
-
-AFTER_BURST = datetime(2026, 10, 13, 3, tzinfo=UTC)  # the nightly run of Tuesday: last complete week is W41
 
 
 def test_alerts_are_posted_once_to_the_webhook(demo: Settings, hook: str) -> None:
