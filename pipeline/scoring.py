@@ -129,7 +129,11 @@ class _Tokenizer:
         if not self.by_units:
             return [text]
         casual = self.casual
-        text = casual.remove_handles(casual._replace_html_entities(text))
+        # entities start with "&" and handles with "@": without them both rewrites return the text as is
+        if "&" in text:
+            text = casual._replace_html_entities(text)
+        if "@" in text:
+            text = casual.remove_handles(text)
         return self.unit_re.findall(casual.HANG_RE.sub(r"\1\1\1", text))
 
     def unit_tokens(self, unit: str) -> tuple[str, ...]:

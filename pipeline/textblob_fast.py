@@ -87,8 +87,9 @@ class _Tokenizer:
         self._chunks: dict[str, tuple[str, ...]] = {}
 
     def __call__(self, string: str) -> list[str]:
-        for a, b in _REPLACE:
-            string = a.sub(b, string)
+        if "'" in string:  # every contraction pattern holds an apostrophe
+            for a, b in _REPLACE:
+                string = a.sub(b, string)
         string = (
             string.replace("“", " “ ")
             .replace("”", " ” ")
@@ -97,8 +98,10 @@ class _Tokenizer:
             .replace("'", " ' ")
             .replace('"', ' " ')
         )
-        string = re.sub("\r\n", "\n", string)
-        string = re.sub(r"\n{2,}", f" {EOS} ", string)
+        if "\r\n" in string:
+            string = re.sub("\r\n", "\n", string)
+        if "\n\n" in string:
+            string = re.sub(r"\n{2,}", f" {EOS} ", string)
         string = re.sub(r"\s+", " ", string)
         chunks = self._chunks
         if len(chunks) > _MAX_CHUNKS:
