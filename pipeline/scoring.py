@@ -11,10 +11,11 @@ Every score equals what the library returns when called directly (see ``docs/aff
   (``sum(bool(set(nrc.affect_dict.get(t, ())) & HIGH_AROUSAL) for t in tokens) / n_tokens``).
 * ``n_tokens``: ``len(tokenize(text))``.
 
-The speed comes from reusing one analyzer per process, calling TextBlob's pattern sentiment function
-without building a ``TextBlob`` object, a VADER subclass that skips the per-character emoji pass when a text
-has no emoji, and an NRC lexicon pre-compiled into per-word count vectors. ``tests/unit/test_affect.py``
-checks equality with the direct calls on thousands of real and synthetic texts.
+The speed comes from reusing one analyzer per process, tokens and NRC counts computed once per distinct unit of
+text (``_Tokenizer``), TextBlob's sentiment with its per-chunk work remembered (``pipeline.textblob_fast``) and a
+VADER subclass that does the library's work once per text (``pipeline.vader_fast``); each mirrors one library
+release and falls back to the library code otherwise. ``tests/unit/test_affect.py`` checks equality with the
+direct calls on thousands of real, synthetic and adversarial texts.
 
 NRC EmoLex is licensed for non-commercial research only; ``Scorer(emotions=False)`` (setting
 ``affect.emotions = false``) switches the NRC columns off: they are NaN and the lexicon is never loaded.
@@ -157,7 +158,7 @@ class _Tokenizer:
         out = []
         for t in words:
             low = t.lower()
-            if low != t and (_EMOTICON_CHARS.isdisjoint(t) or emoticon(t) is None):
+            if low != t and ((self.by_units and _EMOTICON_CHARS.isdisjoint(t)) or emoticon(t) is None):
                 t = low
             if t[0] == "#":
                 t = t.lstrip("#")

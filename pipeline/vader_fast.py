@@ -2,12 +2,16 @@
 
 * The library walks every character and rebuilds the string to replace emoji by their descriptions; for a text
   with none of the lexicon's emoji the rebuild returns the text itself, so it is skipped.
-* ``_negation_check`` and ``_special_idioms_check`` lower-case the whole word list on every call, which makes the
-  library quadratic in the length of a text; here that list is lower-cased once per text.
+* The library lower-cases words again and again (``_negation_check``, ``_special_idioms_check`` and ``_but_check``
+  lower-case the whole word list on every call, which makes it quadratic in the length of a text); here the list
+  is lower-cased once per text and the rule functions read it.
+* Boosters, "kind of" and words outside the lexicon get valence 0 in the library after checks that all start
+  from a lexicon hit; here they get 0 directly. The "but" rule runs only when the text holds "but" (it changes
+  nothing otherwise). Each word's punctuation strip (``SentiText._strip_punc_if_word``) is remembered per word.
 
-Everything else is the library's code, copied line for line (the bodies below keep the library's statements and
-names, so a diff against vaderSentiment 3.3.2 stays readable) or inherited. ``pipeline.scoring`` uses this class
-only when the installed vaderSentiment is that release; ``tests/unit/test_affect.py`` checks equal scores.
+The rule bodies below keep the library's statements and names, so a diff against vaderSentiment 3.3.2 stays
+readable; scoring and the emoji lexicon are inherited. ``pipeline.scoring`` uses this class only when the
+installed vaderSentiment is that release; ``tests/unit/test_affect.py`` checks equal scores.
 """
 
 from __future__ import annotations
