@@ -270,7 +270,8 @@ def networkx_metrics(table: pa.Table, naive: bool) -> dict[str, tuple[Any, ...]]
             r, s = hops[u]
             hops[v] = (r, s + 1) if tree.edges[u, v]["share"] else (r + 1, s)
         size = tree.number_of_nodes()
-        levels = Counter(d for d in depth.values() if d > 0)
+        # breadth as in Vosoughi, Roy & Aral (2018): the root's level counts, so a lone item has breadth 1
+        levels = Counter(depth.values())
         if naive:
             wiener = int(nx.wiener_index(tree.to_undirected())) if size > 1 else 0
         else:
@@ -286,7 +287,7 @@ def networkx_metrics(table: pa.Table, naive: bool) -> dict[str, tuple[Any, ...]]
             max(depth.values()),
             max(h[0] for h in hops.values()),
             max(h[1] for h in hops.values()),
-            max(levels.values(), default=0),
+            max(levels.values()),
             wiener,
         )
     return out

@@ -716,6 +716,7 @@ def affect(
 def import_reddit_dump(
     files: Annotated[list[Path], typer.Argument(help="RC_/RS_ .zst or NDJSON files.")],
     subreddit: Annotated[list[str] | None, typer.Option("--subreddit", help="Keep only these.")] = None,
+    author: Annotated[list[str] | None, typer.Option("--author", help="Keep only items by these.")] = None,
     since: Annotated[str | None, typer.Option(help="Keep items created at or after this time.")] = None,
     until: Annotated[str | None, typer.Option(help="Keep items created before this time.")] = None,
     data_dir: DataDir = None,
@@ -740,6 +741,7 @@ def import_reddit_dump(
                 settings,
                 list(files),
                 subreddits=subreddit or None,
+                authors=author or None,
                 since=parse_when(since),
                 until=parse_when(until),
                 progress=advance,

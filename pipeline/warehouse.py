@@ -114,7 +114,7 @@ def default_hooks() -> list[Hook]:
             writes=("fct_spread_drivers", "fct_item_drivers"),
         ),
         Hook(
-            # comments of the tables written by Python (cfg_bots, demo_planted_*, int_detected_*)
+            # comments of the tables that Python writes (configuration, planted truth, detected communities)
             name="comment_tables",
             target="pipeline.table_comments:comment_tables",
             stage="after_marts",

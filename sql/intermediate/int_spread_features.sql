@@ -8,6 +8,19 @@
 -- column origin_community: community the root was posted in (int_posts, detected or explicit)
 -- column iso_week: ISO week of the root (fct_item_spread)
 -- column escaped: the cascade reached outsiders of its origin community (fct_item_spread)
+-- column size: items in the cascade, root included (fct_item_spread)
+-- column outsider_engagers: engagers who were not members of the origin community (fct_item_spread)
+-- column communities_reached: distinct communities of the cascade's items (fct_item_spread)
+-- column vader_compound: VADER compound score of the root (fct_affect; NULL when it has no score)
+-- column tb_subjectivity: TextBlob subjectivity of the root (fct_affect)
+-- column nrc_anger: NRC EmoLex anger words per token of the root (fct_affect)
+-- column nrc_anticipation: NRC EmoLex anticipation words per token of the root (fct_affect)
+-- column nrc_disgust: NRC EmoLex disgust words per token of the root (fct_affect)
+-- column nrc_fear: NRC EmoLex fear words per token of the root (fct_affect)
+-- column nrc_joy: NRC EmoLex joy words per token of the root (fct_affect)
+-- column nrc_sadness: NRC EmoLex sadness words per token of the root (fct_affect)
+-- column nrc_surprise: NRC EmoLex surprise words per token of the root (fct_affect)
+-- column nrc_trust: NRC EmoLex trust words per token of the root (fct_affect)
 -- column author_prior_items: items by the root's author in the membership.window_days before the root
 -- column origin_community_authors: distinct authors who posted in the origin community (same platform) in the
 --   membership.window_days before the Monday (UTC) of the root's ISO week; 0 when the root has no community

@@ -521,3 +521,178 @@ def test_command_line_missing_file_and_changed_key_are_one_line_errors(
     assert changed.exit_code == 2 and "the pseudonym key changed" in changed.output
     rekeyed = CliRunner().invoke(app, ["import", "reddit-dump", str(path), "--rekey", *data])
     assert rekeyed.exit_code == 2 and "--rekey refused" in rekeyed.output
+
+
+# --------------------------------------------------------------------------------------------- byte pre-filter
+def comment_line(cid: str, subreddit_json: str, **fields: Any) -> bytes:
+    """A comment line whose subreddit is written as the given raw JSON text (escapes, spacing kept)."""
+    base = {"id": cid, "body": "hi", "author": "someone", "link_id": "t3_p", "parent_id": "t3_p",
+            "created_utc": 1_700_000_000, **fields}  # fmt: skip
+    return (json.dumps(base)[:-1] + f', "subreddit"{subreddit_json}}}').encode()
+
+
+ADVERSARIAL = [
+    comment_line("w1", ': "python"'),
+    comment_line("w2", ':"PYTHON"'),  # another case, no space
+    comment_line("w3", ' :   "PyThOn"'),  # spaces around the colon
+    comment_line("w4", ': "\\u0050ython"'),  # one escaped character
+    comment_line("w5", ': "\\u0070\\u0079\\u0074\\u0068\\u006F\\u006E"'),  # all escaped, upper-case hex
+    comment_line("w6", ': "\\u212Aotlin"'),  # the Kelvin sign lower-cases to "k"
+    comment_line("w7", ': "\u212aOTLIN"'),  # the same, as UTF-8
+    comment_line("w8", ': "python"', parent_id=None),  # wanted, but rejected by validation
+    b'{"id": "w9", "subreddit": "python", "body": "cut off',  # wanted and malformed: still reported
+    comment_line("n1", ': "pythonic"'),  # the wanted name is a prefix of this one
+    comment_line("n2", ': "learnpython"'),  # ... and a suffix of this one
+    comment_line("n3", ': "news"', body='he said "subreddit": "python"'),  # in the text: escaped quotes
+    comment_line("n4", ': "news"', body="python"),  # a whole string equal to the name: decoded, then dropped
+    comment_line("n5", ': "news"', author="python"),
+    comment_line("n6", ': "py thon"'),
+    b'{"id": "n7", "subreddit": "news", "body": "cut off',  # malformed, not wanted: not reported
+    b"",
+]
+WANTED = {"python", "kotlin", "askreddit", "mma", "reddit.com"}
+
+
+def line_wanted(line: bytes, wanted: set[str], key: str = "subreddit") -> bool:
+    try:
+        record = json.loads(line)
+    except ValueError:
+        return False
+    value = record.get(key) if isinstance(record, dict) else None
+    return isinstance(value, str) and value.lower() in wanted
+
+
+@pytest.mark.parametrize("compressed", [True, False], ids=["zst", "plain"])
+def test_filtered_import_equals_the_unfiltered_import_then_the_filter(
+    realdata: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, compressed: bool
+) -> None:
+    real = [
+        line for line in (realdata / DUMPS / "test_comments.json").read_bytes().splitlines() if line.strip()
+    ]
+    lines = [x for pair in zip(real, ADVERSARIAL, strict=False) for x in pair] + real[len(ADVERSARIAL) :]
+    lines += ADVERSARIAL[len(real) :]
+    src = tmp_path / "RC_mixed.ndjson"
+    src.write_bytes(b"\n".join(lines) + b"\n")
+    path = compress_long(src, tmp_path / "RC_mixed.zst") if compressed else src
+    # many blocks (and, for the plain file, chunks of 3000 bytes): line numbers must survive the cuts
+    monkeypatch.setattr(reddit_dump, "BLOCK_BYTES", 3000)
+
+    everything = settings_at(tmp_path / "all")
+    import_dump(everything, [path])
+    filtered, _ = both_paths(tmp_path / "filtered", [path], subreddits=[*WANTED, "r/MMA"])
+
+    wanted_ids = {f"reddit:t1_{json.loads(x)['id']}" for x in lines if line_wanted(x, WANTED)}
+    assert {"reddit:t1_w1", "reddit:t1_w5", "reddit:t1_w6", "reddit:t1_w7"} <= wanted_ids
+    assert rows_of(filtered) == [r for r in rows_of(everything) if r["post_id"] in wanted_ids]
+    assert len(rows_of(filtered)) == len(wanted_ids) - 1  # w8 has no parent
+
+    def rejects(settings: Settings) -> set[tuple[str, str]]:
+        return {(q["location"], q["reason"]) for q in quarantined(settings)}
+
+    number = {line: n for n, line in enumerate(lines, 1)}
+    wanted_locations = {f"{path.name}:{number[x]}" for x in lines if line_wanted(x, WANTED)}
+    wanted_locations.add(f"{path.name}:{number[ADVERSARIAL[8]]}")  # the malformed line naming r/python
+    expected = {r for r in rejects(everything) if r[0] in wanted_locations}
+    assert rejects(filtered) == expected
+    assert {loc for loc, _ in expected} == {
+        f"{path.name}:{number[ADVERSARIAL[7]]}",
+        f"{path.name}:{number[ADVERSARIAL[8]]}",
+    }
+    # the malformed line of another subreddit is reported only without the filter
+    assert f"{path.name}:{number[ADVERSARIAL[15]]}" in {loc for loc, _ in rejects(everything)}
+
+
+def test_prefilter_skips_other_lines_undecoded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    lines = [comment_line(f"c{i}", f': "sub{i % 100}"') for i in range(1000)]
+    path = tmp_path / "RC_many.ndjson"
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    decoded: list[int] = []
+    decoders = dict(reddit_dump._DECODERS)
+
+    class Counting:
+        def __init__(self, inner: Any) -> None:
+            self.inner = inner
+
+        def decode_lines(self, data: bytes) -> list[Any]:
+            out = self.inner.decode_lines(data)
+            decoded.append(len(out))
+            return out
+
+        def decode(self, line: bytes) -> Any:
+            decoded.append(1)
+            return self.inner.decode(line)
+
+    monkeypatch.setattr(reddit_dump, "_DECODERS", {k: Counting(v) for k, v in decoders.items()})
+    [result] = import_dump(settings_at(tmp_path / "data"), [path], subreddits=["SUB7"])
+    assert result.rows == 10 and sum(decoded) == 10
+
+
+def test_author_filter_matches_names_in_any_case_and_encoding(tmp_path: Path) -> None:
+    lines = [
+        comment_line("a1", ': "x"', author="Alice"),
+        comment_line("a2", ': "x"', author="ALICE"),
+        comment_line("a3", ': "y"', author="alice"),
+        comment_line("a4", ': "x"', author="alice2"),
+        comment_line("a5", ': "x"', author="bob", body="alice"),
+        comment_line("a6", ': "x"').replace(b'"someone"', b'"\\u0041lice"'),
+    ]
+    path = tmp_path / "RC_authors.ndjson"
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    settings, _ = both_paths(tmp_path, [path], authors=["u/alice"], subreddits=["x"])
+    assert [r["post_id"] for r in rows_of(settings)] == ["reddit:t1_a1", "reddit:t1_a2", "reddit:t1_a6"]
+
+
+def test_non_ascii_names_are_matched_after_decoding(tmp_path: Path) -> None:
+    lines = [
+        comment_line("u1", ': "Ünïcode"'),
+        comment_line("u2", ': "\\u00dcN\\u00cfCODE"'),
+        comment_line("u3", ': "x"'),
+    ]
+    path = tmp_path / "RC_unicode.ndjson"
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    settings, _ = both_paths(tmp_path, [path], subreddits=["ünïcode"])
+    assert [r["post_id"] for r in rows_of(settings)] == ["reddit:t1_u1", "reddit:t1_u2"]
+
+
+def test_filtered_import_of_a_cut_file_keeps_the_wanted_lines_before_the_cut(tmp_path: Path) -> None:
+    lines = [comment_line(f"x{i}", ': "python"' if i % 3 == 0 else ': "other"', body="w " * (i % 50)) for i in range(20_000)]  # fmt: skip
+    src = tmp_path / "RC_cut.ndjson"
+    src.write_bytes(b"\n".join(lines) + b"\n")
+    full = compress_long(src, tmp_path / "full.zst")
+    cut = tmp_path / "RC_cut.zst"
+    cut.write_bytes(full.read_bytes()[: full.stat().st_size // 2])
+    everything = settings_at(tmp_path / "all")
+    [unfiltered] = import_dump(everything, [cut])
+    settings, [result] = both_paths(tmp_path / "filtered", [cut], subreddits=["Python"])
+    read = unfiltered.rows  # every line read before the cut
+    assert 0 < read < 20_000
+    assert {r["post_id"] for r in rows_of(settings)} == {f"reddit:t1_x{i}" for i in range(0, read, 3)}
+    (record,) = quarantined(settings)
+    assert record["location"] == f"RC_cut.zst:{read + 1}" and record["record"]["lines_read"] == read
+
+
+def test_filtered_import_reads_a_last_line_without_newline(tmp_path: Path) -> None:
+    lines = [comment_line("a", ': "other"'), comment_line("b", ': "python"'), comment_line("c", ': "python"')]
+    path = tmp_path / "RC_nonl.ndjson"
+    path.write_bytes(b"\n".join(lines))  # no newline after the last line
+    settings, [result] = both_paths(tmp_path, [path], subreddits=["python"])
+    assert [r["post_id"] for r in rows_of(settings)] == ["reddit:t1_b", "reddit:t1_c"]
+
+
+def test_command_line_author_and_subreddit_filters(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from pipeline.cli import app
+
+    lines = [
+        comment_line("a1", ': "python"', author="Alice"),
+        comment_line("a2", ': "python"', author="bob"),
+        comment_line("a3", ': "rust"', author="alice"),
+    ]
+    path = tmp_path / "RC_cli.ndjson"
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    data = tmp_path / "data"
+    args = ["import", "reddit-dump", str(path), "--author", "alice", "--subreddit", "Python"]
+    done = CliRunner().invoke(app, [*args, "--data-dir", str(data), "--quiet"])
+    assert done.exit_code == 0, done.output
+    assert [r["post_id"] for r in rows_of(settings_at(data))] == ["reddit:t1_a1"]

@@ -1,4 +1,9 @@
-"""The cascade benchmark runs through the warehouse runner at a tiny size and agrees with networkx."""
+"""Every benchmark in bench/ runs: each one at a tiny size in a subprocess, exit code 0 and a JSON object at the
+end of its output; the cascade benchmark also agrees with networkx.
+
+A benchmark that nobody runs breaks silently when the code under it changes; this keeps each of them runnable.
+The sizes here say nothing about speed (see bench/README.md for the figures).
+"""
 
 from __future__ import annotations
 
@@ -8,8 +13,71 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
-ROOT = Path(__file__).resolve().parents[2]
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+ROOT = REPO
+BENCH = REPO / "bench"
+
+# script -> (tiny arguments, keys its last line must have); "{tmp}" is a scratch directory
+CASES: dict[str, tuple[list[str], set[str]]] = {
+    "e2e.py": (["--items", "1500"], {"benchmark", "results"}),
+    "cascades.py": (
+        ["--sizes", "2000", "--sample", "300", "--sample-max-tree", "50"],
+        {"bench", "runs", "networkx"},
+    ),
+    "affect.py": (
+        ["--n", "200", "--naive-n", "20", "--chunk", "100"],
+        {"bench", "naive_items_per_s", "scorer_1proc_items_per_s", "scorer_2proc_items_per_s"},
+    ),
+    "calibration.py": (
+        ["--seeds", "2", "--n", "400"],
+        {"fits", "null_driver_share", "planted_coverage", "planted_found", "seconds"},
+    ),
+    "ingest_dump.py": (
+        ["--lines", "3000", "--workdir", "{tmp}"],
+        {
+            "bench", "zstd_lines_per_s", "python_loop_lines_per_s", "import_lines_per_s",
+            "filtered_lines_per_s", "filtered_share", "import_vs_python_loop", "peak_over_zstd_mib",
+            "meets_issue18", "load_average_1m",
+        },
+    ),
+}  # fmt: skip
+
+
+def test_every_benchmark_has_a_case() -> None:
+    assert sorted(p.name for p in BENCH.glob("*.py")) == sorted(CASES)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("script", sorted(CASES))
+def test_benchmark_runs_at_a_tiny_size(script: str, tmp_path: Path) -> None:
+    args, keys = CASES[script]
+    env = {**os.environ, "PYTHONPATH": str(REPO), "RIPPLE_PSEUDONYM_KEY": "bench-test-" + "k" * 32}
+    done = subprocess.run(
+        [sys.executable, str(BENCH / script), *(a.replace("{tmp}", str(tmp_path)) for a in args)],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,  # a benchmark that hangs fails here too
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    last = final_json(done.stdout)
+    assert keys <= set(last), sorted(keys - set(last))
+
+
+def final_json(stdout: str) -> dict[str, Any]:
+    """The JSON object the output ends with: its last line, or (``calibration.py`` indents it) the lines from the
+    last one that opens an object at the start of the line."""
+    lines = stdout.strip().splitlines()
+    try:
+        return json.loads(lines[-1])
+    except json.JSONDecodeError:
+        start = max(i for i, line in enumerate(lines) if line.startswith("{"))
+        return json.loads("\n".join(lines[start:]))
 
 
 def load_bench(name: str):
