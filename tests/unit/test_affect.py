@@ -380,7 +380,9 @@ def test_scores_stay_equal_when_the_per_word_tables_are_warm_or_cleared(monkeypa
                 assert cols[col][i] == row[col], (col, texts[i][:80])
 
 
+@pytest.mark.slow
 def test_affect_benchmark_runs_at_a_tiny_size():
+    """Beyond tests/unit/test_bench.py: the sets' sizes and the equality flags of the benchmark's JSON line."""
     import importlib.util
     import subprocess
     import sys
