@@ -190,14 +190,8 @@ def _assessments(self, words=None, negation=True):  # type: ignore[no-untyped-de
                 p = _EMOTICON_POLARITY.get(w)
                 if p is not None:
                     a.append(dict(w=[w], p=p, s=1.0, i=1.0, n=1, x=MOOD))
-    for i in range(len(a)):
-        w = a[i]["w"]
-        p = a[i]["p"]
-        s = a[i]["s"]
-        n = a[i]["n"]
-        x = a[i]["x"]
-        a[i] = (w, p * -0.5 if n < 0 else p, s, x)
-    return a
+    # "not good" = slightly bad, "not bad" = slightly good
+    return [(d["w"], d["p"] * -0.5 if d["n"] < 0 else d["p"], d["s"], d["x"]) for d in a]
 
 
 def fast_pattern_sentiment() -> Any:
