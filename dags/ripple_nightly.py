@@ -15,8 +15,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from airflow.sdk import Asset, CronDataIntervalTimetable, Param, dag, get_current_context, task
-from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
+from airflow.sdk import Asset, Connection, CronDataIntervalTimetable, Param, dag, get_current_context, task
+from airflow.sdk.exceptions import AirflowFailException, AirflowNotFoundException, AirflowSkipException
 
 from pipeline import orchestration as lib
 from pipeline.errors import RippleError
@@ -29,29 +29,17 @@ SETTINGS = lib.parse_time_settings()
 PLATFORMS = platforms()
 
 
-def credentials(platform: str) -> dict[str, Any] | None:
-    """Credentials from the platform's Airflow connection, or None when it is not defined."""
-    from airflow.sdk import Connection
-    from airflow.sdk.exceptions import AirflowNotFoundException
-
-    def lookup(conn_id: str) -> Any:
-        try:
-            return Connection.get(conn_id)
-        except AirflowNotFoundException:
-            return None
-
-    return lib.credentials_for(platform, lookup)
+def connection(conn_id: str) -> Connection | None:
+    """The Airflow connection ``conn_id``, or None when it is not defined."""
+    try:
+        return Connection.get(conn_id)
+    except AirflowNotFoundException:
+        return None
 
 
 def fail_fast(*also: type[Exception]) -> Any:
     """Configuration, credential and assertion errors do not go away by retrying: fail the task at once."""
     return lib.permanent_failures(AirflowFailException, lib.NoCandidate, *also)
-
-
-def run_log_entry(running: bool = False) -> dict[str, Any] | None:
-    """This DAG run's run-log entry, from its tasks' results and states (None when the plan failed)."""
-    ctx = get_current_context()
-    return lib.run_log_entry_of(ctx["ti"], ctx["dag_run"], [p.name for p in PLATFORMS], running=running)
 
 
 @task(multiple_outputs=True)
@@ -76,15 +64,16 @@ def ingest(source: str, since: str, until: str) -> dict[str, Any]:
     """Ingest one source for the window into the lake (re-running replaces the window's files)."""
     get_current_context()["source_name"] = source  # type: ignore[typeddict-unknown-key]
     with fail_fast():
-        return lib.ingest(source, since, until, credentials(lib.platform_of_source(source)))
+        return lib.ingest(
+            source, since, until, lib.credentials_for(lib.platform_of_source(source), connection)
+        )
 
 
 @task(trigger_rule="all_done")
 def affect() -> dict[str, Any]:
     """Score new items; runs when every ingest has finished, failed or not (one broken source does not
     keep the others' items out of tonight's warehouse; the run is still logged "partial")."""
-    ti = get_current_context()["ti"]
-    if not any(ti.xcom_pull(task_ids=[f"ingest_{p.name}" for p in PLATFORMS]) or []):
+    if not lib.ingested_anything(get_current_context()):
         raise AirflowSkipException("no source was ingested in this run: nothing new to build")
     with fail_fast():
         return lib.affect()
@@ -94,7 +83,7 @@ def affect() -> dict[str, Any]:
 def build(label: str) -> dict[str, Any]:
     """Build a complete candidate warehouse next to the published one (the run is logged as running first)."""
     with fail_fast():
-        return lib.build(label, running=lambda: run_log_entry(running=True))
+        return lib.build(label, running=lambda: lib.run_log_entry_of(get_current_context(), running=True))
 
 
 @task
@@ -117,34 +106,14 @@ def publish(label: str, since: str, until: str, built: dict[str, Any]) -> dict[s
 @task(trigger_rule="all_done")
 def record_run() -> dict[str, Any]:
     """Append the run to state/runs.jsonl (`ripple status`, the report); fail the run if a part failed."""
-    entry = run_log_entry()
-    if entry is None:
-        raise AirflowFailException("the plan task failed: no window to record (see its log)")
-    with fail_fast():
-        failure = lib.record_run(entry)
-    if failure:
-        raise AirflowFailException(failure)
-    return {key: entry[key] for key in ("run_id", "status", "rows", "quarantined")}
+    return lib.record_dag_run(get_current_context(), AirflowFailException)
 
 
 @task
 def send_alerts() -> dict[str, Any]:
-    """Send the last complete week's alerts once (pipeline.alerts): to [alerts] webhook_url, else through the
-    Airflow connection alerts.connection_id (http or email); nothing when neither is configured."""
-    from airflow.sdk import Connection
-    from airflow.sdk.exceptions import AirflowNotFoundException
-
-    from pipeline.alerts import send_alerts as send
-    from pipeline.config import load_settings
-
-    settings = load_settings()
-    try:
-        c = Connection.get(settings.alerts.connection_id)
-        conn = {k: getattr(c, k) for k in ("conn_type", "host", "schema", "port", "login", "password")}
-        conn["extra"] = c.extra_dejson
-    except AirflowNotFoundException:
-        conn = None
-    return send(settings, connection=conn, now=get_current_context()["data_interval_end"])
+    """Send the last complete week's alerts once: to [alerts] webhook_url, else through the Airflow
+    connection alerts.connection_id (http or email); nothing when neither is configured."""
+    return lib.send_alerts(connection, now=get_current_context()["data_interval_end"])
 
 
 @dag(

@@ -183,7 +183,7 @@ def _new_result(settings: Settings, version: str) -> dict[str, Any]:
     counts = ("candidates", "scored", "texts_scored", "reused", "skipped_already_scored", "skipped_no_text")
     more = ("skipped_deleted", "failed", "files_written", "files_removed")
     return {
-        "enabled": bool(settings.get("affect", "enabled", True)),
+        "enabled": settings.affect.enabled,
         "scorer_version": version,
         **dict.fromkeys(counts + more, 0),
         "seconds": 0.0,
@@ -218,8 +218,8 @@ class _Run:
         self.out_dir.mkdir(parents=True, exist_ok=True)
         remove_stale_temp_files(self.root)
         self.previous_files = sorted(self.out_dir.glob("*.parquet"))
-        self.processes = max(1, int(self.settings.get("affect", "processes", 1)))
-        self.batch_size = max(1, int(self.settings.get("affect", "batch_size", 5_000)))
+        self.processes = max(1, self.settings.affect.processes)
+        self.batch_size = max(1, self.settings.affect.batch_size)
 
     @property
     def reuse(self) -> bool:
@@ -257,7 +257,7 @@ def score_lake(
     from pipeline.lake import has_posts
 
     started = time.monotonic()
-    emotions = bool(settings.get("affect", "emotions", True))
+    emotions = settings.affect.emotions
     version = scorer_version(emotions)
     result = _new_result(settings, version)
     if not result["enabled"] or not has_posts(settings):

@@ -96,7 +96,7 @@ def send_email(connection: Mapping[str, Any], payload: Mapping[str, Any]) -> Non
 
 
 def _destination(settings: Settings, connection: Mapping[str, Any] | None) -> tuple[str, Any] | None:
-    url = settings.get("alerts", "webhook_url", "")
+    url = settings.alerts.webhook_url
     if url:
         return "webhook", url
     if not connection:

@@ -1,8 +1,9 @@
 """Communities for platforms that have none of their own (X, Bluesky): Leiden on the weekly interaction graph.
 
 Runs as a build step after staging (the ``detect_communities`` hook of ``pipeline.warehouse.default_hooks()``),
-once the model ``int_interaction_edges`` exists. For every platform in ``[communities] detect_platforms`` and
-every ISO week that model holds the undirected, weighted graph of users who interacted that week (a reply, quote or reshare by user a of an item by user b adds 1 to the edge a-b; self
+once the model ``int_interaction_edges`` exists. For every platform whose communities are detected
+(:func:`detect_platforms`) and every ISO week that model holds the undirected, weighted graph of users who
+interacted that week (a reply, quote or reshare by user a of an item by user b adds 1 to the edge a-b; self
 interactions, deleted authors and configured bots are left out), runs Leiden (``leidenalg``, modularity with a
 resolution parameter, fixed seed) and stores:
 
@@ -28,6 +29,7 @@ import leidenalg
 import pyarrow as pa
 
 from pipeline.config import Settings
+from pipeline.platforms import detected_platforms
 
 ALGORITHM = "leiden/RBConfigurationVertexPartition"
 LABEL_PREFIX = "leiden-"
@@ -144,12 +146,11 @@ def match_labels(
 
 
 def detect_platforms(settings: Settings) -> list[str]:
-    """``[communities] detect_platforms``, plus Mastodon when its communities are detected rather than instances
-    (``[mastodon] community = "detected"``). ``sql/intermediate/int_interaction_edges.sql`` applies the same rule."""
-    platforms = [str(p) for p in settings.get("communities", "detect_platforms", []) or []]
-    if settings.get("mastodon", "community", "instance") == "detected" and "mastodon" not in platforms:
-        platforms.append("mastodon")
-    return platforms
+    """The platforms whose communities are detected (:func:`pipeline.platforms.detected_platforms`: the
+    platforms declared without native communities, or ``[communities] detect_platforms`` when set, plus those
+    whose section says ``community = "detected"``). The warehouse registers the list as ``cfg_detect_platforms``,
+    which ``sql/intermediate/int_interaction_edges.sql`` reads."""
+    return detected_platforms(settings)
 
 
 @dataclass
@@ -163,11 +164,11 @@ class DetectionParams:
     @classmethod
     def from_settings(cls, settings: Settings) -> DetectionParams:
         return cls(
-            resolution=float(settings.get("communities", "resolution", 1.0)),
-            seed=int(settings.get("communities", "seed", 42)),
-            min_size=int(settings.get("communities", "min_size", 5)),
-            n_iterations=int(settings.get("communities", "n_iterations", -1)),
-            min_jaccard=float(settings.get("communities", "match_jaccard", 0.2)),
+            resolution=settings.communities.resolution,
+            seed=settings.communities.seed,
+            min_size=settings.communities.min_size,
+            n_iterations=settings.communities.n_iterations,
+            min_jaccard=settings.communities.match_jaccard,
         )
 
 

@@ -109,8 +109,11 @@ class CascadesSettings(Section):
 
 
 class CommunitiesSettings(Section):
-    detect_platforms: list[str] = Field(
-        ["x", "bluesky"], description="platforms without explicit communities; Leiden finds them weekly"
+    detect_platforms: list[str] | None = Field(
+        None,
+        description="platforms whose communities Leiden finds weekly; unset = the platforms declared without "
+        "native communities (pipeline.platforms: x, bluesky); set = this list instead ([] = none); a platform "
+        'whose section says community = "detected" is added either way',
     )
     resolution: float = Field(1.0, description="Leiden resolution parameter")
     seed: int = Field(42, description="Leiden seed")
@@ -331,13 +334,6 @@ class Settings(Sections):
     config_path: Path | None = None
 
     # ------------------------------------------------------------------------ compatibility with the dict API
-    def get(self, section: str, key: str, default: Any = None) -> Any:
-        """``settings.get("membership", "window_days")`` = ``settings.membership.window_days``.
-
-        Unknown names raise :class:`UnknownSettingError`; ``default`` is accepted for old call sites but never
-        used, since every setting has a value."""
-        return self.section(section)[key]
-
     def section(self, name: str) -> SectionView:
         """A live dict-like view of one section; assignments are validated like the file's values."""
         if name not in SECTIONS:

@@ -88,7 +88,7 @@ def warmup_days(settings: Settings) -> int:
     partly an artefact. The roots flagged ``fct_item_spread.is_warmup`` (history_days < membership.window_days,
     docs/metrics.md) are therefore left out.
     """
-    return int(settings.get("membership", "window_days", 90))
+    return settings.membership.window_days
 
 
 def _table_exists(con: duckdb.DuckDBPyConnection, name: str) -> bool:
@@ -450,8 +450,8 @@ def _fit(y: np.ndarray, X: np.ndarray, cov_type: str, cov_kwds: dict[str, Any] |
 
 def fit_all(frame: pd.DataFrame, settings: Settings) -> list[Fit]:
     """Overall, per platform (when more than one) and per ISO week."""
-    min_n = int(settings.get("explain", "min_n", 200))
-    min_events = int(settings.get("explain", "min_events", 20))
+    min_n = settings.explain.min_n
+    min_events = settings.explain.min_events
     weeks = sorted(frame["iso_week"].dropna().unique().tolist())
     warm = frame["in_warmup"].to_numpy(dtype=bool) if "in_warmup" in frame else np.zeros(len(frame), bool)
 
@@ -728,7 +728,7 @@ def explain(con: duckdb.DuckDBPyConnection, settings: Settings) -> dict[str, Any
         frame[["escaped", "has_link", "in_warmup"]] = frame[["escaped", "has_link", "in_warmup"]].astype(bool)
     fits = fit_all(frame, settings)
     drivers = drivers_frame(fits, fitted_at)
-    top_items = int(settings.get("report", "top_items", 20))
+    top_items = settings.report.top_items
     items = item_drivers(frame, fits[0], top_items)
     _write(con, "fct_spread_drivers", DRIVERS_COLUMNS, drivers, DRIVERS_COMMENT)
     _write(con, "fct_item_drivers", ITEM_COLUMNS, items, ITEMS_COMMENT)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, date, datetime, timedelta
 from datetime import time as clock_time
@@ -22,7 +22,7 @@ from typing import Any
 
 from pipeline.config import DEFAULTS, Settings, airflow_default_args, load_settings
 from pipeline.errors import AssertionFailed, ConfigError, RippleError, SourceError
-from pipeline.platforms import platform_of_source, platform_spec
+from pipeline.platforms import platform_names, platform_of_source, platform_spec
 from pipeline.sources.base import REGISTRY, Window
 from pipeline.state import run_id_of
 
@@ -305,14 +305,14 @@ def run_log_entry(
     }
 
 
-def run_log_entry_of(
-    ti: Any, dag_run: Any, platforms: list[str], *, running: bool = False
-) -> dict[str, Any] | None:
-    """The run-log entry of a DAG run, from its task instances' XComs and states (None: no plan)."""
+def run_log_entry_of(context: Mapping[str, Any], *, running: bool = False) -> dict[str, Any] | None:
+    """The run-log entry of a DAG run, from its task context's XComs and task states (None: no plan)."""
+    ti, dag_run = context["ti"], context["dag_run"]
     keys = ("since", "until", "run_id", "key_fingerprint")
     plan = {key: ti.xcom_pull(task_ids="plan", key=key) for key in keys}
     if plan["run_id"] is None:
         return None
+    platforms = platform_names()
     states = ti.get_task_states(dag_id=dag_run.dag_id, run_ids=[dag_run.run_id]).get(dag_run.run_id, {})
     return run_log_entry(
         plan,
@@ -324,6 +324,11 @@ def run_log_entry_of(
         airflow_run_id=dag_run.run_id,
         running=running,
     )
+
+
+def ingested_anything(context: Mapping[str, Any]) -> bool:
+    """Whether any ingest task of the DAG run returned a result (ingested a source)."""
+    return any(context["ti"].xcom_pull(task_ids=[f"ingest_{p}" for p in platform_names()]) or [])
 
 
 def record_run(entry: dict[str, Any]) -> str | None:
@@ -338,6 +343,32 @@ def record_run(entry: dict[str, Any]) -> str | None:
     failed = [*(f"source {name}" for name in entry["failed_sources"]), *entry["failed_steps"]]
     what = ", ".join(failed) or "no source ran"
     return f"run {entry['run_id']} {entry['status']}: {what} (see those tasks' logs)"
+
+
+def record_dag_run(context: Mapping[str, Any], raise_as: type[Exception]) -> dict[str, Any]:
+    """Record a DAG run in the run log; raise ``raise_as`` (AirflowFailException) when a part of it failed."""
+    entry = run_log_entry_of(context)
+    if entry is None:
+        raise raise_as("the plan task failed: no window to record (see its log)")
+    with permanent_failures(raise_as, NoCandidate):
+        failure = record_run(entry)
+    if failure:
+        raise raise_as(failure)
+    return {key: entry[key] for key in ("run_id", "status", "rows", "quarantined")}
+
+
+def send_alerts(lookup: Callable[[str], Any | None], now: datetime) -> dict[str, Any]:
+    """Send the last complete week's alerts once (pipeline.alerts): to ``[alerts] webhook_url``, else through
+    the connection ``alerts.connection_id`` (``lookup(conn_id)``: http or email); nothing when neither is set."""
+    from pipeline.alerts import send_alerts as send
+
+    current = settings()
+    c = lookup(current.alerts.connection_id)
+    conn = None
+    if c is not None:
+        conn = {k: getattr(c, k) for k in ("conn_type", "host", "schema", "port", "login", "password")}
+        conn["extra"] = c.extra_dejson
+    return send(current, connection=conn, now=now)
 
 
 # ------------------------------------------------------------------------------------------------ weeks

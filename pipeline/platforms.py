@@ -131,6 +131,27 @@ def platforms() -> tuple[Platform, ...]:
     return tuple(platform_spec(name) for name in platform_names())
 
 
+def detected_platforms(settings: Any) -> list[str]:
+    """The platforms whose communities are detected (Leiden on the interaction graph, pipeline.communities).
+
+    ``[communities] detect_platforms`` when it is set (an empty list turns detection off), else every platform
+    declared with ``native_communities=False``; plus, either way, a platform declared with native communities
+    whose own section overrides that with ``community = "detected"`` (``[mastodon] community = "detected"``).
+    """
+    names = platform_names()
+    explicit = settings.communities.detect_platforms
+    chosen = (
+        list(explicit)
+        if explicit is not None
+        else [n for n in names if not platform_spec(n).native_communities]
+    )
+    for name in names:
+        overridden = getattr(getattr(settings, name, None), "community", None) == "detected"
+        if overridden and platform_spec(name).native_communities and name not in chosen:
+            chosen.append(name)
+    return chosen
+
+
 def platform_of_source(source: str) -> str:
     from pipeline.sources.base import REGISTRY
 

@@ -1,9 +1,9 @@
 """Table and column comments of the tables the build creates in Python rather than from ``sql/``.
 
-The SQL models carry their comments in their headers (``-- grain:``, ``-- column x:``); the configuration table
-``cfg_bots``, the demo's planted truth and the community detection output are written by Python, so their comments
-live here. Runs as a build hook after the marts (``pipeline.warehouse.default_hooks``); a table that does not exist in this
-build (no demo source, no detected platform) is skipped.
+The SQL models carry their comments in their headers (``-- grain:``, ``-- column x:``); the configuration tables
+``cfg_bots`` and ``cfg_detect_platforms``, the demo's planted truth and the community detection output are written by
+Python, so their comments live here. Runs as a build hook after the marts (``pipeline.warehouse.default_hooks``);
+a table that does not exist in this build (no demo source, no detected platform) is skipped.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from pipeline.config import Settings
 
 _DETECTED_KEYS = {
-    "platform": "platform whose communities are detected (communities.detect_platforms)",
+    "platform": "platform whose communities are detected (cfg_detect_platforms)",
     "week_start": "Monday (UTC) of the ISO week of the interaction graph",
     "iso_week": "ISO week, 'YYYY-Www'",
 }
@@ -31,6 +31,12 @@ TABLES: dict[str, tuple[str, dict[str, str]]] = {
             "author_id": "the bot's author id as it appears in the items (pseudonymized when privacy.pseudonymize)",
             "author_name": "the configured bot name",
         },
+    ),
+    "cfg_detect_platforms": (
+        "Grain: one row per platform whose communities are detected (Leiden on the weekly interaction graph): "
+        "communities.detect_platforms when set, else the platforms declared without native communities, plus "
+        'those whose section says community = "detected".',
+        {"platform": "platform whose communities are detected"},
     ),
     "demo_planted_effects": (
         "Grain: one row per planted affect effect of the demo source. The truth the spread explanation should "

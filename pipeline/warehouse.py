@@ -41,7 +41,7 @@ import pyarrow as pa
 from pipeline.config import Settings
 from pipeline.errors import AssertionFailed, BuildError
 from pipeline.lake import has_posts, posts_glob
-from pipeline.platforms import platform_names
+from pipeline.platforms import detected_platforms, platform_names
 from pipeline.pseudonyms import Pseudonymizer, pseudonym_key
 from pipeline.schema import POSTS_SCHEMA
 from pipeline.sqlfiles import sql_dir
@@ -346,13 +346,15 @@ def _empty_posts_table() -> pa.Table:
 
 
 def register_sources(con: duckdb.DuckDBPyConnection, settings: Settings) -> dict[str, int]:
-    """Create the raw inputs of the SQL models: src_posts, src_affect, src_quarantine, src_runs, cfg_bots and
-    the reference tables sources write next to the lake (``lake/<name>/<table>.parquet`` -> ``<name>_<table>``).
+    """Create the raw inputs of the SQL models: src_posts, src_affect, src_quarantine, src_runs, cfg_bots,
+    cfg_detect_platforms and the reference tables sources write next to the lake (``lake/<name>/<table>.parquet``
+    -> ``<name>_<table>``).
     """
     _register_posts(con, settings)
     _register_affect(con, settings)
     _register_operations(con, settings)
     _register_bots(con, settings)
+    _register_detect_platforms(con, settings)
     return _register_reference_tables(con, settings)
 
 
@@ -388,12 +390,20 @@ def _register_bots(con: duckdb.DuckDBPyConnection, settings: Settings) -> None:
     """cfg_bots: the configured bot accounts of every known platform, pseudonymised like the lake's authors."""
     platforms = set(platform_names())
     platforms |= {row[0] for row in con.execute("select distinct platform from src_posts").fetchall()}
-    bots = [str(b) for b in settings.get("membership", "bots", [])]
-    pseudo = Pseudonymizer(pseudonym_key(settings)) if settings.get("privacy", "pseudonymize") else None
+    bots = [str(b) for b in settings.membership.bots]
+    pseudo = Pseudonymizer(pseudonym_key(settings)) if settings.privacy.pseudonymize else None
     rows = [(p, pseudo(p, b) if pseudo else b, b) for p in sorted(platforms) for b in bots]
     con.execute("create or replace table cfg_bots (platform varchar, author_id varchar, author_name varchar)")
     if rows:
         con.executemany("insert into cfg_bots values (?, ?, ?)", rows)
+
+
+def _register_detect_platforms(con: duckdb.DuckDBPyConnection, settings: Settings) -> None:
+    """cfg_detect_platforms: the platforms whose communities are detected (pipeline.platforms.detected_platforms)."""
+    con.execute("create or replace table cfg_detect_platforms (platform varchar)")
+    platforms = detected_platforms(settings)
+    if platforms:
+        con.executemany("insert into cfg_detect_platforms values (?)", [(p,) for p in platforms])
 
 
 def _register_reference_tables(con: duckdb.DuckDBPyConnection, settings: Settings) -> dict[str, int]:
@@ -625,8 +635,8 @@ def candidate_path(settings: Settings, label: str | None = None) -> Path:
 
 
 def _configure(con: duckdb.DuckDBPyConnection, settings: Settings) -> None:
-    con.execute(f"set threads = {int(settings.get('warehouse', 'threads', 2))}")
-    memory_limit = settings.get("warehouse", "memory_limit")
+    con.execute(f"set threads = {settings.warehouse.threads}")
+    memory_limit = settings.warehouse.memory_limit
     if memory_limit:
         con.execute(f"set memory_limit = '{memory_limit}'")
     con.execute(f"set temp_directory = '{str(settings.data_dir / '.duckdb_tmp')}'")

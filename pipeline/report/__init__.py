@@ -7,8 +7,9 @@
 * ``<table>.csv`` and ``<table>.parquet`` for every table behind a chart or shown in the report, linked from
   the HTML with relative links, and each chart as ``<chart>.png``.
 
-The week defaults to the last complete ISO week (UTC). When that week has no items, the report falls back to
-the latest complete week that has some and says so at the top; an explicitly requested week is always
+The week defaults to the last complete week of the data (the mart ``last_complete_week``), never the running
+calendar week. When that week has no items, the report falls back to the latest complete week that has some and
+says so at the top; an explicitly requested week is always
 rendered, with a clear "no data" note when it is empty. The directory is replaced as a whole (written next to
 it, then renamed), so a report never mixes files of two renders. Same warehouse and week give the same files,
 apart from the "generated at" line of the HTML. See docs/report.md.

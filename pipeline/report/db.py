@@ -14,17 +14,22 @@ from typing import Any
 import duckdb
 import pandas as pd
 
-import pipeline
+from pipeline.sqlfiles import sql_dir
 
 
 def report_sql_dir() -> Path:
-    """Where the report's named queries live (``sql/report`` next to the package)."""
-    return Path(pipeline.__file__).resolve().parent.parent / "sql" / "report"
+    """Where the report's named queries live: ``sql/report`` under :func:`pipeline.sqlfiles.sql_dir`
+    (``$RIPPLE_SQL_DIR`` when set, as in the container image)."""
+    return sql_dir() / "report"
+
+
+def load_query(name: str) -> str:
+    return _read(report_sql_dir() / f"{name}.sql")
 
 
 @cache
-def load_query(name: str) -> str:
-    return (report_sql_dir() / f"{name}.sql").read_text(encoding="utf-8")
+def _read(path: Path) -> str:
+    return path.read_text(encoding="utf-8")
 
 
 @dataclass

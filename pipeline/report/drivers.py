@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-from pipeline.report import charts, queries
+import pipeline.report.charts as charts
+import pipeline.report.queries as queries
 from pipeline.report.db import Warehouse
 from pipeline.report.view import Report, fmt, table_view
 from pipeline.report.weeks import IsoWeek
@@ -25,13 +26,43 @@ _TABLE_COLUMNS = [
     ("ci_low", "CI low", "sig"),
     ("ci_high", "CI high", "sig"),
     ("p_value", "p", "p"),
+    ("q_value", "q (BH)", "p"),
+    ("is_driver", "Driver", "text"),
     ("n", "n", "int"),
     ("n_escaped", "Escaped", "int"),
     ("status", "Status", "text"),
 ]
 
 
-def _term_label(term: str) -> str:
+#: how each inference method of the fits (fct_spread_drivers.inference) reads in the report
+INFERENCE: dict[str, str] = {
+    "score_bootstrap_webb": "wild cluster score bootstrap (Webb weights) by origin community, t(G−1) intervals",
+    "cr1_normal": "standard errors clustered by origin community, normal reference",
+    "hc1_normal": "heteroskedasticity-robust errors, not clustered (too few origin communities)",
+}
+
+
+def is_driver(terms: pd.DataFrame) -> pd.Series:
+    """The terms the report calls drivers: ``fct_spread_drivers.is_driver`` (Benjamini–Hochberg q < 0.05
+    across the fit's affect terms), never the confidence interval alone."""
+    if "is_driver" not in terms.columns:
+        return pd.Series(False, index=terms.index)
+    return terms["is_driver"].astype("boolean").fillna(False).astype(bool)
+
+
+def testing_phrase(fit: pd.DataFrame) -> str:
+    """“12 affect terms tested, wild cluster score bootstrap …” for one fit's rows (empty when unknown)."""
+    parts = []
+    tested = fit["terms_tested"].dropna() if "terms_tested" in fit.columns else pd.Series(dtype=float)
+    if not tested.empty:
+        n = int(tested.max())
+        parts.append(f"{n} affect term{'s' if n != 1 else ''} tested, drivers at q < 0.05")
+    methods = sorted(fit["inference"].dropna().astype(str).unique()) if "inference" in fit.columns else []
+    parts += [INFERENCE.get(m, m) for m in methods]
+    return "; ".join(parts)
+
+
+def term_label(term: str) -> str:
     base = term.removesuffix("_z").removesuffix("_std")
     if base.startswith("nrc_"):
         return f"{base.removeprefix('nrc_')} words"
@@ -44,18 +75,21 @@ def _fit_rows(drivers: pd.DataFrame, scope: str, key: str | None) -> pd.DataFram
 
 
 def _associations(usable: pd.DataFrame) -> tuple[list[str], list[str]]:
-    """Sentences for the terms whose interval excludes 1, and the terms whose interval does not."""
-    up = usable[usable["ci_low"] > 1].sort_values(["odds_ratio_per_sd", "term"], ascending=[False, True])
-    down = usable[usable["ci_high"] < 1].sort_values(["odds_ratio_per_sd", "term"])
+    """Sentences for the drivers (:func:`is_driver`), and the terms that are not."""
+    drivers = usable[is_driver(usable)]
+    up = drivers[drivers["odds_ratio_per_sd"] > 1].sort_values(
+        ["odds_ratio_per_sd", "term"], ascending=[False, True]
+    )
+    down = drivers[drivers["odds_ratio_per_sd"] < 1].sort_values(["odds_ratio_per_sd", "term"])
     parts = [
-        f"one standard deviation more {_term_label(r.term)} goes with {r.odds_ratio_per_sd:.2f}× the "
-        f"odds of escaping (95% CI {r.ci_low:.2f}–{r.ci_high:.2f})"
+        f"one standard deviation more {term_label(r.term)} goes with {r.odds_ratio_per_sd:.2f}× the "
+        f"odds of escaping (95% CI {r.ci_low:.2f}–{r.ci_high:.2f}, q = {r.q_value:.3g})"
         for r in up.itertuples()
     ]
     parts += [
-        f"one standard deviation more {_term_label(r.term)} goes with {r.odds_ratio_per_sd:.2f}× the "
+        f"one standard deviation more {term_label(r.term)} goes with {r.odds_ratio_per_sd:.2f}× the "
         f"odds of escaping, i.e. {(1 - r.odds_ratio_per_sd) * 100:.0f}% lower odds "
-        f"(95% CI {r.ci_low:.2f}–{r.ci_high:.2f})"
+        f"(95% CI {r.ci_low:.2f}–{r.ci_high:.2f}, q = {r.q_value:.3g})"
         for r in down.itertuples()
     ]
     unclear = sorted(set(usable["term"]) - set(up["term"]) - set(down["term"]))
@@ -79,12 +113,14 @@ def _fit_reading(sub: pd.DataFrame, name: str) -> str:
         note = f": {sorted(sub['note'].dropna().astype(str))[0]}" if sub["note"].notna().any() else ""
         return f"{name}{sizes}: {why}{note}. No reading is possible."
     parts, unclear = _associations(usable)
+    tested = testing_phrase(sub)
+    sizes += f" [{tested}]" if tested else ""
     if parts:
         text = f"{name}{sizes}: " + "; ".join(parts) + "."
     else:
-        text = f"{name}{sizes}: no feature has a confidence interval that excludes 1."
+        text = f"{name}{sizes}: no affect feature is a driver (q < 0.05 after testing every affect term)."
     if unclear:
-        text += f" No clear association for {', '.join(_term_label(t) for t in unclear)}."
+        text += f" No clear association for {', '.join(term_label(t) for t in unclear)}."
     if controls:
         text += f" Controls held constant: {', '.join(controls)}."
     return text
@@ -110,8 +146,10 @@ def drivers_section(rep: Report, wh: Warehouse, week: IsoWeek) -> None:
     sec.paragraphs.append(
         "Logistic regression of whether an item escaped on its standardized affect scores, with controls. "
         "Odds ratios are per standard deviation of each feature; bars are 95% confidence intervals "
-        "(standard errors clustered by origin community). Red: higher odds of escaping, blue: lower, grey: "
-        "interval includes 1. These are associations, not causes."
+        "by the inference method each fit states (few origin communities call for a small-sample method). "
+        "A feature is called a driver only when its Benjamini–Hochberg q-value across the fit's affect terms "
+        "is below 0.05: with many terms, some intervals exclude 1 by chance. Red: higher odds of escaping, "
+        "blue: lower, grey: interval includes 1. These are associations, not causes."
     )
     sec.bullets = driver_reading(drivers, described)
     if plotted:

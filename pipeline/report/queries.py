@@ -72,6 +72,24 @@ def latest_week_with_data(wh: Warehouse, before: IsoWeek) -> IsoWeek | None:
     return IsoWeek.of(pd.Timestamp(latest).to_pydatetime()) if latest is not None else None
 
 
+def last_complete_week(wh: Warehouse) -> IsoWeek | None:
+    """The latest week that is complete on some platform (the mart ``last_complete_week``), or None."""
+    start = wh.row("last_complete_week")[0]
+    return None if start is None else IsoWeek.of(pd.Timestamp(start).date())
+
+
+def warmup(wh: Warehouse, week: IsoWeek) -> dict[str, Any]:
+    """The membership warm-up around ``week``: how many earlier weeks are in it, whether ``week`` is, the least
+    history (days) of ``week``, and whether its week-over-week changes are settled (``change_is_settled``)."""
+    earlier, is_warmup, history, settled = wh.row("warmup_weeks", week=week.label)
+    return {
+        "earlier_weeks": int(earlier or 0),
+        "is_warmup": bool(is_warmup),
+        "history_days": None if history is None else float(history),
+        "settled": bool(settled),
+    }
+
+
 def data_span(wh: Warehouse) -> tuple[Any, Any]:
     first, last = wh.row("data_span")
     return first, last
@@ -89,11 +107,15 @@ _NOT_SUMMED = (
 )
 
 
-def volume(wh: Warehouse, week: IsoWeek) -> dict[str, pd.DataFrame]:
-    """Items by platform and community this week and the week before, and daily items per platform."""
+def volume(wh: Warehouse, week: IsoWeek, *, settled: bool = True) -> dict[str, pd.DataFrame]:
+    """Items by platform and community this week and the week before, and daily items per platform. Unless the
+    week's changes are ``settled`` (fct_weekly_trends.change_is_settled), the change columns are empty: a
+    warm-up or partial week is never compared with the one before."""
     prev = week.shift(-1)
     by_community = wh.df("volume_by_community", cur=week.label, prev=prev.label, no_community=NO_COMMUNITY)
     by_community["items_change_pct"] = pct_change(by_community["items"], by_community["items_prev_week"])
+    if not settled:
+        by_community["items_change_pct"] = np.nan
 
     sum_cols = [c for c in by_community.columns if c not in _NOT_SUMMED]
     by_platform = by_community.groupby("platform", as_index=False, sort=True)[sum_cols].sum()
@@ -101,7 +123,9 @@ def volume(wh: Warehouse, week: IsoWeek) -> dict[str, pd.DataFrame]:
     by_platform = by_platform.merge(authors, on="platform", how="left")
     for col in ("unique_authors", "unique_authors_prev_week"):
         by_platform[col] = by_platform[col].fillna(0).astype("int64")
-    by_platform["items_change_pct"] = pct_change(by_platform["items"], by_platform["items_prev_week"])
+    by_platform["items_change_pct"] = (
+        pct_change(by_platform["items"], by_platform["items_prev_week"]) if settled else np.nan
+    )
     by_platform = by_platform.sort_values(["items", "platform"], ascending=[False, True], kind="mergesort")
     return {
         "volume_by_platform": by_platform.reset_index(drop=True),
@@ -110,8 +134,11 @@ def volume(wh: Warehouse, week: IsoWeek) -> dict[str, pd.DataFrame]:
     }
 
 
-def headline(tables: dict[str, pd.DataFrame], wh: Warehouse, week: IsoWeek) -> pd.DataFrame:
-    """The few numbers at the top of the report, this week and the week before."""
+def headline(
+    tables: dict[str, pd.DataFrame], wh: Warehouse, week: IsoWeek, *, settled: bool = True
+) -> pd.DataFrame:
+    """The few numbers at the top of the report, this week and the week before; without ``settled`` changes
+    (a warm-up or partial week) no change is computed and the escape figures of the week before are left out."""
     plat = tables["volume_by_platform"]
     comm = tables["volume_by_community"]
     cur_authors, prev_authors = wh.row(
@@ -137,9 +164,11 @@ def headline(tables: dict[str, pd.DataFrame], wh: Warehouse, week: IsoWeek) -> p
     out["this_week"] = out["this_week"].astype(float)
     out["previous_week"] = out["previous_week"].astype(float)
     out["change_pct"] = [
-        np.nan if m == "escape rate (%)" else pct_change(c, p)
+        np.nan if m == "escape rate (%)" or not settled else pct_change(c, p)
         for m, c, p in zip(out["metric"], out["this_week"], out["previous_week"], strict=True)
     ]
+    if not settled:
+        out.loc[out["metric"].isin(["escaped items", "escape rate (%)"]), "previous_week"] = np.nan
     return out
 
 
@@ -148,10 +177,12 @@ def escaped_items(wh: Warehouse, week: IsoWeek, *, with_author_names: bool) -> d
     """The week's escaped roots (ranked) with their text, speed, affect and drivers, and where they went."""
     items = wh.df("escaped_items", week=week.label)
     items.insert(0, "rank", np.arange(1, len(items) + 1, dtype="int64"))
+    # the mart's text_snippet (title, else text) when there is one; the report's own cut of the text otherwise
     items["title"] = [
-        snippet(t if isinstance(t, str) and t.strip() else x)
-        for t, x in zip(items["title"], items["text"], strict=True)
+        m if isinstance(m, str) and m.strip() else snippet(t if isinstance(t, str) and t.strip() else x)
+        for m, t, x in zip(items["mart_snippet"], items["title"], items["text"], strict=True)
     ]
+    items = items.drop(columns=["mart_snippet"])
     items.insert(items.columns.get_loc("title") + 1, "text_snippet", [snippet(x, 220) for x in items["text"]])
     items = items.drop(columns=["text"] if with_author_names else ["text", "author_name"])
     emotions = items[list(EMOTIONS)].to_dict("records")
@@ -290,14 +321,12 @@ _PAIR = ["platform", "community_a", "community_b"]
 _STATUSES = ("both weeks", "new this week", "gone this week")
 
 
-def community_overlap(
-    wh: Warehouse, week: IsoWeek, top: int = 30, window_days: int = 90
-) -> dict[str, pd.DataFrame]:
+def community_overlap(wh: Warehouse, week: IsoWeek, top: int = 30) -> dict[str, pd.DataFrame]:
     """The strongest pairs of the week, the pairs that changed most since the week before, and pair counts.
-    ``is_warmup`` marks pairs of a week whose memberships are still filling up (less than ``window_days`` of
-    data before its end); a change is a warm-up artefact when either week is."""
-    cur = wh.df("overlap_pairs", week=week.label, window_days=window_days)
-    prev = wh.df("overlap_pairs", week=week.shift(-1).label, window_days=window_days)
+    ``is_warmup`` (fct_community_overlap) marks pairs of a week whose memberships are still filling up; a change
+    is a warm-up artefact when either week is, and is never ranked: the changes keep settled pairs only."""
+    cur = wh.df("overlap_pairs", week=week.label)
+    prev = wh.df("overlap_pairs", week=week.shift(-1).label)
     top_pairs = cur.sort_values(
         ["lift", "npmi", "shared_members", *_PAIR],
         ascending=[False, False, False, True, True, True],
@@ -315,13 +344,19 @@ def community_overlap(
     both["is_warmup"] = both["is_warmup"].fillna(False).astype(bool) | both["is_warmup_prev_week"].fillna(
         False
     ).astype(bool)
-    changes = both[both["status"] == "both weeks"].sort_values(
+    changes = both[(both["status"] == "both weeks") & ~both["is_warmup"]].sort_values(
         ["abs_npmi_change", *_PAIR], ascending=[False, True, True, True], kind="mergesort"
     )
     shown = ["shared_members", "shared_members_prev_week", "lift", "lift_prev_week", "lift_change"]
     changes = changes[[*_PAIR, *shown, "npmi", "npmi_prev_week", "npmi_change", "is_warmup"]].head(20)
     counts = pd.DataFrame(
-        {"status": list(_STATUSES), "pairs": [int((both["status"] == s).sum()) for s in _STATUSES]}
+        {
+            "status": [*_STATUSES, "in warm-up"],
+            "pairs": [
+                *(int((both["status"] == s).sum()) for s in _STATUSES),
+                int(((both["status"] == "both weeks") & both["is_warmup"]).sum()),
+            ],
+        }
     )
     return {
         "community_overlap_top": top_pairs.reset_index(drop=True),

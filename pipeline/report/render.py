@@ -13,10 +13,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
+import pipeline.report.queries as queries
+import pipeline.report.sections as sections
 from pipeline.config import Settings
 from pipeline.db import connect_readonly
 from pipeline.errors import RippleError
-from pipeline.report import queries, sections
 from pipeline.report.db import Warehouse
 from pipeline.report.drivers import drivers_section
 from pipeline.report.summary import summary
@@ -40,7 +41,12 @@ def resolve_week(wh: Warehouse, week: str | None, now: datetime | None = None) -
         if chosen >= current:
             notes.append(f"{chosen.label} is not complete yet: the numbers cover the items collected so far.")
     else:
-        chosen = current.shift(-1)
+        chosen = _default_week(wh, current)
+        if chosen < current.shift(-1):
+            notes.append(
+                f"The warehouse's data do not cover {current.shift(-1).label}, the last complete calendar week; "
+                f"this report covers {chosen.label}, the last complete week of the data."
+            )
         if queries.week_item_count(wh, chosen) == 0:
             fallback = queries.latest_week_with_data(wh, current)
             if fallback is not None and fallback != chosen:
@@ -58,6 +64,33 @@ def resolve_week(wh: Warehouse, week: str | None, now: datetime | None = None) -
         )
         notes.append(f"No data: the warehouse has no items in {chosen.label}.{span}")
     return chosen, notes
+
+
+def _default_week(wh: Warehouse, current: IsoWeek) -> IsoWeek:
+    """The last complete week: the latest week that ended within the lake's coverage (the mart
+    ``last_complete_week``), and never the running calendar week or a later one; the week before ``current``
+    when no platform has a complete week."""
+    calendar = current.shift(-1)
+    data = queries.last_complete_week(wh)
+    return calendar if data is None else min(data, calendar)
+
+
+def warmup_note(wh: Warehouse, week: IsoWeek, window_days: int) -> str | None:
+    """One line on the weeks the report leaves out of its comparisons (the membership warm-up), or None."""
+    w = queries.warmup(wh, week)
+    earlier = w["earlier_weeks"]
+    weeks = f"{earlier} earlier week{'s are' if earlier != 1 else ' is'} left out of comparisons"
+    if not w["is_warmup"]:
+        return (
+            f"{weeks}: less than {window_days} days of history (the membership window)." if earlier else None
+        )
+    days = "no" if w["history_days"] is None else fmt(w["history_days"], "int")
+    also = f"; {weeks} too" if earlier else ""
+    return (
+        f"{week.label} is in the membership warm-up ({days} days of history, less than the {window_days}-day "
+        f"membership window): its escaped items and overlap are upper bounds, marked as such and not compared "
+        f"with other weeks{also}."
+    )
 
 
 # ------------------------------------------------------------------------------------------- output
@@ -132,6 +165,8 @@ def render_report(settings: Settings, week: str | None = None, *, now: datetime 
     try:
         wh = Warehouse(con)
         chosen, notes = resolve_week(wh, week, now)
+        note = warmup_note(wh, chosen, settings.membership.window_days)
+        notes += [note] if note else []
         out_dir = settings.reports_dir / chosen.label
         rep = Report(_temp_dir(out_dir))
         try:
@@ -155,7 +190,7 @@ def render_report(settings: Settings, week: str | None = None, *, now: datetime 
                 warehouse=path.name,
                 data_first=fmt(first, "date"),
                 data_last=fmt(last, "date"),
-                pseudonymized=settings.get("privacy", "pseudonymize", True) is not False,
+                pseudonymized=settings.privacy.pseudonymize,
             )
         )
         _write(rep, html)

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import pandas as pd
 
+import pipeline.report.charts as charts
+import pipeline.report.queries as queries
 from pipeline.config import Settings
-from pipeline.report import charts, queries
 from pipeline.report.db import Warehouse
 from pipeline.report.trees import cascade_drawing
 from pipeline.report.view import Report, Section, fmt, sig, table_view
@@ -70,14 +71,19 @@ def _alert_row(rec: dict) -> dict:
 def glance(rep: Report, wh: Warehouse, week: IsoWeek) -> None:
     sec = rep.section("glance", "The week at a glance")
     prev = week.shift(-1)
-    tables = queries.volume(wh, week)
-    head = queries.headline(tables, wh, week)
+    settled = queries.warmup(wh, week)["settled"]
+    tables = queries.volume(wh, week, settled=settled)
+    head = queries.headline(tables, wh, week, settled=settled)
     rep.export(sec, "headline", head)
     for name in ("volume_by_platform", "volume_by_community", "volume_daily"):
         rep.export(sec, name, tables[name])
     sec.items = [_kpi(m, v, p, c) for m, v, p, c in head.itertuples(index=False)]
     comm = tables["volume_by_community"]
-    if not comm.empty and comm["items"].sum() > 0:
+    if not settled:
+        sec.paragraphs.append(
+            f"No change against {prev.label} is shown: the week is partial or in the membership warm-up."
+        )
+    elif not comm.empty and comm["items"].sum() > 0:
         _growth(sec, comm, prev)
     rep.chart(sec, charts.volume_by_community(comm, week.label, prev.label))
     rep.chart(sec, charts.volume_daily(tables["volume_daily"], pd.Timestamp(week.monday)))
@@ -129,16 +135,16 @@ _SPEED = (("to size 10", "minutes_to_size_10"), ("to depth 3", "minutes_to_depth
 
 def escaped(rep: Report, wh: Warehouse, week: IsoWeek, settings: Settings) -> None:
     sec = rep.section("escaped", "Items that escaped their community")
-    with_names = settings.get("privacy", "pseudonymize", True) is False
+    with_names = not settings.privacy.pseudonymize
     tables = queries.escaped_items(wh, week, with_author_names=with_names)
     items, dest = tables["escaped_items"], tables["escape_destinations"]
     rep.export(sec, "escaped_items", items)
     rep.export(sec, "escape_destinations", dest)
-    top_n = int(settings.get("report", "top_items", 20) or 20)
+    top_n = settings.report.top_items
     sec.paragraphs.append(
         "An item escaped when its cascade reached more than one community, or when at least "
-        f"{settings.get('spread', 'min_engagers', 5)} people engaged with it and at least "
-        f"{fmt(settings.get('spread', 'min_outsider_share', 0.5), 'share')} of them were not members of its "
+        f"{settings.spread.min_engagers} people engaged with it and at least "
+        f"{fmt(settings.spread.min_outsider_share, 'share')} of them were not members of its "
         "origin community."
     )
     if items.empty:
@@ -148,6 +154,13 @@ def escaped(rep: Report, wh: Warehouse, week: IsoWeek, settings: Settings) -> No
             f"{len(items):,} items posted in {week.label} escaped; the {min(top_n, len(items))} that reached "
             "the most outsiders are listed (then by communities reached and size; all of them are in the "
             "export). “Went to” counts the cascade's items in each community other than the origin."
+        )
+    warm = items[items["is_warmup"].fillna(False).astype(bool)] if not items.empty else items
+    if not warm.empty:
+        sec.paragraphs.append(
+            f"{len(warm):,} of these items were posted in the membership warm-up (less than "
+            f"{settings.membership.window_days} days of history before them): their outsiders are "
+            "upper bounds, since everyone looks new while the membership window fills; they are marked."
         )
     sec.items = [_escaped_item(rec, with_names) for rec in items.head(top_n).to_dict("records")]
     _cascade_drawings(rep, sec, wh, items.head(TREE_ITEMS))
@@ -213,8 +226,18 @@ def _escaped_item(rec: dict, with_names: bool) -> dict:
         "vader": fmt(rec.get("vader_compound"), "signed"),
         "arousal": fmt(rec.get("arousal"), "f2"),
         "emotions": rec.get("top_emotions") or "—",
-        "drivers": rec.get("top_drivers") or "",
+        "dominant": rec.get("dominant_emotion") if isinstance(rec.get("dominant_emotion"), str) else "",
+        "warmup": _warmup_label(rec),
+        "drivers": rec.get("top_drivers") if isinstance(rec.get("top_drivers"), str) else "",
     }
+
+
+def _warmup_label(rec: dict) -> str:
+    """“N days of history” for an item of the membership warm-up, else empty."""
+    if not rec.get("is_warmup") or pd.isna(rec.get("is_warmup")):
+        return ""
+    days = rec.get("history_days")
+    return "no history before it" if days is None or pd.isna(days) else f"{fmt(days, 'int')} days of history"
 
 
 def _contradictions(profile: pd.DataFrame) -> list[str]:
@@ -276,14 +299,14 @@ _PAIR_COLUMNS = [
 
 def overlap(rep: Report, wh: Warehouse, week: IsoWeek, settings: Settings) -> None:
     sec = rep.section("overlap", "Community overlap")
-    window = int(settings.get("membership", "window_days", 90) or 90)
-    tables = queries.community_overlap(wh, week, window_days=window)
+    window = settings.membership.window_days
+    tables = queries.community_overlap(wh, week)
     for name, df in tables.items():
         rep.export(sec, name, df)
     top, changes = tables["community_overlap_top"], tables["community_overlap_changes"]
     sec.paragraphs.append(
-        "Members of a community are the people who posted or commented in it in the 90 days before the "
-        "week. Lift is how many more members two communities share than chance would give (1 = chance); "
+        f"Members of a community are the people who posted or commented in it in the {window} days before "
+        "the week. Lift is how many more members two communities share than chance would give (1 = chance); "
         "NPMI is the same idea on a −1…1 scale. Both are robust to community size; Jaccard is shown for "
         "readability."
     )
@@ -294,6 +317,11 @@ def overlap(rep: Report, wh: Warehouse, week: IsoWeek, settings: Settings) -> No
         f"this week; {c.get('new this week', 0):,} are new and {c.get('gone this week', 0):,} dropped out "
         f"since {week.shift(-1).label}."
     )
+    if c.get("in warm-up", 0):
+        sec.paragraphs.append(
+            f"{c['in warm-up']:,} pairs present in both weeks are left out of the changes: one of the two weeks "
+            f"has less than {window} days of history, so their overlap grows for that reason alone."
+        )
     rep.chart(sec, charts.overlap_heatmap(top))
     columns = [
         *_PAIR_COLUMNS,

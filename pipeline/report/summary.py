@@ -4,14 +4,11 @@ Every sentence is a claim with a link to the section that backs it. The text dep
 the week (the tables are ordered by unique keys and the numbers are formatted with fixed precision), so the same
 warehouse gives the same summary.
 
-Two filters are written so that they follow the marts when those carry the flags:
-
-* warm-up: :func:`_reportable_changes` keeps overlap changes whose ``is_warmup`` is false; the flag comes from
-  ``sql/report/overlap_pairs.sql`` (one line there switches it to ``fct_community_overlap.is_warmup``), and the
-  escaped baseline's weeks come from ``sql/report/escaped_by_week.sql`` (one ``where`` line to add
-  ``and not is_warmup``).
-* drivers: :func:`_is_driver` decides which terms the drivers model names (today: the 95% CI excludes 1; with
-  ``fct_spread_drivers.is_driver`` it becomes ``return terms["is_driver"].fillna(False)``).
+Warm-up weeks (``fct_weekly_trends.is_warmup``, less than ``membership.window_days`` of history) are never
+compared: the escaped baseline (``sql/report/escaped_by_week.sql``) keeps complete, settled weeks only, a report
+week in the warm-up is not compared with it, and the overlap change is chosen among pairs whose two weeks are both
+out of the warm-up (``fct_community_overlap.is_warmup``). A term is called a driver only when
+``fct_spread_drivers.is_driver`` (Benjamini–Hochberg q < 0.05), as in the drivers section.
 """
 
 from __future__ import annotations
@@ -21,9 +18,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from pipeline.report import queries
+import pipeline.report.queries as queries
 from pipeline.report.db import Warehouse
-from pipeline.report.drivers import _term_label
+from pipeline.report.drivers import is_driver, term_label, testing_phrase
 from pipeline.report.view import Report, Section, fmt, sig
 from pipeline.report.weeks import IsoWeek
 
@@ -42,7 +39,7 @@ def summary(rep: Report, wh: Warehouse, week: IsoWeek) -> Section:
     claims = [
         _escaped_claim(rep.exports["escaped_items"], wh, week),
         _notable_claim(rep.exports["escaped_items"]),
-        _overlap_claim(rep.exports["community_overlap_changes"], week),
+        _overlap_claim(rep.exports["community_overlap_changes"], week, _warmup_pairs(rep)),
         _drivers_claim(rep.exports["spread_drivers"], week),
     ]
     if "alerts" in rep.exports:
@@ -58,18 +55,21 @@ def escaped_baseline(wh: Warehouse, week: IsoWeek) -> pd.DataFrame:
 
 
 def _escaped_claim(items: pd.DataFrame, wh: Warehouse, week: IsoWeek) -> dict[str, str]:
-    base = escaped_baseline(wh, week)
     n = len(items)
     text = f"{n:,} items posted in {week.label} escaped their origin community"
+    if queries.warmup(wh, week)["is_warmup"]:
+        text += " (an upper bound: the week is in the membership warm-up, so it is not compared with other weeks)."
+        return _claim(text, "#escaped", "escaped items")
+    base = escaped_baseline(wh, week)
     if base.empty:
-        text += "; there is no earlier week with data to compare with."
+        text += "; there is no earlier settled week with data to compare with."
     else:
         median = float(np.median(base["escaped"]))
         lo, hi = int(base["escaped"].min()), int(base["escaped"].max())
         weeks = len(base)
         compare = "more than" if n > hi else "fewer than" if n < lo else "within the range of"
         text += (
-            f", {compare} the {weeks} week{'s' if weeks != 1 else ''} before "
+            f", {compare} the {weeks} settled week{'s' if weeks != 1 else ''} before "
             f"(median {fmt(median, 'num')} per week, range {lo:,}–{hi:,})."
         )
     return _claim(text, "#escaped", "escaped items")
@@ -100,13 +100,21 @@ def _reportable_changes(changes: pd.DataFrame) -> pd.DataFrame:
     return changes[~changes["is_warmup"].fillna(False).astype(bool)]
 
 
-def _overlap_claim(changes: pd.DataFrame, week: IsoWeek) -> dict[str, str]:
+def _warmup_pairs(rep: Report) -> int:
+    """Pairs present in both weeks that are left out of the changes as warm-up (the overlap section's counts)."""
+    counts = rep.exports.get("community_overlap_pair_counts")
+    if counts is None:
+        return 0
+    return int(counts.loc[counts["status"] == "in warm-up", "pairs"].sum())
+
+
+def _overlap_claim(changes: pd.DataFrame, week: IsoWeek, warmup_pairs: int = 0) -> dict[str, str]:
     prev = week.shift(-1).label
     usable = _reportable_changes(changes).dropna(subset=["npmi_change"])
     if usable.empty:
         why = (
             "every pair present in both weeks is still in the membership warm-up"
-            if not changes.empty
+            if not changes.empty or warmup_pairs
             else "no community pair is present in both weeks"
         )
         return _claim(
@@ -123,11 +131,6 @@ def _overlap_claim(changes: pd.DataFrame, week: IsoWeek) -> dict[str, str]:
     )
 
 
-def _is_driver(terms: pd.DataFrame) -> pd.Series:
-    """Which terms the summary names as drivers (see the module docstring for the one-line switch)."""
-    return (terms["ci_low"] > 1) | (terms["ci_high"] < 1)
-
-
 def _drivers_claim(drivers: pd.DataFrame, week: IsoWeek) -> dict[str, str]:
     link = ("#drivers", "what drives spread")
     if drivers.empty:
@@ -141,12 +144,12 @@ def _drivers_claim(drivers: pd.DataFrame, week: IsoWeek) -> dict[str, str]:
     terms = terms[(terms["term_kind"] == "affect") & terms["odds_ratio_per_sd"].notna()]
     name = queries.fit_name(scope, key)
     n = fmt(fit["n"].max(), "int")
-    found = terms[_is_driver(terms)] if not terms.empty else terms
+    tested = testing_phrase(fit)
+    name += f"; {tested}" if tested else ""
+    found = terms[is_driver(terms)] if not terms.empty else terms
     if found.empty:
         return _claim(
-            f"The drivers model ({name}, n = {n}) finds no affect feature whose 95% interval excludes "
-            "“no effect”.",
-            *link,
+            f"The drivers model ({name}, n = {n}) finds no affect feature that drives spread.", *link
         )
     strongest = found.assign(size=np.abs(np.log(found["odds_ratio_per_sd"]))).sort_values(
         ["size", "term"], ascending=[False, True], kind="mergesort"
@@ -160,8 +163,8 @@ def _drivers_claim(drivers: pd.DataFrame, week: IsoWeek) -> dict[str, str]:
 
 def _odds_phrase(r: dict[str, Any]) -> str:
     return (
-        f"one SD more {_term_label(r['term'])} with {sig(r['odds_ratio_per_sd'])}× the odds of escaping "
-        f"(95% CI {sig(r['ci_low'])}–{sig(r['ci_high'])})"
+        f"one SD more {term_label(r['term'])} with {sig(r['odds_ratio_per_sd'])}× the odds of escaping "
+        f"(95% CI {sig(r['ci_low'])}–{sig(r['ci_high'])}, q = {sig(r['q_value'])})"
     )
 
 

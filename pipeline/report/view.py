@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from pipeline.report import charts
+import pipeline.report.charts as charts
 
 
 @dataclass

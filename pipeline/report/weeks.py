@@ -66,6 +66,8 @@ class IsoWeek:
 
 
 def last_complete_week(now: datetime | None = None) -> IsoWeek:
-    """The ISO week before the one containing ``now`` (UTC)."""
+    """The ISO week before the one containing ``now`` (UTC): the last complete calendar week. The report's
+    default week is the last complete week of the data (``queries.last_complete_week``, from the mart), capped
+    at this one (``render._default_week``)."""
     now = now or datetime.now(UTC)
     return IsoWeek.of(now).shift(-1)

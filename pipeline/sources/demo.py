@@ -331,23 +331,19 @@ def _emotion_vocab() -> dict[str, list[str]]:
     return vocab
 
 
-def build_world(seed: int, scale: float, emotions: bool = True) -> World:
-    from pipeline.affect import Scorer, text_for_scoring
-
-    rng = np.random.default_rng([seed, 0x5EED])
+def _memberships(rng: np.random.Generator, n_users: int) -> tuple[np.ndarray, list[list[tuple[int, float]]]]:
+    """Each user's activity and the (user, weight) members of every community: home, planted partners, noise."""
     n_comm = len(COMMUNITIES)
-    n_users = max(200, int(USERS_PER_SCALE * scale))
     # Pareto(1.6) activity, capped so one user cannot dominate a small world
     activity = np.minimum((1.0 - rng.random(n_users)) ** (-1.0 / 1.6), 400.0)
     popularity = np.array([p for _, p in COMMUNITIES])
     home = rng.choice(n_comm, size=n_users, p=popularity / popularity.sum())
-    names = [c for c, _ in COMMUNITIES]
-    index = {c: i for i, c in enumerate(names)}
+    index = {c: i for i, (c, _) in enumerate(COMMUNITIES)}
     partner: dict[int, list[tuple[int, float]]] = {i: [] for i in range(n_comm)}
     for a, b, prob, _label in PLANTED_OVERLAP:
         partner[index[a]].append((index[b], prob))
         partner[index[b]].append((index[a], prob))
-    membership = [[] for _ in range(n_comm)]  # (user, weight)
+    membership: list[list[tuple[int, float]]] = [[] for _ in range(n_comm)]
     draws = rng.random((n_users, 3))
     random_other = rng.integers(0, n_comm, size=n_users)
     for user in range(n_users):
@@ -358,8 +354,14 @@ def build_world(seed: int, scale: float, emotions: bool = True) -> World:
                 membership[other].append((user, 0.6))
         if draws[user, 1] < BACKGROUND_SECOND_MEMBERSHIP and random_other[user] != h:
             membership[int(random_other[user])].append((user, 0.4))
-    members, member_cdf = [], []
-    member_sets = []
+    return activity, membership
+
+
+def _member_arrays(
+    membership: list[list[tuple[int, float]]], activity: np.ndarray
+) -> tuple[list[np.ndarray], list[np.ndarray], dict[tuple[int, int], np.ndarray]]:
+    """Per community its members and their cumulative activity weights; per community pair the shared members."""
+    members, member_cdf, member_sets = [], [], []
     for entries in membership:
         users = np.array([u for u, _ in entries], dtype=np.int64)
         weights = np.array([w for _, w in entries]) * activity[users]
@@ -367,45 +369,62 @@ def build_world(seed: int, scale: float, emotions: bool = True) -> World:
         member_cdf.append(np.cumsum(weights) / weights.sum())
         member_sets.append(set(users.tolist()))
     both = {}
-    for i in range(n_comm):
-        for j in range(n_comm):
+    for i in range(len(membership)):
+        for j in range(len(membership)):
             if i != j:
                 both[(i, j)] = np.array(sorted(member_sets[i] & member_sets[j]), dtype=np.int64)
+    return members, member_cdf, both
 
-    vocab = _emotion_vocab()
+
+def _pool_text(rng: np.random.Generator, topic: str, vocab: dict[str, list[str]]) -> str:
+    """0-3 emotional sentences from 1-2 emotions and 1-3 neutral ones about ``topic``, shuffled."""
     emotions_list = list(EMOTION_TEMPLATES)
+    sentences = []
+    chosen = rng.choice(len(emotions_list), size=rng.integers(1, 3), replace=False)
+    for _ in range(rng.integers(0, 4)):
+        emo = emotions_list[int(chosen[rng.integers(len(chosen))])]
+        tpl = EMOTION_TEMPLATES[emo][rng.integers(len(EMOTION_TEMPLATES[emo]))]
+        word = vocab[emo][rng.integers(len(vocab[emo]))]
+        sentences.append(tpl.format(w=word, t=topic))
+    for _ in range(rng.integers(1, 4)):
+        sentences.append(NEUTRAL_SENTENCES[rng.integers(len(NEUTRAL_SENTENCES))].format(t=topic))
+    order = rng.permutation(len(sentences))
+    body = " ".join(sentences[k] for k in order)
+    return body[0].upper() + body[1:]
+
+
+def _text_pools(
+    rng: np.random.Generator, vocab: dict[str, list[str]]
+) -> tuple[list[list[str]], list[list[str]]]:
+    """POOL_PER_COMMUNITY titles and texts per community."""
     pool_titles: list[list[str]] = []
     pool_texts: list[list[str]] = []
-    for name in names:
+    for name, _ in COMMUNITIES:
         titles, texts = [], []
         for _ in range(POOL_PER_COMMUNITY):
             topic = TOPICS[name][rng.integers(len(TOPICS[name]))]
-            sentences = []
-            # 0-3 emotional sentences from 1-2 emotions, 1-3 neutral ones
-            chosen = rng.choice(len(emotions_list), size=rng.integers(1, 3), replace=False)
-            for _ in range(rng.integers(0, 4)):
-                emo = emotions_list[int(chosen[rng.integers(len(chosen))])]
-                tpl = EMOTION_TEMPLATES[emo][rng.integers(len(EMOTION_TEMPLATES[emo]))]
-                word = vocab[emo][rng.integers(len(vocab[emo]))]
-                sentences.append(tpl.format(w=word, t=topic))
-            for _ in range(rng.integers(1, 4)):
-                sentences.append(NEUTRAL_SENTENCES[rng.integers(len(NEUTRAL_SENTENCES))].format(t=topic))
-            order = rng.permutation(len(sentences))
-            body = " ".join(sentences[k] for k in order)
+            texts.append(_pool_text(rng, topic, vocab))
             titles.append(f"About {topic}")
-            texts.append(body[0].upper() + body[1:])
         pool_titles.append(titles)
         pool_texts.append(texts)
+    return pool_titles, pool_texts
+
+
+def _escape_logits(
+    pool_titles: list[list[str]], pool_texts: list[list[str]]
+) -> tuple[list[np.ndarray], dict[str, float], dict[str, float], float]:
+    """The planted escape log-odds of every pool text (from its scored, standardised features), with the
+    features' means and standard deviations and the intercept."""
+    from pipeline.affect import Scorer, text_for_scoring
 
     scorer = Scorer(emotions=True)
-    features = {f: [] for f in PLANTED_EFFECTS}
-    for c in range(n_comm):
-        scores = scorer.score_many(
-            [text_for_scoring(t, x) for t, x in zip(pool_titles[c], pool_texts[c], strict=True)]
-        )
+    features: dict[str, list[np.ndarray]] = {f: [] for f in PLANTED_EFFECTS}
+    for titles, texts in zip(pool_titles, pool_texts, strict=True):
+        scores = scorer.score_many([text_for_scoring(t, x) for t, x in zip(titles, texts, strict=True)])
         for f in PLANTED_EFFECTS:
             features[f].append(np.asarray(scores[f], dtype=float))
     # standardize with the distribution the simulator actually draws from: community popularity x uniform pool
+    popularity = np.array([p for _, p in COMMUNITIES])
     weight = np.repeat(popularity / popularity.sum() / POOL_PER_COMMUNITY, POOL_PER_COMMUNITY)
     mean, sd = {}, {}
     for f, parts in features.items():
@@ -414,17 +433,31 @@ def build_world(seed: int, scale: float, emotions: bool = True) -> World:
         sd[f] = float(math.sqrt(np.sum(weight * (values - mean[f]) ** 2))) or 1.0
     intercept = math.log(BASE_ESCAPE_RATE / (1 - BASE_ESCAPE_RATE))
     logits = []
-    for c in range(n_comm):
+    for c in range(len(pool_texts)):
         logit = np.full(POOL_PER_COMMUNITY, intercept)
         for f, beta in PLANTED_EFFECTS.items():
             logit += beta * (features[f][c] - mean[f]) / sd[f]
         logits.append(logit)
+    return logits, mean, sd, intercept
 
-    comment_pool = []
+
+def _comment_pool(rng: np.random.Generator, vocab: dict[str, list[str]]) -> list[str]:
     all_words = [w for words in vocab.values() for w in words]
+    pool = []
     for _ in range(600):
         tpl = COMMENT_SENTENCES[rng.integers(len(COMMENT_SENTENCES))]
-        comment_pool.append(tpl.format(w=all_words[rng.integers(len(all_words))]).capitalize())
+        pool.append(tpl.format(w=all_words[rng.integers(len(all_words))]).capitalize())
+    return pool
+
+
+def build_world(seed: int, scale: float, emotions: bool = True) -> World:
+    rng = np.random.default_rng([seed, 0x5EED])
+    activity, membership = _memberships(rng, max(200, int(USERS_PER_SCALE * scale)))
+    members, member_cdf, both = _member_arrays(membership, activity)
+    vocab = _emotion_vocab()
+    pool_titles, pool_texts = _text_pools(rng, vocab)
+    logits, mean, sd, intercept = _escape_logits(pool_titles, pool_texts)
+    popularity = np.array([p for _, p in COMMUNITIES])
     return World(
         seed=seed,
         scale=scale,
@@ -439,7 +472,7 @@ def build_world(seed: int, scale: float, emotions: bool = True) -> World:
         feature_mean=mean,
         feature_sd=sd,
         intercept=intercept,
-        comment_pool=comment_pool,
+        comment_pool=_comment_pool(rng, vocab),
     )
 
 
@@ -450,8 +483,8 @@ class DemoSource:
 
     def __init__(self, settings: Settings):
         self.settings = settings
-        self.seed = int(settings.get("demo", "seed"))
-        self.scale = float(settings.get("demo", "scale"))
+        self.seed = settings.demo.seed
+        self.scale = settings.demo.scale
 
     @cached_property
     def world(self) -> World:
@@ -504,7 +537,7 @@ class DemoSource:
         resume_from = ctx.cursor.get("next_day")
         day = date.fromisoformat(resume_from) if resume_from else first_day
         lo, hi = since.timestamp(), until.timestamp()
-        delay = float(self.settings.get("demo", "page_delay_seconds", 0.0))
+        delay = self.settings.demo.page_delay_seconds
         while day <= last_day:
             items = [it for it in self.generate_day(day) if lo <= it["created_utc"] < hi]
             for chunk, start in enumerate(range(0, len(items), ROOTS_PER_PAGE * 6)):

@@ -1,6 +1,5 @@
--- grain: one row per (platform, week_start, user_a, user_b) of the platforms whose communities are detected:
---   communities.detect_platforms, plus mastodon when mastodon.community = 'detected' (as
---   pipeline.communities.detect_platforms)
+-- grain: one row per (platform, week_start, user_a, user_b) of the platforms whose communities are detected
+--   (cfg_detect_platforms, registered by the warehouse from pipeline.platforms.detected_platforms)
 -- description: The weekly interaction graph community detection partitions (pipeline.communities). A reply,
 --   quote or reshare by user a of an item by user b adds 1 to the undirected edge a-b of the week of the
 --   interaction; self interactions, deleted authors and configured bots are left out. Reads stg_posts, so it is
@@ -15,9 +14,7 @@ with
 items as (
     select platform, post_id, author_id, parent_id, shared_id, created_at
     from stg_posts
-    where
-        list_contains(getvariable('communities_detect_platforms')::varchar[], platform)
-        or (platform = 'mastodon' and getvariable('mastodon_community') = 'detected')
+    where platform in (select platform from cfg_detect_platforms)
 ),
 
 humans as (

@@ -1,5 +1,5 @@
 -- One row per item: stg_posts with the community filled in where the platform has none of its own
--- (cascades / communities.detect_platforms, e.g. x and bluesky): the Leiden community of the item's author in the
+-- (cfg_detect_platforms, e.g. x and bluesky): the Leiden community of the item's author in the
 -- item's ISO week (int_detected_communities, written by pipeline.communities before this layer runs). An explicit
 -- community (an X Community id) always wins. Every mart reads items from here, never from stg_posts.
 -- node_key is a 64-bit hash of post_id used as a compact join key by the cascade models; week_start is the Monday

@@ -1,6 +1,6 @@
 -- grain: one row per (platform, ISO week) with a detected community partition
 -- description: The weekly Leiden runs that give communities to platforms without their own
---   (communities.detect_platforms): parameters, graph size and modularity, for reproducibility and to judge how
+--   (cfg_detect_platforms): parameters, graph size and modularity, for reproducibility and to judge how
 --   clear the community structure was that week. Users and their communities are in int_detected_communities.
 -- column platform: platform the graph was built for
 -- column week_start: Monday (UTC) of the week

@@ -8,9 +8,9 @@
 --   so a series that never moved cannot alert on a change of one, and a tenth of the median, so a large steady
 --   series does not alert on a change of a few percent). A row needs at least
 --   alerts.min_baseline_weeks (4) baseline weeks, |robust z| >= alerts.min_z (3.5) and the value or the median
---   >= alerts.min_count (10). Weeks: complete = neither the platform's first nor its last week of data; warm-up =
---   less than explain.warmup_days (items, communities) or membership.window_days (community pairs) of the
---   platform's data before the end of the week. Both are excluded from the alert weeks and the baselines.
+--   >= alerts.min_count (10). Weeks: only complete weeks (fct_weekly_trends.is_complete_week) out of the membership
+--   warm-up (fct_weekly_trends.is_warmup: less than membership.window_days of lake coverage before the week) alert
+--   or serve as baseline; the others are left out of both.
 -- column iso_week: ISO week of the alert, 'YYYY-Www'
 -- column week_start: Monday (UTC) of that week
 -- column platform: platform of the series
@@ -34,23 +34,20 @@ settings as (
         getvariable('alerts_min_z')::double as min_z,
         getvariable('alerts_baseline_weeks')::integer as baseline_weeks,
         getvariable('alerts_min_baseline_weeks')::integer as min_baseline_weeks,
-        getvariable('alerts_min_count')::double as min_count,
-        getvariable('explain_warmup_days')::integer as warmup_days,
-        getvariable('membership_window_days')::integer as overlap_warmup_days
+        getvariable('alerts_min_count')::double as min_count
 ),
 
--- the weeks of each platform and whether they can alert / serve as baseline; once the weekly marts carry
--- is_complete_week and is_warmup, these two expressions become those columns
+-- the weeks of each platform and whether they can alert / serve as baseline, from the weekly mart: complete
+-- (the week ended within the lake's coverage) and out of the membership warm-up (fct_weekly_trends.is_warmup, one
+-- value per platform and week)
 platform_weeks as (
     select
-        w.platform,
-        w.week_start,
-        w.week_start > min(w.week_start) over p and w.week_start < max(w.week_start) over p as is_complete_week,
-        date_diff('day', h.first_item, w.week_start + interval 7 day) as history_days
-    from (select distinct platform, week_start from fct_weekly_trends) as w
-    inner join (select platform, min(created_at) as first_item from int_posts group by platform) as h
-        using (platform)
-    window p as (partition by w.platform)
+        platform,
+        week_start,
+        bool_and(is_complete_week) as is_complete_week,
+        bool_or(is_warmup) as is_warmup
+    from fct_weekly_trends
+    group by platform, week_start
 ),
 
 series as (
@@ -72,11 +69,7 @@ eligible as (
     select s.*, [s.value] as observed
     from series as s
     inner join platform_weeks as w using (platform, week_start)
-    cross join settings as c
-    where
-        w.is_complete_week
-        and w.history_days >= case when s.subject_kind = 'community_pair' then c.overlap_warmup_days
-            else c.warmup_days end
+    where w.is_complete_week and not w.is_warmup
 ),
 
 -- items: each escaped root against the escaped roots of its origin community in the baseline weeks
@@ -89,8 +82,7 @@ item_weeks as (
         list(i.outsider_engagers::double order by i.root_id) as observed
     from fct_item_spread as i
     inner join platform_weeks as w using (platform, week_start)
-    cross join settings as c
-    where i.escaped and w.is_complete_week and w.history_days >= c.warmup_days
+    where i.escaped and w.is_complete_week and not w.is_warmup
     group by all
 ),
 

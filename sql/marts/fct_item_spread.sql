@@ -33,7 +33,8 @@
 -- column minutes_to_first_outsider: first_outsider_at - root_created_at, in minutes
 -- column dominant_emotion: the NRC emotion (anger, anticipation, disgust, fear, joy, sadness, surprise, trust) with
 --   the highest rate in the root's text (fct_affect; ties: alphabetical); null when no emotion word or not scored
--- column permalink: the root's public URL on its platform (reddit.com, x.com, the demo's demo.ripple.invalid); null
+-- column permalink: the root's public URL on its platform (reddit.com, x.com, bsky.app, the Mastodon status page,
+--   the demo's demo.ripple.invalid); null
 --   where the platform has none that can be built from the id
 -- column text_snippet: the first 140 characters of the root's title (or text when it has none), whitespace
 --   collapsed
@@ -141,7 +142,8 @@ root_posts as (
         p.title,
         p.text,
         p.root_id as thread_root_id,
-        p.community
+        p.community,
+        p.url
     from cascades as c
     inner join int_posts as p on p.post_id = c.root_id
 ),
@@ -210,6 +212,9 @@ final as (
                 then 'https://x.com/i/status/' || substr(c.root_id, 3)
             when c.platform = 'demo'
                 then 'https://demo.ripple.invalid/' || coalesce(rp.community, '_') || '/' || substr(c.root_id, 6)
+            -- Bluesky (bsky.app) and Mastodon (the status page) land the public URL with each item
+            when c.platform in ('bluesky', 'mastodon') and rp.url like 'https://%'
+                then rp.url
         end as permalink,
         left(
             regexp_replace(trim(coalesce(nullif(trim(rp.title), ''), rp.text, '')), '\s+', ' ', 'g'), 140

@@ -12,9 +12,10 @@ select
     a.baseline_weeks,
     a.robust_z,
     a.direction,
-    p.url,
+    coalesce(i.permalink, p.url) as url,
     coalesce(nullif(trim(p.title), ''), p.text) as item_text
 from fct_alerts as a
 left join stg_posts as p on a.subject_kind = 'item' and p.post_id = a.subject
+left join fct_item_spread as i on a.subject_kind = 'item' and i.root_id = a.subject
 where a.iso_week = $week
 order by abs(a.robust_z) desc, a.platform, a.subject_kind, a.subject, a.metric

@@ -1,5 +1,7 @@
 -- the roots of the week $week that escaped their origin community, with their text, how fast their cascade grew
--- and the affect of their text; most outsiders reached first
+-- and the affect of their text; most outsiders reached first. url: the mart's permalink, else the platform URL of
+-- stg_posts (Bluesky, Mastodon); is_warmup / history_days: the membership behind the escape flag saw less than a
+-- full window (fct_item_spread)
 select
     s.root_id,
     s.platform,
@@ -12,9 +14,14 @@ select
     s.outsider_share,
     s.communities_reached,
     s.community_entropy,
+    s.is_warmup,
+    s.history_days,
+    s.text_snippet as mart_snippet,
+    s.dominant_emotion,
+    s.minutes_to_first_outsider,
     p.title,
     p.text,
-    p.url,
+    coalesce(s.permalink, p.url) as url,
     p.author_name,
     c.minutes_to_depth_1,
     c.minutes_to_depth_2,

@@ -1,4 +1,5 @@
--- every fit and term of the spread-driver regression
+-- every fit and term of the spread-driver regression, with the multiple-testing figures: is_driver (q_value < 0.05,
+-- Benjamini-Hochberg across the affect terms of the fit), terms_tested and the fit's inference method
 select
     fit_scope,
     fit_key,
@@ -9,6 +10,10 @@ select
     term_kind,
     scale,
     p_value,
+    q_value,
+    is_driver,
+    terms_tested,
+    inference,
     n,
     n_escaped,
     status,

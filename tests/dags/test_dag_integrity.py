@@ -185,15 +185,15 @@ def test_credentials_come_from_the_environment_connection_or_none(ripple_env, mo
     monkeypatch.delenv("AIRFLOW_CONN_X_DEFAULT", raising=False)
     monkeypatch.delenv("AIRFLOW_CONN_REDDIT_DEFAULT", raising=False)
     # no connection: the pipeline falls back to its own configuration (praw.ini, X_BEARER_TOKEN)
-    assert nightly.credentials("x") is None
-    assert nightly.credentials("demo") is None
+    assert lib.credentials_for("x", nightly.connection) is None
+    assert lib.credentials_for("demo", nightly.connection) is None
     monkeypatch.setenv(
         "AIRFLOW_CONN_REDDIT_DEFAULT",
         json.dumps(
             {"conn_type": "generic", "login": "cid", "password": "csecret", "extra": {"user_agent": "ua"}}
         ),
     )
-    assert nightly.credentials("reddit") == {
+    assert lib.credentials_for("reddit", nightly.connection) == {
         "client_id": "cid",
         "client_secret": "csecret",
         "user_agent": "ua",
@@ -552,7 +552,7 @@ def test_build_logs_the_run_as_running_before_it_builds(ripple_env, monkeypatch)
         raise RuntimeError("stop here")
 
     monkeypatch.setattr("pipeline.warehouse.build_candidate", build_candidate)
-    running = lambda: lib.run_log_entry_of(TI(), dag_run, ["demo"], running=True)  # noqa: E731
+    running = lambda: lib.run_log_entry_of({"ti": TI(), "dag_run": dag_run}, running=True)  # noqa: E731
     with pytest.raises(RuntimeError, match="stop here"):
         lib.build(plan["run_id"], running=running)
     assert seen == [[(plan["run_id"], "running")]]
@@ -561,7 +561,7 @@ def test_build_logs_the_run_as_running_before_it_builds(ripple_env, monkeypatch)
     assert entry["key_fingerprint"] == "0123456789abcdef" and entry["failed_steps"] == []
     assert entry["seconds"] == {"ingest:demo": 1.0, "affect": 2.0}
     # the finished entry of the same run follows it
-    finished = lib.run_log_entry_of(TI(), dag_run, ["demo"])
+    finished = lib.run_log_entry_of({"ti": TI(), "dag_run": dag_run})
     assert finished["status"] == "failed" and finished["key_fingerprint"] == "0123456789abcdef"
 
 

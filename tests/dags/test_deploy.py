@@ -20,6 +20,8 @@ AIRFLOW_SERVICES = {
     "airflow-triggerer": "triggerer",
 }
 CELERY_SERVICES = {"redis", "airflow-worker"}
+#: services that listen to a live network: never started by a plain `docker compose up`
+OPT_IN_SERVICES = {"bluesky-stream": "bluesky"}
 _VAR = re.compile(r"(?<!\$)\$\{(\w+)(?::?-([^}]*))?\}")
 
 
@@ -128,6 +130,8 @@ def test_celery_is_an_opt_in_profile(services):
     for name, service in services.items():
         if name in CELERY_SERVICES:
             assert service.get("profiles") == ["celery"], name
+        elif name in OPT_IN_SERVICES:
+            assert service.get("profiles") == [OPT_IN_SERVICES[name]], name
         else:
             assert not service.get("profiles"), f"{name} would not start with a plain `docker compose up`"
     worker = services["airflow-worker"]
@@ -299,3 +303,12 @@ def test_operations_docs_cover_schedules_backfills_failures_and_logs():
         "ripple_weekly_report",
     ):
         assert needle in text, needle
+
+
+def test_the_bluesky_stream_runs_ripple_stream_next_to_airflow(services):
+    stream = services["bluesky-stream"]
+    assert stream["entrypoint"] == ["ripple"] and stream["command"] == ["stream", "bluesky"]
+    assert stream["restart"] == "always"
+    assert stream["depends_on"]["airflow-init"]["condition"] == "service_completed_successfully"
+    # the same data volume as the DAGs: the nightly build reads what the stream committed
+    assert "ripple-data:/opt/ripple-data" in stream["volumes"]

@@ -214,3 +214,46 @@ def test_mastodon_communities_are_detected_only_when_configured(tmp_path: Path, 
         labels = {r["author_id"]: r["community"] for r in assigned}
         assert set(labels) == set(GROUPS["a"]) | set(GROUPS["b"])
         assert len({labels[u] for u in GROUPS["a"]}) == 1 and labels["a0"] != labels["b0"]
+
+
+def test_detected_platforms_come_from_the_declarations_unless_configured(tmp_path: Path) -> None:
+    from pipeline.communities import detect_platforms
+    from pipeline.config import load_settings
+
+    def detected(**overrides: dict) -> list[str]:
+        return detect_platforms(load_settings(data_dir=tmp_path, environ={}, overrides=overrides))
+
+    # unset: the platforms declared without native communities (pipeline.platforms)
+    assert detected() == ["bluesky", "x"]
+    # set: that list instead; [] turns detection off
+    assert detected(communities={"detect_platforms": ["x"]}) == ["x"]
+    assert detected(communities={"detect_platforms": []}) == []
+    # a platform whose section says community = "detected" is added either way
+    assert detected(mastodon={"community": "detected"}) == ["bluesky", "x", "mastodon"]
+    both = {"communities": {"detect_platforms": []}, "mastodon": {"community": "detected"}}
+    assert detected(**both) == ["mastodon"]
+
+
+def _as_mastodon(row: dict) -> dict:
+    moved = {
+        k: v.replace("x:", "mastodon:", 1) if k.endswith("_id") and isinstance(v, str) else v
+        for k, v in row.items()
+    }
+    return {**moved, "post_id": row["post_id"].replace("x:", "mastodon:", 1), "platform": "mastodon"}
+
+
+def test_the_interaction_edges_follow_the_detected_platforms(tmp_path: Path) -> None:
+    x_rows = group_rows(0, GROUPS, ("a0", "b0"))
+    rows = x_rows + [_as_mastodon(r) for r in x_rows]
+    query = "select platform, count(*) as edges from int_interaction_edges group by all order by all"
+    # default: x is declared without native communities, mastodon uses instances
+    con = build_warehouse(tmp_path / "default", rows)
+    assert con.execute("select * from cfg_detect_platforms order by all").fetchall() == [("bluesky",), ("x",)]
+    # each group of 6 is a clique (15 edges), plus the bridge a0-b0
+    assert con.execute(query).fetchall() == [("x", 31)]
+    overrides = {"communities": {"detect_platforms": []}, "mastodon": {"community": "detected"}}
+    con = build_warehouse(tmp_path / "mastodon", rows, overrides=overrides)
+    assert con.execute("select * from cfg_detect_platforms").fetchall() == [("mastodon",)]
+    assert con.execute(query).fetchall() == [("mastodon", 31)]
+    detected = con.execute("select distinct platform from int_detected_communities").fetchall()
+    assert detected == [("mastodon",)]

@@ -63,7 +63,7 @@ def demo_published(tmp_path_factory: pytest.TempPathFactory):
     settings = load_settings(
         data_dir=data_dir, overrides={"demo": {"scale": 0.05}}, environ={"RIPPLE_PSEUDONYM_KEY": "docs-key"}
     )
-    since = DEMO_UNTIL - timedelta(days=float(settings.get("run", "initial_lookback_days")))
+    since = DEMO_UNTIL - timedelta(days=settings.run.initial_lookback_days)
     run_nightly(settings, since=since.isoformat(), until=DEMO_UNTIL.isoformat())
     return settings
 
@@ -214,7 +214,14 @@ def test_intermediate_config_and_truth_tables_are_commented(published, demo_publ
         ).fetchall()
     finally:
         con.close()
-    expected = {"int_posts", "int_cascade_nodes", "int_membership", "stg_affect", "cfg_bots"}
+    expected = {
+        "int_posts",
+        "int_cascade_nodes",
+        "int_membership",
+        "stg_affect",
+        "cfg_bots",
+        "cfg_detect_platforms",
+    }
     if which == "demo":
         expected |= {"demo_planted_effects", "demo_planted_overlap"}
     else:

@@ -9,6 +9,7 @@ import shutil
 import threading
 from datetime import UTC, date, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, HTTPServer
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -33,7 +34,8 @@ QUIET_WEEK = "2026-W40"
 def demo(tmp_path_factory: pytest.TempPathFactory) -> Settings:
     settings = load_settings(
         data_dir=tmp_path_factory.mktemp("alerts"),
-        overrides={"demo": {"scale": 0.1}, "affect": {"processes": 1}},
+        # a 6-day membership window (the first item is a little after Monday 00:00): the eight weeks of lake hold one warm-up week (W35) and settled ones
+        overrides={"demo": {"scale": 0.1}, "affect": {"processes": 1}, "membership": {"window_days": 6}},
         environ={"RIPPLE_PSEUDONYM_KEY": "alerts-tests"},
     )
     lake.ingest(get_source("demo", settings), settings, Window(START, UNTIL))
@@ -71,7 +73,15 @@ def test_the_planted_burst_fires_and_a_quiet_week_raises_none(demo: Settings) ->
         "select iso_week, items from fct_weekly_trends where community = ? order by week_start",
         BURST_COMMUNITY,
     ).set_index("iso_week")["items"]
-    # complete weeks: not the first (W35) nor the last (W43) week of data; warm-up: explain.warmup_days = 7
+    # baseline: the complete weeks out of the warm-up (fct_weekly_trends); W35 is the warm-up, W43 is running
+    flags = query(
+        demo,
+        "select iso_week, bool_and(is_complete_week) as complete, bool_or(is_warmup) as warmup "
+        "from fct_weekly_trends group by iso_week order by iso_week",
+    ).set_index("iso_week")
+    assert bool(flags.loc["2026-W35", "warmup"]) and not bool(flags.loc["2026-W43", "complete"])
+    settled = [w for w in flags.index if flags.loc[w, "complete"] and not flags.loc[w, "warmup"]]
+    assert settled[:6] == ["2026-W36", "2026-W37", "2026-W38", "2026-W39", "2026-W40", BURST_WEEK]
     base = trends.loc["2026-W36":"2026-W40"].to_numpy(dtype=float)
     median = np.median(base)
     mad = np.median(np.abs(base - median))
@@ -85,8 +95,23 @@ def test_the_planted_burst_fires_and_a_quiet_week_raises_none(demo: Settings) ->
 
 def test_no_alert_without_enough_baseline_weeks(demo: Settings) -> None:
     weeks = query(demo, "select distinct iso_week from fct_alerts")["iso_week"]
-    # W35 is incomplete, W36-W39 have fewer than alerts.min_baseline_weeks = 4 weeks before them
-    assert all(w >= "2026-W40" for w in weeks), list(weeks)
+    # W35 is warm-up, W36-W39 have fewer than alerts.min_baseline_weeks = 4 weeks before them, W43 is running
+    assert all("2026-W40" <= w < "2026-W43" for w in weeks), list(weeks)
+
+
+def test_no_alert_and_no_baseline_in_the_warm_up(tmp_path: Path) -> None:
+    """With the default 90-day membership window the eight weeks of lake are all warm-up: no week alerts."""
+    settings = load_settings(
+        data_dir=tmp_path,
+        overrides={"demo": {"scale": 0.05}, "affect": {"processes": 1}},
+        environ={"RIPPLE_PSEUDONYM_KEY": "alerts-tests"},
+    )
+    lake.ingest(get_source("demo", settings), settings, Window(START, UNTIL))
+    score_affect(settings)
+    build(settings)
+    flags = query(settings, "select bool_and(is_warmup) as all_warmup, count(*) as n from fct_weekly_trends")
+    assert bool(flags["all_warmup"][0]) and int(flags["n"][0]) > 0
+    assert query(settings, "select * from fct_alerts").empty
 
 
 # ------------------------------------------------------------------------------------------- sending

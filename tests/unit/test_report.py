@@ -29,6 +29,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from test_report_warehouse import (  # noqa: E402
     REAL_NAME,
     REPORT_WEEK,
+    WINDOW_DAYS,
     XSS,
     build_warehouse,
     fixture_settings,
@@ -96,8 +97,15 @@ def test_default_week_falls_back_to_the_latest_week_with_data(rep: SimpleNamespa
     wh = Warehouse(rep.con)
     assert resolve_week(wh, None, NOW) == (IsoWeek.parse("2026-W10"), [])
     week, notes = resolve_week(wh, None, datetime(2026, 4, 21, tzinfo=UTC))  # W16 ended, no data since W11
-    assert week.label == "2026-W11"  # the orphan reply and some comments spill into Monday of W11
-    assert "no items in 2026-W16" in notes[0] and "2026-W11" in notes[0]
+    # the default is the last complete week of the data (the mart last_complete_week), not the latest week with
+    # items: the orphan reply and some comments spill into Monday of W11, which the lake does not cover to its end
+    assert week.label == "2026-W10"
+    assert "do not cover 2026-W16" in notes[0] and "2026-W10" in notes[0]
+    assert (
+        rep.con.execute("select max(iso_week) from fct_weekly_trends where items > 0").fetchone()[0]
+        == "2026-W11"
+    )
+    assert rep.con.execute("select max(iso_week) from last_complete_week").fetchone()[0] == "2026-W10"
     week, notes = resolve_week(wh, "2025-W30", NOW)
     assert week.label == "2025-W30"
     assert notes[-1].startswith("No data: the warehouse has no items in 2025-W30")
@@ -385,13 +393,27 @@ def test_spread_drivers_and_reading(rep: SimpleNamespace) -> None:
 def _drivers_table() -> pd.DataFrame:
     """The shape pipeline.explain writes: an overall fit with affect terms, controls and a 0/1 indicator, and
     a weekly fit without enough data."""
-    base = {"fit_scope": "overall", "fit_key": "all", "n": 400, "n_escaped": 90, "status": "ok", "note": None}
-    affect = {**base, "term_kind": "affect", "scale": "per_sd"}
+    base = {
+        "fit_scope": "overall",
+        "fit_key": "all",
+        "n": 400,
+        "n_escaped": 90,
+        "status": "ok",
+        "note": None,
+        "inference": "score_bootstrap_webb",
+    }
+    affect = {**base, "term_kind": "affect", "scale": "per_sd", "terms_tested": 4}
     control = {**base, "term_kind": "control", "scale": "per_sd"}
     rows = [
-        {**affect, "term": "nrc_anger", "odds_ratio_per_sd": 1.82, "ci_low": 1.41, "ci_high": 2.35},
-        {**affect, "term": "nrc_trust", "odds_ratio_per_sd": 0.70, "ci_low": 0.55, "ci_high": 0.89},
-        {**affect, "term": "vader_compound", "odds_ratio_per_sd": 1.04, "ci_low": 0.88, "ci_high": 1.22},
+        {**affect, "term": "nrc_anger", "odds_ratio_per_sd": 1.82, "ci_low": 1.41, "ci_high": 2.35}
+        | {"q_value": 0.002, "is_driver": True},
+        {**affect, "term": "nrc_trust", "odds_ratio_per_sd": 0.70, "ci_low": 0.55, "ci_high": 0.89}
+        | {"q_value": 0.03, "is_driver": True},
+        {**affect, "term": "vader_compound", "odds_ratio_per_sd": 1.04, "ci_low": 0.88, "ci_high": 1.22}
+        | {"q_value": 0.6, "is_driver": False},
+        # its interval excludes 1, but not after testing four terms (q >= 0.05): not a driver
+        {**affect, "term": "nrc_joy", "odds_ratio_per_sd": 1.30, "ci_low": 1.01, "ci_high": 1.67}
+        | {"q_value": 0.08, "is_driver": False},
         {
             **control,
             "term": "log_author_prior_items",
@@ -435,10 +457,13 @@ def test_driver_reading_in_plain_words() -> None:
         "Week 2026-W10 fit (n = 60, 9 escaped): insufficient data: fewer than 20 escaped items. "
         "No reading is possible."
     )
-    assert "anger words goes with 1.82× the odds of escaping (95% CI 1.41–2.35)" in overall
-    assert "30% lower odds (95% CI 0.55–0.89)" in overall
+    assert "anger words goes with 1.82× the odds of escaping (95% CI 1.41–2.35, q = 0.002)" in overall
+    assert "30% lower odds (95% CI 0.55–0.89, q = 0.03)" in overall
+    assert "4 affect terms tested, drivers at q < 0.05" in overall
+    assert "wild cluster score bootstrap" in overall
     assert (
-        "No clear association for VADER compound. Controls held constant: log_author_prior_items" in overall
+        "No clear association for joy words, VADER compound. Controls held constant: log_author_prior_items"
+        in overall
     )
     assert "3.50×" not in overall  # a 0/1 indicator (weekday) is not read as "per standard deviation"
 
@@ -487,7 +512,7 @@ def test_same_warehouse_and_week_give_the_same_report(rep: SimpleNamespace, tmp_
     result = CliRunner().invoke(
         app,
         ["report", "--week", REPORT_WEEK, "--data-dir", str(rep.settings.data_dir)],
-        env={"RIPPLE__REPORT__TOP_ITEMS": "100"},
+        env={"RIPPLE__REPORT__TOP_ITEMS": "100", "RIPPLE__MEMBERSHIP__WINDOW_DAYS": str(WINDOW_DAYS)},
     )
     assert result.exit_code == 0, result.output
     assert str(rep.path) in result.output.replace("\n", "")
@@ -529,7 +554,10 @@ def test_an_empty_warehouse_renders_every_section(tmp_path: Path) -> None:
     assert "No item posted in 2026-W10 escaped its origin community." in html
     for noun in ("word or phrase", "hashtag", "domain"):
         assert f"No {noun} qualifies this week (z ≥ 1.96)." in html
-    assert '<section id="summary">' in html and "there is no earlier week with data to compare with" in html
+    assert (
+        '<section id="summary">' in html
+        and "there is no earlier settled week with data to compare with" in html
+    )
 
 
 def test_a_week_without_data_says_so(rep: SimpleNamespace, tmp_path: Path) -> None:
@@ -606,16 +634,31 @@ def test_summary_opens_the_report_and_cites_its_sections(rep: SimpleNamespace) -
         "select iso_week, count(*) filter (where escaped) as n from fct_item_spread group by iso_week"
     ).df()
     counts = dict(zip(escaped["iso_week"], escaped["n"], strict=True))
-    base = [counts[w] for w in ("2026-W06", "2026-W07", "2026-W08", "2026-W09")]
+    # the baseline: the settled weeks before (complete, out of the membership warm-up)
+    settled = rep.con.execute(
+        "select distinct iso_week from fct_weekly_trends where is_complete_week and not is_warmup "
+        "and iso_week < ? and cascades > 0 order by 1",
+        [REPORT_WEEK],
+    ).df()["iso_week"]
+    assert "2026-W05" not in set(settled) and "2026-W09" in set(settled)
+    base = [counts[w] for w in settled if w >= "2026-W02"]
     text = claims[0][0]
     assert text.startswith(f"{counts[REPORT_WEEK]:,} items posted in {REPORT_WEEK} escaped")
+    assert f"the {len(base)} settled weeks before" in text
     assert f"median {np.median(base):g} per week, range {min(base)}–{max(base)}" in text
     top = export(rep, "escaped_items").iloc[0]
     notable = next(t for t, h in claims if h == "#item-1")
     assert top["origin_community"] in notable.replace("&lt;", "<").replace("&gt;", ">")
     assert str(top["title"])[:30].replace("<", "&lt;").replace(">", "&gt;") in notable
-    # the fixture's data start 5 weeks before the report week: every overlap change is a warm-up artefact
-    assert any("still in the membership warm-up" in t for t, _ in claims)
+    # the biggest overlap change is the first of the section's changes, none of them in the warm-up
+    changes = export(rep, "community_overlap_changes")
+    assert not changes["is_warmup"].any()
+    overlap = next(t for t, h in claims if h == "#overlap")
+    if changes.dropna(subset=["npmi_change"]).empty:
+        assert "No change in community overlap" in overlap
+    else:
+        first = changes.dropna(subset=["npmi_change"]).iloc[0]
+        assert f"{first['community_a']} and {first['community_b']}" in overlap
 
 
 def test_summary_sentences_from_tables() -> None:
@@ -624,9 +667,15 @@ def test_summary_sentences_from_tables() -> None:
     week = IsoWeek.parse(REPORT_WEEK)
     drivers = _drivers_claim(_drivers_table(), week)
     assert drivers["href"] == "#drivers"
-    assert "anger words with 1.82× the odds of escaping (95% CI 1.41–2.35)" in drivers["text"]
+    assert "anger words with 1.82× the odds of escaping (95% CI 1.41–2.35, q = 0.002)" in drivers["text"]
     assert "trust words with 0.7× the odds" in drivers["text"]
     assert "VADER" not in drivers["text"]  # its interval includes 1
+    assert (
+        "joy" not in drivers["text"]
+    )  # its interval excludes 1, but q >= 0.05: the same rule as the section
+    assert "4 affect terms tested" in drivers["text"] and "wild cluster score bootstrap" in drivers["text"]
+    none = _drivers_claim(_drivers_table().assign(is_driver=False), week)["text"]
+    assert "finds no affect feature that drives spread" in none and "1.82" not in none
     pair = {"platform": "demo", "shared_members": 12, "lift_prev_week": 1.0, "npmi_prev_week": 0.041}
     changes = pd.DataFrame(
         [
@@ -649,14 +698,16 @@ def test_summary_sentences_from_tables() -> None:
 def test_listed_items_have_permalink_snippet_and_cascade_drawing(rep: SimpleNamespace) -> None:
     items = export(rep, "escaped_items")
     posts = rep.posts.set_index("post_id")
+    # the link: the mart's permalink, else the platform URL of the item
+    permalinks = dict(rep.con.execute("select root_id, permalink from fct_item_spread").fetchall())
     rows = re.findall(r'<tr id="item-(\d+)">(.*?)</tr>', rep.html, re.S)
     assert len(rows) == len(items)  # top_items is 100 in the fixture: every item is listed
     linked = 0
     for rank, row in rows:
         root = items.loc[int(rank) - 1, "root_id"]
-        url, text = posts.loc[root, "url"], posts.loc[root, "text"]
+        url, text = permalinks.get(root) or posts.loc[root, "url"], posts.loc[root, "text"]
         if isinstance(url, str):
-            assert f'<a class="permalink" href="{url}" rel="noopener noreferrer">' in row
+            assert f'<a class="permalink" href="{html_escape(url)}" rel="noopener noreferrer">' in row
             linked += 1
         else:
             assert "permalink" not in row
@@ -759,10 +810,10 @@ def test_alerts_are_shown_near_the_top(rep: SimpleNamespace) -> None:
     rows = re.findall(r"<tr class=\"alert-(up|down)\">(.*?)</tr>", table.group(0), re.S)
     assert len(rows) == len(ref)
     for (direction, row), rec in zip(rows, ref.itertuples(), strict=True):
-        assert rec.subject.replace("<", "&lt;") in row and f">{int(rec.value):,}<" in row
+        assert html_escape(rec.subject) in row and f">{int(rec.value):,}<" in row
         assert direction == ("up" if rec.robust_z > 0 else "down")
     claim = next(t for t, h in _summary_items(rep.html) if h == "#alerts")
-    assert ref["subject"].iloc[0] in claim
+    assert html_escape(ref["subject"].iloc[0]) in claim
 
 
 def test_the_report_folder_holds_the_community_flow_network(rep: SimpleNamespace) -> None:
@@ -781,3 +832,87 @@ def test_the_report_folder_holds_the_community_flow_network(rep: SimpleNamespace
         dest["origin_community"], dest["destination_community"], dest["escaped_items"], strict=True
     ):
         assert g.edges[f"demo:{o}", f"demo:{d}"]["escaped"] == n
+
+
+# ------------------------------------------------------------------------------------------- partial data
+def _warmup_weeks(posts: pd.DataFrame, window_days: int, before: str) -> list[str]:
+    """The ISO weeks with items before ``before`` that start less than ``window_days`` after the first item."""
+    first = posts["created_at"].min()
+    weeks = sorted({f"{d.isocalendar()[0]}-W{d.isocalendar()[1]:02d}" for d in posts["created_at"]})
+    out = []
+    for w in weeks:
+        monday = pd.Timestamp(IsoWeek.parse(w).monday, tz="UTC")
+        if w < before and (monday - first) / pd.Timedelta(days=1) < window_days:
+            out.append(w)
+    return out
+
+
+def test_earlier_warm_up_weeks_are_named_in_one_line(rep: SimpleNamespace) -> None:
+    notes = re.findall(r'role="note">(.*?)</div>', rep.html, re.S)
+    left_out = _warmup_weeks(rep.posts, WINDOW_DAYS, REPORT_WEEK)
+    assert left_out == ["2026-W05"]
+    assert notes == [
+        f"1 earlier week is left out of comparisons: less than {WINDOW_DAYS} days of history "
+        "(the membership window)."
+    ]
+    assert "warm-up:" not in rep.html  # the report week is settled: no item is marked
+
+
+@pytest.fixture(scope="module")
+def warm(tmp_path_factory: pytest.TempPathFactory) -> SimpleNamespace:
+    """The fixture's six weeks of lake with the default 90-day membership window: every week is warm-up."""
+    settings = fixture_settings(tmp_path_factory.mktemp("warm"), membership={"window_days": 90})
+    built = build_warehouse(settings)
+    path = render_report(settings, now=NOW)
+    return SimpleNamespace(
+        settings=settings, posts=built.posts, path=path, dir=path.parent, html=path.read_text()
+    )
+
+
+def test_a_lake_shorter_than_the_membership_window_ranks_no_change(warm: SimpleNamespace) -> None:
+    html = warm.html
+    assert warm.path.parent.name == REPORT_WEEK
+    notes = re.findall(r'role="note">(.*?)</div>', html, re.S)
+    left_out = _warmup_weeks(warm.posts, 90, REPORT_WEEK)
+    assert len(left_out) == 5  # W05 .. W09
+    history = (pd.Timestamp(WEEK_START) - warm.posts["created_at"].min()) / pd.Timedelta(days=1)
+    assert notes == [
+        f"{REPORT_WEEK} is in the membership warm-up ({history:.0f} days of history, less than the 90-day "
+        "membership window): its escaped items and overlap are upper bounds, marked as such and not compared "
+        f"with other weeks; {len(left_out)} earlier weeks are left out of comparisons too."
+    ]
+    # no week-over-week change: not in the headline, not in the volume tables, no fastest-growing community
+    head = export(warm, "headline")
+    assert head["change_pct"].isna().all()
+    assert head.loc[head["metric"].isin(["escaped items", "escape rate (%)"]), "previous_week"].isna().all()
+    assert export(warm, "volume_by_community")["items_change_pct"].isna().all()
+    assert "Fastest growing" not in html and "No change against 2026-W09 is shown" in html
+    # overlap: pairs in both weeks exist, none is ranked as a change
+    counts = export(warm, "community_overlap_pair_counts").set_index("status")["pairs"]
+    assert counts["in warm-up"] == counts["both weeks"] > 0
+    assert export(warm, "community_overlap_changes").empty
+    claims = dict((h, t) for t, h in _summary_items(html))
+    assert "still in the membership warm-up" in claims["#overlap"]
+    # escaped items: counted, not compared with a baseline, each one marked as warm-up
+    items = export(warm, "escaped_items")
+    assert len(items) > 0 and items["is_warmup"].all()
+    assert claims["#escaped"].startswith(f"{len(items):,} items posted in {REPORT_WEEK} escaped")
+    assert "upper bound" in claims["#escaped"] and "median" not in claims["#escaped"]
+    rows = re.findall(r'<tr id="item-(\d+)">(.*?)</tr>', html, re.S)
+    assert len(rows) == len(items)
+    for rank, row in rows:
+        days = items.loc[int(rank) - 1, "history_days"]
+        assert f"warm-up: {days:,.0f} days of history" in row
+        assert "drivers: nan" not in row  # warm-up items have no per-item drivers
+
+
+def test_report_queries_follow_ripple_sql_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from pipeline.report.db import load_query, report_sql_dir
+
+    (tmp_path / "report").mkdir()
+    (tmp_path / "report" / "data_span.sql").write_text("select 1 as first_item_at, 2 as last_item_at\n")
+    monkeypatch.setenv("RIPPLE_SQL_DIR", str(tmp_path))
+    assert report_sql_dir() == tmp_path / "report"
+    assert load_query("data_span") == "select 1 as first_item_at, 2 as last_item_at\n"
+    monkeypatch.delenv("RIPPLE_SQL_DIR")
+    assert "stg_posts" in load_query("data_span")  # the checkout's sql/report again

@@ -52,8 +52,12 @@ WORDS = [
 ]
 #: feelings in the texts, so that affect scores and the spread-driver fit have something to work with
 MOODS = ["I love this, wonderful and happy", "This is terrible, I hate it and I am afraid", "Calm and fine"]
-#: the pipeline settings of the fixture (small text limit: one record of February is over it)
+#: the pipeline settings of the fixture (small text limit: one record of February is over it; a 6-day membership
+#: window, so that the lake's six weeks hold settled ones: 2026-W05 is the warm-up, and the report week has the
+#: four settled weeks before it that an alert baseline needs)
+WINDOW_DAYS = 6
 OVERRIDES: dict[str, Any] = {
+    "membership": {"window_days": WINDOW_DAYS},
     "report": {"top_items": 100},
     "lake": {"max_text_chars": 2_000},
     "affect": {"processes": 1},
