@@ -11,10 +11,11 @@ Every score equals what the library returns when called directly (see ``docs/aff
   (``sum(bool(set(nrc.affect_dict.get(t, ())) & HIGH_AROUSAL) for t in tokens) / n_tokens``).
 * ``n_tokens``: ``len(tokenize(text))``.
 
-The speed comes from reusing one analyzer per process, calling TextBlob's pattern sentiment function
-without building a ``TextBlob`` object, a VADER subclass that skips the per-character emoji pass when a text
-has no emoji, and an NRC lexicon pre-compiled into per-word count vectors. ``tests/unit/test_affect.py``
-checks equality with the direct calls on thousands of real and synthetic texts.
+The speed comes from reusing one analyzer per process, tokens and NRC counts computed once per distinct unit of
+text (``_Tokenizer``), TextBlob's sentiment with its per-chunk work remembered (``pipeline.textblob_fast``) and a
+VADER subclass that does the library's work once per text (``pipeline.vader_fast``); each mirrors one library
+release and falls back to the library code otherwise. ``tests/unit/test_affect.py`` checks equality with the
+direct calls on thousands of real, synthetic and adversarial texts.
 
 NRC EmoLex is licensed for non-commercial research only; ``Scorer(emotions=False)`` (setting
 ``affect.emotions = false``) switches the NRC columns off: they are NaN and the lexicon is never loaded.
@@ -83,23 +84,97 @@ def text_hash(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 
-_tokenizer: Any = None
-_url_re: Any = None
 # a token counts only if it contains at least one letter (any script)
 _LETTER_RE = re.compile(r"[^\W\d_]")
+# every alternative of NLTK's EMOTICONS pattern contains one of these (eyes, or the heart's "<")
+_EMOTICON_CHARS = frozenset(":;=8<")
+# the NLTK release whose TweetTokenizer.tokenize _Tokenizer.units mirrors
+_NLTK_RELEASE = "3.10.4"
+_MAX_UNITS = 200_000
 
 
-def _tweet_tokenizer() -> Any:
-    global _tokenizer, _url_re
-    if _tokenizer is None:
+class _Tokenizer:
+    """``tokenize`` with its work remembered per whitespace-separated unit of text.
+
+    ``TweetTokenizer.tokenize`` rewrites HTML entities, removes handles and shortens runs of 4+ equal
+    punctuation marks on the whole text, then runs ``WORD_RE.findall``. No alternative of ``WORD_RE`` starts
+    at whitespace or crosses it, except the ellipsis (``". . ."``), and its look-arounds only test for ``@``
+    or word boundaries, which whitespace and the ends of a string satisfy alike. So after the rewrites the
+    text splits into units at whitespace (not between a unit ending in ``.`` and one starting with ``.``),
+    ``findall`` over the text is the concatenation of ``findall`` over its units, and the tokens of a unit
+    (after the filtering below) depend on the unit alone: they are computed once per distinct unit.
+    """
+
+    def __init__(self) -> None:
+        from importlib.metadata import version
+
         import regex
-        from nltk.tokenize.casual import URLS, TweetTokenizer
+        from nltk.tokenize import casual
 
-        # match_phone_numbers=False: digit runs are dropped anyway, and the phone regex is the slowest part
-        _tokenizer = TweetTokenizer(
-            preserve_case=False, reduce_len=False, strip_handles=True, match_phone_numbers=False
+        self.casual = casual
+        # match_phone_numbers=False: digit runs are dropped anyway, and the phone regex is the slowest part.
+        # preserve_case=True: tokens are lower-cased below exactly as preserve_case=False does.
+        self.tweet = casual.TweetTokenizer(
+            preserve_case=True, reduce_len=False, strip_handles=True, match_phone_numbers=False
         )
-        _url_re = regex.compile(URLS, regex.VERBOSE | regex.I | regex.UNICODE)
+        self.word_re = self.tweet.WORD_RE
+        self.url_re = regex.compile(casual.URLS, regex.VERBOSE | regex.I | regex.UNICODE)
+        self.unit_re = regex.compile(r"\S+(?:(?<=\.)\s+(?=\.)\S+)*", regex.UNICODE)
+        self.by_units = version("nltk") == _NLTK_RELEASE
+        self.memo: dict[str, tuple[str, ...]] = {}
+
+    def units(self, text: str) -> list[str]:
+        """The units of ``text`` after the tokenizer's whole-text rewrites (the whole text for another NLTK)."""
+        if not text:
+            return []
+        if not self.by_units:
+            return [text]
+        casual = self.casual
+        # entities start with "&" and handles with "@": without them both rewrites return the text as is
+        if "&" in text:
+            text = casual._replace_html_entities(text)
+        if "@" in text:
+            text = casual.remove_handles(text)
+        return self.unit_re.findall(casual.HANG_RE.sub(r"\1\1\1", text))
+
+    def unit_tokens(self, unit: str) -> tuple[str, ...]:
+        """The kept tokens of one unit (remembered; the memo is cleared when it grows past _MAX_UNITS)."""
+        tokens = self.memo.get(unit)
+        if tokens is None:
+            if len(self.memo) > _MAX_UNITS:
+                self.memo.clear()
+            words = self.word_re.findall(unit) if self.by_units else self.tweet.tokenize(unit)
+            tokens = self.memo[unit] = self.keep(words)
+        return tokens
+
+    def keep(self, words: list[str]) -> tuple[str, ...]:
+        """Lower-case as ``preserve_case=False`` does, strip a leading ``#``, drop URLs and letterless tokens.
+
+        ``preserve_case=False`` maps a token ``x`` to ``x if EMOTICON_RE.search(x) else x.lower()``; that only
+        matters when ``x.lower() != x``, and the search can only match a token holding one of ``:;=8<``. URLs
+        always contain ``.`` or ``:``."""
+        emoticon = self.casual.EMOTICON_RE.search
+        url = self.url_re.fullmatch
+        out = []
+        for t in words:
+            low = t.lower()
+            if low != t and ((self.by_units and _EMOTICON_CHARS.isdisjoint(t)) or emoticon(t) is None):
+                t = low
+            if t[0] == "#":
+                t = t.lstrip("#")
+            if _LETTER_RE.search(t) is None or (("." in t or ":" in t) and url(t) is not None):
+                continue
+            out.append(t)
+        return tuple(out)
+
+
+_tokenizer: _Tokenizer | None = None
+
+
+def _tweet_tokenizer() -> _Tokenizer:
+    global _tokenizer
+    if _tokenizer is None:
+        _tokenizer = _Tokenizer()
     return _tokenizer
 
 
@@ -114,18 +189,12 @@ def tokenize(text: str) -> list[str]:
       ``:-)``, emoji and pure numbers are dropped.
 
     Emoji still drive VADER (which reads the raw text) but never dilute the NRC rates: an emoji-only text has
-    ``n_tokens == 0``.
+    ``n_tokens == 0``. (``_Tokenizer`` explains how the same tokens are computed faster.)
     """
-    if not text:
-        return []
     tok = _tweet_tokenizer()
-    out = []
-    for t in tok.tokenize(text):
-        if t[0] == "#":
-            t = t.lstrip("#")
-        if _LETTER_RE.search(t) is None or _url_re.fullmatch(t) is not None:
-            continue
-        out.append(t)
+    out: list[str] = []
+    for unit in tok.units(text):
+        out.extend(tok.unit_tokens(unit))
     return out
 
 
@@ -151,6 +220,20 @@ def _vader_analyzer() -> Any:
     return FastSentimentIntensityAnalyzer()
 
 
+def _pattern_sentiment() -> Any:
+    """TextBlob's sentiment function: the fast copy below for the release it mirrors, else the library's own."""
+    from importlib.metadata import version
+
+    from textblob.en import sentiment
+
+    from pipeline import textblob_fast
+
+    if version("textblob") != textblob_fast.TEXTBLOB_RELEASE:
+        log.warning("textblob is not %s: using the slower library function", textblob_fast.TEXTBLOB_RELEASE)
+        return sentiment
+    return textblob_fast.fast_pattern_sentiment()
+
+
 def _nrc_tables() -> tuple[dict[str, tuple[int, ...]], frozenset[str]]:
     """The nrclex lexicon as word -> count per emotion (EMOTIONS order), and the high-arousal words."""
     from nrclex import NRCLex
@@ -173,15 +256,15 @@ class Scorer:
     """Scores texts; build one per process and reuse it (building loads the lexicons)."""
 
     def __init__(self, emotions: bool = True) -> None:
-        from textblob.en import sentiment as pattern_sentiment
-
         self.emotions = bool(emotions)
         # TextBlob(text).sentiment is PatternAnalyzer.analyze(text) == Sentiment(*pattern_sentiment(text))
-        self._pattern_sentiment = pattern_sentiment
+        self._pattern_sentiment = _pattern_sentiment()
         self._vader = _vader_analyzer()
         if self.emotions:
             self._nrc_counts, self._nrc_arousing = _nrc_tables()
-        _tweet_tokenizer()
+        self._tokenizer = _tweet_tokenizer()
+        # unit of text (see _Tokenizer) -> its counts (see _count)
+        self._unit_counts: dict[str, tuple[int, tuple[int, ...] | None, int]] = {}
 
     @staticmethod
     def prepare(text: Any) -> str:
@@ -213,20 +296,8 @@ class Scorer:
         row["vader_pos"] = float(vs["pos"])
         row["vader_neu"] = float(vs["neu"])
         row["vader_neg"] = float(vs["neg"])
-        tokens = tokenize(text)
-        n = len(tokens)
+        n, totals, n_arousing = self._emotion_counts(text)
         if self.emotions:
-            totals = [0] * len(EMOTIONS)
-            n_arousing = 0
-            counts = self._nrc_counts
-            arousing = self._nrc_arousing
-            for t in tokens:
-                vec = counts.get(t)
-                if vec is not None:
-                    for k, v in enumerate(vec):
-                        totals[k] += v
-                    if t in arousing:
-                        n_arousing += 1
             for col, total in zip(NRC_COLUMNS, totals, strict=True):
                 row[col] = total / n if n else 0.0
             row["arousal"] = n_arousing / n if n else 0.0
@@ -235,6 +306,41 @@ class Scorer:
                 row[col] = math.nan
         row["n_tokens"] = n
         return row
+
+    def _emotion_counts(self, text: str) -> tuple[int, list[int], int]:
+        """Tokens, NRC counts per emotion (EMOTIONS order) and arousing tokens of ``text``: integer sums over
+        its units (``_Tokenizer``), each unit's counted once per distinct unit."""
+        tok = self._tokenizer
+        memo = self._unit_counts
+        n = n_arousing = 0
+        totals = [0] * len(EMOTIONS)
+        for unit in tok.units(text):
+            counts = memo.get(unit)
+            if counts is None:
+                if len(memo) > _MAX_UNITS:
+                    memo.clear()
+                counts = memo[unit] = self._count(tok.unit_tokens(unit))
+            n += counts[0]
+            if counts[1] is not None:
+                totals = [a + b for a, b in zip(totals, counts[1], strict=True)]
+                n_arousing += counts[2]
+        return n, totals, n_arousing
+
+    def _count(self, tokens: tuple[str, ...]) -> tuple[int, tuple[int, ...] | None, int]:
+        """(tokens, summed NRC vector or None when no token is in the lexicon, arousing tokens)."""
+        if not self.emotions:
+            return len(tokens), None, 0
+        totals = [0] * len(EMOTIONS)
+        hits = n_arousing = 0
+        for t in tokens:
+            vec = self._nrc_counts.get(t)
+            if vec is not None:
+                hits += 1
+                for k, v in enumerate(vec):
+                    totals[k] += v
+                if t in self._nrc_arousing:
+                    n_arousing += 1
+        return len(tokens), (tuple(totals) if hits else None), n_arousing
 
     def score_many(self, texts: Sequence[str]) -> dict[str, np.ndarray]:
         """Column -> array (float64; n_tokens int64), in the order of ``texts``."""

@@ -18,7 +18,7 @@ from nrclex import NRCLex
 from textblob import TextBlob
 from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
-from pipeline import affect, scoring
+from pipeline import affect, scoring, textblob_fast, vader_fast
 from pipeline.affect import score_lake
 from pipeline.config import load_settings
 from pipeline.schema import POSTS_SCHEMA
@@ -223,6 +223,192 @@ def test_fresh_library_objects_give_the_same_scores_as_the_cached_scorer():
     scorer = Scorer()
     for text in real_texts(60) + synthetic_texts(60, seed=3):
         assert_same(scorer.score(text), score_direct(text))
+
+
+# every rule of VADER and TextBlob that the faster code paths re-state, plus tokenizer corner cases
+ADVERSARIAL = [
+    "not good",
+    "isn't bad at all",
+    "I don't like it, I hate it",
+    "aint great, nor happy",
+    "never so happy",
+    "never this bad",
+    "without doubt the best",
+    "no problem",
+    "no good, no",
+    "No no no! NO",
+    "no or nor good",
+    "at least it was good",
+    "least good idea",
+    "very least bad",
+    "the food was good but the service was awful",
+    "good but bad but great",
+    "but",
+    "BUT it is GREAT",
+    "it is GREAT!!!",
+    "it is great!!!!!!!!",
+    "great??",
+    "great???? really?",
+    "I am NOT HAPPY at all",
+    "EXTREMELY good",
+    "extremely GOOD",
+    "ALL CAPS ONLY GOOD",
+    "kind of nice",
+    "sort of bad",
+    "kinda awful",
+    "barely good",
+    "hardly bad",
+    "really really really really good",
+    "so so good",
+    "yeah right",
+    "kiss of death",
+    "to die for",
+    "the shit",
+    "the bomb",
+    "bad ass",
+    "badass",
+    "bus stop was bad",
+    "beating heart",
+    "cut the mustard",
+    "😡😡 awful 😂",
+    "❤️ love 👍🏽 🇬🇧 👨‍👩‍👧",
+    "I ♥ NY :D XD xD :P ;) =) 8) :'( >.> o.O",
+    "good (!) idea",
+    "( ! ) sarcasm",
+    "very very good!!!",
+    "not very good",
+    "really not good",
+    "never really bad at all",
+    "don't isn't I'd we'll they're you've",
+    "DON'T won't can't",
+    "e.g. etc. U.S.A. good.",
+    "\"quoted good\" 'single' bad",
+    "“smart” ‘quotes’ great",
+    "a\r\n\r\nb great\n\n\nawful END-OF-SENTENCE bad",
+    "ends with dots. . . and more. .start",
+    "end.\n.start",
+    "a . . . b",
+    "&amp; &nbsp;x &lt;3 &#8230; &quot;great&quot;",
+    "@user hi @bob!!!! great",
+    "email me: foo@example.com, awful",
+    "HTTP://EXAMPLE.COM/A WWW.FOO.COM/x ABC.COM great",
+    "#Tag #123 ##Outrage #LoveIt",
+    "Hi:D x8D <3<3",
+    "Ünïcödé ÇA İstanbul ǅemal",
+    "Это ужасно, но хорошо. C'est magnifique! 素晴らしい",
+    "!!!!!! ?????? ......",
+    "a!!!!b",
+    "Mr. Smith. . . Dr. Who...",
+    "http://a.com/x\x1cy z",
+    "a\x1c b\u2028c\u00a0d\x85e",
+    "",
+    "   ",
+]
+
+
+def reference_tokens(text: str) -> list[str]:
+    """tokenize() written out with the library tokenizer (lower-casing done by NLTK itself)."""
+    import re
+
+    import regex
+    from nltk.tokenize.casual import URLS, TweetTokenizer
+
+    tweet = TweetTokenizer(
+        preserve_case=False, reduce_len=False, strip_handles=True, match_phone_numbers=False
+    )
+    url = regex.compile(URLS, regex.VERBOSE | regex.I | regex.UNICODE)
+    out = []
+    for t in tweet.tokenize(text) if text else []:
+        t = t.lstrip("#") if t.startswith("#") else t
+        if re.search(r"[^\W\d_]", t) and not url.fullmatch(t):
+            out.append(t)
+    return out
+
+
+def test_tokenize_equals_the_library_tokenizer_on_real_synthetic_and_adversarial_texts():
+    texts = real_texts(3000) + synthetic_texts(1000, seed=11) + ADVERSARIAL
+    for text in texts:
+        assert tokenize(text) == reference_tokens(text), text[:80]
+    assert tokenize("ends with dots. . . and more") == ["ends", "with", "dots", "and", "more"]
+    assert tokenize("I ♥ NY :D") == ["i", "ny", ":D"]  # the emoticon keeps its case, as in NLTK
+
+
+def test_adversarial_texts_score_like_the_libraries():
+    vader = SentimentIntensityAnalyzer()
+    cols = Scorer().score_many(ADVERSARIAL)
+    for i, text in enumerate(ADVERSARIAL):
+        expected = reference_scores(text, vader)
+        for col in AFFECT_COLUMNS:
+            assert cols[col][i] == expected[col], (col, text)
+    # the rules are exercised: these texts do move the scores
+    by_text = {t: i for i, t in enumerate(ADVERSARIAL)}
+    assert (
+        cols["vader_compound"][by_text["not good"]] < 0 < cols["vader_compound"][by_text["isn't bad at all"]]
+    )
+    assert cols["vader_compound"][by_text["it is great!!!!!!!!"]] > cols["vader_compound"][by_text["great??"]]
+    assert cols["tb_polarity"][by_text["not good"]] < 0
+
+
+def test_every_real_text_gets_the_library_sentiment():
+    """VADER and TextBlob re-stated in pipeline/vader_fast.py and pipeline/textblob_fast.py, on all real texts."""
+    texts = real_texts(100_000)
+    assert len(texts) > 5000
+    vader = SentimentIntensityAnalyzer()
+    cols = Scorer().score_many(texts)
+    for i, text in enumerate(texts):
+        text = Scorer.prepare(text)
+        vs = vader.polarity_scores(text)
+        sentiment = TextBlob(text).sentiment
+        got = (cols["vader_compound"][i], cols["vader_pos"][i], cols["vader_neu"][i], cols["vader_neg"][i])
+        assert got == (vs["compound"], vs["pos"], vs["neu"], vs["neg"]), text[:80]
+        assert (cols["tb_polarity"][i], cols["tb_subjectivity"][i]) == tuple(sentiment), text[:80]
+
+
+def test_scores_stay_equal_when_the_per_word_tables_are_warm_or_cleared(monkeypatch):
+    texts = synthetic_texts(300, seed=5) + ADVERSARIAL
+    vader = SentimentIntensityAnalyzer()
+    expected = [reference_scores(t, vader) for t in texts]
+    scorer = Scorer()
+    scorer.score_many(texts)  # warm
+    # tables cleared over and over
+    monkeypatch.setattr(scoring, "_MAX_UNITS", 5)
+    monkeypatch.setattr(vader_fast, "_MAX_WORDS", 5)
+    monkeypatch.setattr(textblob_fast, "_MAX_CHUNKS", 5)
+    for cols in (scorer.score_many(texts), Scorer().score_many(texts)):
+        for i, row in enumerate(expected):
+            for col in AFFECT_COLUMNS:
+                assert cols[col][i] == row[col], (col, texts[i][:80])
+
+
+@pytest.mark.slow
+def test_affect_benchmark_runs_at_a_tiny_size():
+    """Beyond tests/unit/test_bench.py: the sets' sizes and the equality flags of the benchmark's JSON line."""
+    import importlib.util
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[2]
+    done = subprocess.run(
+        [sys.executable, str(root / "bench" / "affect.py"), "--n", "150", "--chunk", "100"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=root,
+        env={"PYTHONPATH": str(root), "PATH": "/usr/bin:/bin"},
+    )
+    assert done.returncode == 0, done.stderr
+    figures = json.loads(done.stdout.strip().splitlines()[-1])
+    spec = importlib.util.spec_from_file_location("bench_affect", root / "bench" / "affect.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    assert figures["generated"]["texts"] == len(set(bench.generate_texts(150, 42)))
+    assert figures["generated"]["identical_to_loop"] is True
+    assert set(figures["generated"]["loop_seconds"]) == {"textblob", "vader", "tokenize", "nrc"}
+    assert figures["processes"]["identical_1_vs_2"] is True
+    if REALDATA.is_dir():
+        assert figures["real"]["texts"] == 150 and figures["real"]["identical_to_loop"] is True
+        assert figures["real_with_duplicates"]["items"] == 150
+        assert figures["real_with_duplicates"]["distinct"] < 150
 
 
 # ------------------------------------------------------------------------------------- lake integration

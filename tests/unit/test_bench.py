@@ -29,8 +29,8 @@ CASES: dict[str, tuple[list[str], set[str]]] = {
         {"bench", "runs", "networkx"},
     ),
     "affect.py": (
-        ["--n", "200", "--naive-n", "20", "--chunk", "100"],
-        {"bench", "naive_items_per_s", "scorer_1proc_items_per_s", "scorer_2proc_items_per_s"},
+        ["--n", "200", "--chunk", "100"],
+        {"bench", "generated", "processes", "load_average_start"},
     ),
     "calibration.py": (
         ["--seeds", "2", "--n", "400"],
