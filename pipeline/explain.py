@@ -30,6 +30,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from pipeline import scoring
+
 if TYPE_CHECKING:
     import duckdb
 
@@ -43,14 +45,7 @@ log = logging.getLogger(__name__)
 AFFECT_FEATURES: tuple[str, ...] = (
     "vader_compound",
     "tb_subjectivity",
-    "nrc_anger",
-    "nrc_anticipation",
-    "nrc_disgust",
-    "nrc_fear",
-    "nrc_joy",
-    "nrc_sadness",
-    "nrc_surprise",
-    "nrc_trust",
+    *(f"nrc_{emotion}" for emotion in scoring.EMOTIONS),
 )
 CONTINUOUS_CONTROLS: tuple[str, ...] = (
     "log_author_prior_items",

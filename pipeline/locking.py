@@ -45,7 +45,8 @@ def holder_path(settings: Settings) -> Path:
     return settings.state_dir / "ripple.lock.json"
 
 
-def _alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether a process with this pid exists (it may belong to another user)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -62,7 +63,7 @@ def read_holder(settings: Settings) -> dict[str, Any] | None:
         pid = int(record["pid"])
     except (OSError, ValueError, KeyError, TypeError):
         return None
-    return record if _alive(pid) else None
+    return record if pid_alive(pid) else None
 
 
 def _busy_message(settings: Settings, waited: float) -> str:

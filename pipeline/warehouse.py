@@ -41,6 +41,7 @@ import pyarrow as pa
 from pipeline.config import Settings
 from pipeline.errors import AssertionFailed, BuildError
 from pipeline.lake import has_posts, posts_glob
+from pipeline.locking import pid_alive
 from pipeline.platforms import detected_platforms, platform_names
 from pipeline.pseudonyms import Pseudonymizer, pseudonym_key
 from pipeline.schema import POSTS_SCHEMA
@@ -603,23 +604,13 @@ def _finish(con: duckdb.DuckDBPyConnection, result: BuildResult, n_models: int) 
 # ------------------------------------------------------------------------------------------------ publish
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def cleanup_stale_builds(settings: Settings) -> int:
     """Remove half-built files left by a build that was killed."""
     removed = 0
     for path in settings.data_dir.glob(f".{settings.warehouse_path.name}.building-*"):
         label = path.name.split(".building-", 1)[1].split(".")[0]
         if label.isdigit():
-            if _pid_alive(int(label)) and int(label) != os.getpid():
+            if pid_alive(int(label)) and int(label) != os.getpid():
                 continue
         elif time.time() - path.stat().st_mtime < STALE_CANDIDATE_SECONDS:
             # a labelled candidate (an Airflow run between its build and publish tasks) is kept for a while

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from pipeline import scoring
 from pipeline.report.db import Warehouse
 from pipeline.report.weeks import IsoWeek
 
@@ -30,16 +31,8 @@ MIN_TERM_COUNT = 5
 #: ... and its z-score (log-odds with the informative Dirichlet prior) must be at least this (two-sided 5%)
 MIN_Z = 1.96
 NO_COMMUNITY = "(no community)"
-EMOTIONS = (
-    "nrc_anger",
-    "nrc_anticipation",
-    "nrc_disgust",
-    "nrc_fear",
-    "nrc_joy",
-    "nrc_sadness",
-    "nrc_surprise",
-    "nrc_trust",
-)
+#: the emotion columns of fct_affect
+EMOTIONS = tuple(f"nrc_{emotion}" for emotion in scoring.EMOTIONS)
 
 # URLs and @handles are addresses, not words; a token starts with a letter (any script), may carry a
 # leading '#'
