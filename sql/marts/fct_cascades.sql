@@ -33,9 +33,11 @@
 -- column missing_parents: items whose declared parent is not in the data (or is the item itself); they hang under
 --   their thread root when it is known, else start their own cascade (this root itself may be one)
 -- column truncated_items: items cut off because they are deeper than cascades.max_depth
--- column is_complete: true when missing_parents = 0, truncated_items = 0 and the platform reports no replies that
---   are missing from the data (Reddit: a thread whose "load more" stubs the replace_more budget left unexpanded,
---   stg_reddit_posts.has_hidden_replies)
+-- column failed_fetches: calls that failed while the source completed this cascade (its thread, quotes, reposts or
+--   rebloggers; Bluesky and Mastodon, stg_incomplete_fetches): the run went on without them
+-- column is_complete: true when missing_parents = 0, truncated_items = 0, failed_fetches = 0 and the platform
+--   reports no replies that are missing from the data (Reddit: a thread whose "load more" stubs the replace_more
+--   budget left unexpanded, stg_reddit_posts.has_hidden_replies)
 -- column reshare_tree: 'none' (no share edges), 'api_star' (every share edge is a retweet / boost / repost pointing
 --   at the root: the platform API flattens reshares of reshares onto the original, so the star shape is an
 --   artefact and share_depth / structural_virality understate the real spread) or 'reconstructed' (share edges
@@ -142,6 +144,17 @@ hidden_replies as (
     where has_hidden_replies
 ),
 
+failed_fetches as (
+    -- auxiliary calls (thread, quotes, reposts, rebloggers) that failed for the root (stg_incomplete_fetches)
+    select
+        p.post_id,
+        count(*) as failed_fetches
+    from stg_incomplete_fetches as f
+    inner join int_posts as p on p.post_id = p.platform || ':' || f.item_uri
+    where f.item_uri <> ''
+    group by p.post_id
+),
+
 roots as (
     select
         node_key,
@@ -185,7 +198,11 @@ final as (
         r.last_activity_at,
         r.missing_parents,
         coalesce(t.truncated_items, 0) as truncated_items,
-        r.missing_parents = 0 and coalesce(t.truncated_items, 0) = 0 and h.post_id is null as is_complete,
+        coalesce(ff.failed_fetches, 0) as failed_fetches,
+        r.missing_parents = 0
+        and coalesce(t.truncated_items, 0) = 0
+        and h.post_id is null
+        and ff.post_id is null as is_complete,
         case
             when r.share_links = 0 then 'none'
             when r.share_links = r.flat_reshares_of_root then 'api_star'
@@ -196,6 +213,7 @@ final as (
     left join subtrees as s on s.root_key = r.root_key
     left join truncated as t on t.root_key = r.root_key
     left join hidden_replies as h on h.post_id = roots.post_id
+    left join failed_fetches as ff on ff.post_id = roots.post_id
     left join users as u on u.root_key = r.root_key
     left join first_10 as f10 on f10.root_key = r.root_key
     left join first_100 as f100 on f100.root_key = r.root_key

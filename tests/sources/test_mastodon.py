@@ -633,3 +633,31 @@ def test_the_marts_and_the_report_work_unchanged_on_mastodon(make_settings, serv
     html = render_report(settings, week=busiest).read_text()
     assert f"Week {busiest}" in html or busiest in html
     assert "bsky.brid.gy" in html  # the bridge is the week's biggest community
+
+
+def test_a_failed_reblogger_page_leaves_its_cascade_incomplete_in_the_warehouse(make_settings, server):
+    """The quarantined "incomplete cascade" record reaches fct_cascades: failed_fetches = 1, is_complete false."""
+    from pipeline import warehouse
+    from pipeline.db import connect_readonly
+
+    first = cassette("mastodon_rtoot", "get_reblogged_by_default.yml")[0]
+    subject_id = first.uri.split("/")[-2]
+    status = {**rtoot("get_status_default.yml").json(), "id": subject_id, "reblogs_count": 80}
+    path = f"/api/v1/statuses/{subject_id}/reblogged_by"
+    server.add(f"/api/v1/statuses/{subject_id}", Answer.json(status))
+    server.add(f"/api/v1/statuses/{subject_id}/context", Answer.json({"ancestors": [], "descendants": []}))
+    server.add(path, Answer.recorded(first, link_base=server.url), error(502), error(502))
+    settings = make_settings(max_retries=1)
+    run(settings, threads=[subject_id], instance=server.url)
+    warehouse.build(settings)
+    con = connect_readonly(settings.warehouse_path)
+    try:
+        row = con.execute(
+            "select size, failed_fetches, is_complete, reshare_tree from fct_cascades where root_id = ?",
+            ["mastodon:" + status["uri"]],
+        ).fetchone()
+        steps = con.execute("select step, item_uri from stg_incomplete_fetches").fetchall()
+    finally:
+        con.close()
+    assert steps == [(steps[0][0], status["uri"])]
+    assert row == (41, 1, False, "api_star")
