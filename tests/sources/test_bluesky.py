@@ -372,6 +372,19 @@ def test_a_failing_quotes_call_marks_the_cascade_incomplete_and_the_run_goes_on(
         and "getQuotes" not in incomplete[0]["reason"]
     )
     assert result.quarantine_reasons
+    # the warehouse knows the cascade is incomplete
+    from pipeline import warehouse
+    from pipeline.db import connect_readonly
+
+    warehouse.build(settings)
+    con = connect_readonly(settings.warehouse_path)
+    try:
+        row = con.execute(
+            "select failed_fetches, is_complete from fct_cascades where root_id = ?", ["bluesky:" + root]
+        ).fetchone()
+    finally:
+        con.close()
+    assert row == (1, False)
 
 
 def fake_jwt() -> str:
