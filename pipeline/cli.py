@@ -147,6 +147,11 @@ def _errors() -> Iterator[None]:
     except KeyboardInterrupt:
         err.print("[bold red]interrupted[/bold red]")
         raise typer.Exit(130) from None
+    except BrokenPipeError:
+        # the reader of our output went away (`ripple sql ... | head`): not an error of ours
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        raise typer.Exit(0) from None
     except Exception as exc:
         if os.environ.get("RIPPLE_DEBUG"):
             raise

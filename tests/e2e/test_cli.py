@@ -275,3 +275,21 @@ def test_report_of_a_week_without_data_says_so(demo_run: Path) -> None:
         "choose another --week"
     )
     assert not (demo_run / "reports" / "2020-W01").exists()
+
+
+def test_sql_piped_into_a_reader_that_stops_early_is_not_an_error(demo_run: Path) -> None:
+    # `ripple sql ... | head -1`: the reader closes the pipe after one line
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RIPPLE")}
+    proc = subprocess.Popen(
+        [RIPPLE, "sql", "--data-dir", str(demo_run), "select * from stg_posts"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    first = proc.stdout.readline()
+    proc.stdout.close()
+    stderr = proc.stderr.read().decode()
+    assert proc.wait(timeout=120) == 0, stderr
+    assert first.startswith(b"post_id,") or b"," in first
+    assert "error" not in stderr.lower()
