@@ -668,27 +668,24 @@ def export_network(
 
 def _check_week_has_data(settings: Settings, week: str) -> None:
     """A week the warehouse has no items in stops with one line (exit 1) instead of an empty report."""
-    from datetime import UTC, datetime, timedelta
-
     from pipeline.db import connect_readonly
+    from pipeline.report.db import Warehouse
+    from pipeline.report.weeks import IsoWeek
 
     try:
-        year, number = week.upper().split("-W")
-        start = datetime.fromisocalendar(int(year), int(number), 1).replace(tzinfo=UTC)
-    except ValueError:
-        raise ConfigError(f"cannot read week {week!r}: use an ISO week, YYYY-Www (e.g. 2026-W47)") from None
+        chosen = IsoWeek.parse(week)
+    except RippleError as exc:
+        raise ConfigError(str(exc)) from None
     con = connect_readonly(settings.warehouse_path)
     try:
-        n, first, last = con.execute(
-            "select count(*) filter (where created_at >= ? and created_at < ?), min(created_at)::date, "
-            "max(created_at)::date from stg_posts",
-            [start, start + timedelta(days=7)],
-        ).fetchone()
+        wh = Warehouse(con)
+        (items,) = wh.row("week_items", start=chosen.start, end=chosen.end)
+        first, last = wh.row("data_span")
     finally:
         con.close()
-    if not n:
-        held = f"it holds items from {first} to {last}" if first else "it holds no items"
-        raise RippleError(f"no items in {week} in the warehouse ({held}); choose another --week")
+    if not items:
+        held = f"it holds items from {first.date()} to {last.date()}" if first else "it holds no items"
+        raise RippleError(f"no items in {chosen.label} in the warehouse ({held}); choose another --week")
 
 
 @app.command()
@@ -717,6 +714,21 @@ def affect(
         out.print("Run `ripple build` to publish the new scores in the warehouse.")
 
 
+@contextlib.contextmanager
+def _importing(
+    config: Path | None, data_dir: Path | None, what: str, *, quiet: bool, wait: float, rekey: bool
+) -> Iterator[tuple[Settings, Callable[[int], None]]]:
+    """What every `ripple import WHAT` does around its importer: settings, the key check, the writer lock and
+    a progress bar."""
+    settings = _settings(config, data_dir)
+    _rekey(settings, rekey)
+    with (
+        _writer(settings, f"import {what}", wait),
+        _progress_factory(quiet)(f"import {what.replace('-', ' ')}", None) as advance,
+    ):
+        yield settings, advance
+
+
 @import_app.command("reddit-dump")
 def import_reddit_dump(
     files: Annotated[list[Path], typer.Argument(help="RC_/RS_ .zst or NDJSON files.")],
@@ -736,11 +748,9 @@ def import_reddit_dump(
         from pipeline.run import parse_when
         from pipeline.sources.reddit_dump import import_dump
 
-        settings = _settings(config, data_dir)
-        _rekey(settings, rekey)
-        with (
-            _writer(settings, "import reddit-dump", wait),
-            _progress_factory(quiet)("import reddit dump", None) as advance,
+        with _importing(config, data_dir, "reddit-dump", quiet=quiet, wait=wait, rekey=rekey) as (
+            settings,
+            advance,
         ):
             results = import_dump(
                 settings,
@@ -768,11 +778,9 @@ def import_x_archive(
     with _errors():
         from pipeline.sources.x_archive import import_archive
 
-        settings = _settings(config, data_dir)
-        _rekey(settings, rekey)
-        with (
-            _writer(settings, "import x-archive", wait),
-            _progress_factory(quiet)("import x archive", None) as advance,
+        with _importing(config, data_dir, "x-archive", quiet=quiet, wait=wait, rekey=rekey) as (
+            settings,
+            advance,
         ):
             results = import_archive(settings, list(files), progress=advance)
         _print_import(results)
@@ -816,6 +824,7 @@ def import_bluesky_jetstream(
     data_dir: DataDir = None,
     config: ConfigPath = None,
     quiet: Quiet = False,
+    rekey: Rekey = False,
     wait: Wait = 0.0,
 ) -> None:
     """Import Bluesky Jetstream recordings: posts, replies, quotes, reposts and deletes."""
@@ -823,10 +832,9 @@ def import_bluesky_jetstream(
     with _errors():
         from pipeline.sources.bluesky_jetstream import import_jetstream, summary
 
-        settings = _settings(config, data_dir)
-        with (
-            _writer(settings, "import bluesky-jetstream", wait),
-            _progress_factory(quiet)("import bluesky jetstream", None) as advance,
+        with _importing(config, data_dir, "bluesky-jetstream", quiet=quiet, wait=wait, rekey=rekey) as (
+            settings,
+            advance,
         ):
             results, counts = import_jetstream(settings, list(files), progress=advance)
         out.print(f"events: {summary(counts)}")
