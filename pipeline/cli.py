@@ -205,6 +205,10 @@ def _print_build(build: dict[str, Any]) -> None:
     tables = build.get("tables", {})
     if not tables:
         return
+    mode = build.get("mode", "full")
+    seconds = build.get("seconds", {}).get("total")
+    took = f" in {seconds:.1f}s" if seconds is not None else ""
+    out.print(f"Warehouse build: {mode}{took} ({build.get('reason') or 'no reason given'})")
     out.print(f"Tables built: {len(tables)} ({build.get('assertions', 0)} assertions passed)")
     names = sorted(t for t in tables if t.startswith(("fct_", "dim_", "demo_")))
     for name in names:
@@ -366,16 +370,25 @@ def _thread_run_id(source: str, thread: list[str]) -> str:
 
 @app.command()
 def build(
-    data_dir: DataDir = None, config: ConfigPath = None, quiet: Quiet = False, wait: Wait = 0.0
+    data_dir: DataDir = None,
+    config: ConfigPath = None,
+    quiet: Quiet = False,
+    wait: Wait = 0.0,
+    full: Annotated[
+        bool,
+        typer.Option(
+            "--full", help="Rebuild every table from the whole lake, not only what new files change."
+        ),
+    ] = False,
 ) -> None:
-    """Rebuild the warehouse from whatever Parquet files are in the lake, and publish it."""
+    """Build the warehouse from the lake (incrementally when it can) and publish it."""
     _setup_logging()
     with _errors():
         from pipeline.run import build_warehouse
 
         settings = _settings(config, data_dir)
         with _writer(settings, "build", wait):
-            result = build_warehouse(settings, progress=_progress_factory(quiet))
+            result = build_warehouse(settings, progress=_progress_factory(quiet), full=full)
         _print_build(result)
         out.print(f"Warehouse: {settings.warehouse_path}")
 

@@ -216,7 +216,11 @@ def score_affect(settings: Settings, progress: ProgressFactory | None = None) ->
 
 
 def build_warehouse(
-    settings: Settings, progress: ProgressFactory | None = None, *, fingerprint: str | None = None
+    settings: Settings,
+    progress: ProgressFactory | None = None,
+    *,
+    fingerprint: str | None = None,
+    full: bool = False,
 ) -> dict[str, Any]:
     """Build every model, run the assertions and publish the new warehouse atomically (always, even when
     nothing changed), then record the fingerprint of its inputs (:func:`inputs_fingerprint`)."""
@@ -224,7 +228,7 @@ def build_warehouse(
     fingerprint = fingerprint or inputs_fingerprint(settings)
     models = warehouse.load_models()
     with progress("warehouse", len(models) + 1) as advance:
-        result = warehouse.build(settings, progress=lambda name: advance(1))
+        result = warehouse.build(settings, progress=lambda name: advance(1), full=full)
     record = {"fingerprint": fingerprint, "warehouse": _warehouse_identity(settings)}
     lake.atomic_write_text(fingerprint_path(settings), json.dumps(record))
     return result.to_dict()
