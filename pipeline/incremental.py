@@ -171,6 +171,9 @@ class IncrementalBuild:
             "fct_affect": IncrementalBuild._fct_affect,
             "int_community_activity": IncrementalBuild._activity,
             "int_membership": IncrementalBuild._membership,
+            "int_weekly_terms": IncrementalBuild._weekly_terms,
+            "int_community_size": IncrementalBuild._community_size,
+            "int_spread_features": IncrementalBuild._spread_features,
             "fct_item_engagers": IncrementalBuild._spread_model,
             "fct_item_spread": IncrementalBuild._spread_model,
             **{name: IncrementalBuild._cascade_model for name in CASCADE_MODELS},
@@ -347,6 +350,44 @@ class IncrementalBuild:
             {"int_community_activity": self.sql("membership_inputs")},
             f"as old using {WORK}.membership_weeks as w where {on.format('old')}",
             keep=f"semi join {WORK}.membership_weeks as w on {on.format('new')}",
+        )
+
+    def _weekly_terms(self, model: Any) -> None:
+        self.table("term_weeks", self.sql("term_weeks"))
+        on = "w.platform = {0}.platform and w.week_start = {0}.week_start"
+        self.rerun(
+            model,
+            {
+                "int_posts": f"select * from main.int_posts as p semi join {WORK}.term_weeks as w on {on.format('p')}"
+            },
+            f"as old using {WORK}.term_weeks as w where {on.format('old')}",
+        )
+
+    def _community_size(self, model: Any) -> None:
+        self.table("size_weeks", self.sql("size_weeks"))
+        on = "w.platform = {0}.platform and w.community = {0}.community and w.week_start = {0}.week_start"
+        self.rerun(
+            model,
+            {"int_posts": self.sql("size_inputs")},
+            f"as old using {WORK}.size_weeks as w where {on.format('old')}",
+            keep=f"semi join {WORK}.size_weeks as w on {on.format('new')}",
+        )
+
+    def _spread_features(self, model: Any) -> None:
+        self.table(
+            "changed_authors",
+            f"select author_id, min(created_at) as changed_from from {WORK}.changed_versions "
+            "where author_id is not null group by author_id",
+        )
+        self.table("feature_roots", self.sql("feature_roots"))
+        roots = f"select root_key from {WORK}.feature_roots"
+        self.rerun(
+            model,
+            {
+                "fct_item_spread": f"select * from main.fct_item_spread where hash(root_id) in ({roots})",
+                "int_posts": self.sql("feature_inputs"),
+            },
+            f"where hash(root_id) in ({roots})",
         )
 
     # --------------------------------------------------------------------------------------------- cascades
