@@ -25,6 +25,7 @@ re-run of a window, a new scorer version) or a missing record makes the build fu
 from __future__ import annotations
 
 import hashlib
+import logging
 import shutil
 import time
 from collections.abc import Callable
@@ -36,6 +37,8 @@ import duckdb
 
 from pipeline.config import Settings
 from pipeline.sqlfiles import named_query
+
+log = logging.getLogger(__name__)
 
 INPUTS_TABLE = "ripple_build_inputs"
 WORK = "ripple_delta"  # change sets of this build, dropped before publishing
@@ -186,21 +189,25 @@ class IncrementalBuild:
         return named_query("incremental", name)
 
     def table(self, name: str, query: str) -> None:
+        started = time.perf_counter()
         self.con.execute(f"create or replace table {WORK}.{name} as {query}")
+        log.debug("change set %s: %.2fs", name, time.perf_counter() - started)
 
     def rerun(self, model: Any, inputs: dict[str, str], delete: str, keep: str = "") -> None:
-        """Recompute ``model`` with its own SQL on restricted ``inputs`` (views that shadow the full tables),
+        """Recompute ``model`` with its own SQL on restricted ``inputs`` (tables that shadow the full ones),
         then ``delete from main.<model> <delete>`` and insert the recomputed rows (``from <result> <keep>``)."""
         con = self.con
         con.execute(f"drop schema if exists {RERUN} cascade")
         con.execute(f"create schema {RERUN}")
         for name, query in inputs.items():
-            con.execute(f"create view {RERUN}.{name} as {query}")
+            con.execute(f"create table {RERUN}.{name} as {query}")  # tables: the planner knows their sizes
         con.execute(f"set search_path = '{RERUN},main'")
+        started = time.perf_counter()
         try:
             con.execute(f"create table {RERUN}.{model.name} as\n{model.sql}")
         finally:
             con.execute("set search_path = 'main'")
+        log.debug("%s: recomputed in %.2fs", model.name, time.perf_counter() - started)
         con.execute(f"delete from main.{model.name} {delete}")
         con.execute(
             f"insert into main.{model.name} by name select new.* from {RERUN}.{model.name} as new {keep}"
