@@ -48,6 +48,12 @@ class RunSettings(Section):
         description="the first run (no run log yet) covers this many days before now: the membership window (90) "
         "plus four weeks, so the first report already has weeks outside the membership warm-up",
     )
+    lock_lease_seconds: float = Field(
+        300,
+        ge=5,
+        description="data directory on an object store: the writer lock is a lease this long, renewed while "
+        "held; a holder that stops renewing it loses it when it expires",
+    )
 
 
 class LakeSettings(Section):
@@ -248,6 +254,14 @@ class WarehouseSettings(Section):
     threads: int = Field(2, description="DuckDB threads for the build")
     memory_limit: str = Field(
         "3GB", description="DuckDB memory limit for the build (the published file: defaults)"
+    )
+    cache_dir: str = Field(
+        "",
+        description="data directory on an object store: where the build writes its candidate and readers keep "
+        "downloaded warehouse versions (empty = $XDG_CACHE_HOME/ripple, else ~/.cache/ripple)",
+    )
+    keep_versions: int = Field(
+        5, ge=1, description="data directory on an object store: published warehouse versions kept there"
     )
 
 
