@@ -346,6 +346,9 @@ class Settings(Sections):
 
     data_dir: Path
     config_path: Path | None = None
+    #: the data directory on an object store (``s3://bucket/prefix``), or None for a local one; ``data_dir`` is
+    #: then the local work directory (:func:`local_work_dir`)
+    data_uri: str | None = None
 
     # ------------------------------------------------------------------------ compatibility with the dict API
     def section(self, name: str) -> SectionView:
@@ -569,6 +572,28 @@ def _read_toml(path: Path) -> dict[str, Any]:
         raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
 
 
+def _remote(location: Any) -> bool:
+    return str(location).lower().startswith(("s3://", "s3a://"))
+
+
+def _data_location(given: Any, env: Any, config_path: Path | None, file_data_dir: Any) -> Path | str:
+    """The data directory as given: a local path (resolved) or an object-store URI (``s3://bucket/prefix``)."""
+    for value in (given, env.get("RIPPLE_DATA_DIR") or None, file_data_dir):
+        if value is not None and _remote(value):
+            return "s3://" + str(value).split("://", 1)[1].strip("/")
+    return _data_dir(given, env, config_path, file_data_dir)
+
+
+def local_work_dir(cache_dir: str, data_uri: str) -> Path:
+    """The local directory of a data directory on an object store: the build's candidate, DuckDB's temporary
+    files and the cached warehouse versions (``<cache_dir>/<bucket>/<prefix>``)."""
+    base = Path(cache_dir).expanduser() if cache_dir else None
+    if base is None:
+        xdg = os.environ.get("XDG_CACHE_HOME")
+        base = (Path(xdg) if xdg else Path.home() / ".cache") / "ripple"
+    return (base / data_uri.split("://", 1)[1].replace(":", "_")).resolve()
+
+
 def _data_dir(given: Any, env: Any, config_path: Path | None, file_data_dir: Any) -> Path:
     if given is not None:
         return Path(given).resolve()
@@ -602,11 +627,13 @@ def load_settings(
     layers.merge_environment(env)
     if overrides:
         layers.merge("arguments", overrides)
-    return Settings(
-        data_dir=_data_dir(data_dir, env, config_path, file_data_dir),
-        config_path=config_path,
-        **layers.sections(),
-    )
+    location = _data_location(data_dir, env, config_path, file_data_dir)
+    sections = layers.sections()
+    if isinstance(location, str):  # on an object store: the local work directory stands in as data_dir
+        settings = Settings(data_dir=Path("."), config_path=config_path, data_uri=location, **sections)
+        settings.data_dir = local_work_dir(settings.warehouse.cache_dir, location)
+        return settings
+    return Settings(data_dir=location, config_path=config_path, **sections)
 
 
 def airflow_default_args(settings: Settings) -> dict[str, Any]:

@@ -22,6 +22,7 @@ from pipeline import lake
 from pipeline.config import Settings
 from pipeline.files import atomic_path
 from pipeline.sqlfiles import lake_query
+from pipeline.versions import published
 
 log = logging.getLogger(__name__)
 
@@ -109,7 +110,7 @@ def purge(settings: Settings, *, rebuild: bool = True, dry_run: bool = False) ->
     native_ids = {i.split(":", 1)[1] for i in ids}
     for path in sorted(settings.raw_dir.glob("*/date=*/*.jsonl.zst")):
         report["raw_objects"] += _redact_raw_file(path, native_ids)
-    if rebuild and settings.warehouse_path.exists():
+    if rebuild and published(settings):
         from pipeline import warehouse
 
         warehouse.build(settings)

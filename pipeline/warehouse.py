@@ -38,6 +38,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
+from pipeline import shared, versions
 from pipeline.config import Settings
 from pipeline.errors import AssertionFailed, BuildError
 from pipeline.lake import has_posts, posts_glob
@@ -444,7 +445,7 @@ def _register_operations(con: duckdb.DuckDBPyConnection, settings: Settings) -> 
     quarantine = settings.quarantine_dir / "*" / "*.jsonl"
     found = any(settings.quarantine_dir.glob("*/*.jsonl"))
     _json_lines_table(con, "src_quarantine", quarantine, QUARANTINE_COLUMNS, found, with_filename=True)
-    runs = settings.state_dir / "runs.jsonl"
+    runs = shared.local_state_copy(settings, "runs.jsonl")
     found = runs.exists() and runs.stat().st_size > 0
     _json_lines_table(con, "src_runs", runs, RUN_LOG_COLUMNS, found)
 
@@ -656,6 +657,7 @@ def build_candidate(
     """
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     cleanup_stale_builds(settings)
+    versions.sync_local_copy(settings)  # the previous warehouse may come from another build worker
     tmp = candidate_path(settings, label)
     _remove_candidate(tmp)
     steps = [h for h in (default_hooks() if hooks is None else hooks) if h.stage not in skip_hooks]
@@ -694,10 +696,14 @@ def run_hooks_on(
 
 
 def publish(settings: Settings, candidate: Path) -> Path:
-    """Atomically replace the published warehouse with ``candidate``."""
+    """Atomically replace the published warehouse with ``candidate`` (data directory on an object store: publish
+    it as a new version, :func:`pipeline.versions.publish_version`)."""
     if not candidate.exists():
         raise BuildError(f"no candidate warehouse at {candidate}: run the build step first")
     target = settings.warehouse_path
+    if versions.data_store(settings) is not None:  # an immutable version plus the pointer (pipeline.versions)
+        versions.publish_version(settings, candidate, label=candidate.name.split(".building-", 1)[-1])
+        return target
     os.replace(candidate, target)
     dir_fd = os.open(target.parent, os.O_DIRECTORY)
     try:
@@ -721,9 +727,9 @@ def build(
 
 
 def connect_readonly(settings: Settings) -> duckdb.DuckDBPyConnection:
-    """A read-only connection to the published warehouse (never blocks a publish)."""
-    if not settings.warehouse_path.exists():
-        raise BuildError(
-            f"no warehouse at {settings.warehouse_path}: run `ripple run` or `ripple build` first"
-        )
-    return duckdb.connect(str(settings.warehouse_path), read_only=True)
+    """A read-only connection to the published warehouse (never blocks a publish; on an object store, the
+    cached copy of the current version)."""
+    path = versions.published_path(settings)
+    if not path.exists():
+        raise BuildError(f"no warehouse at {path}: run `ripple run` or `ripple build` first")
+    return duckdb.connect(str(path), read_only=True)
