@@ -296,6 +296,11 @@ class AirflowSettings(Section):
         ge=0,
         description="how long a task waits for another writer on the data directory before it fails (and retries)",
     )
+    lake_connection_id: str = Field(
+        "ripple_lake",
+        description="Airflow connection (type aws: login/password = access keys, extra endpoint_url, region_name) "
+        "of a data directory on an object store; without it the AWS variables are used",
+    )
 
 
 class Sections(BaseModel):

@@ -152,3 +152,8 @@ def local_state_copy(settings: Settings, name: str) -> Path:
     else:
         atomic_write_text(path, text)
     return path
+
+
+def forget_stores() -> None:
+    """Drop the cached stores (their clients), e.g. after the AWS variables changed."""
+    _stores.clear()

@@ -220,7 +220,7 @@ def _download(store: Store, record: dict[str, Any], path: Path) -> None:
     finally:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
-    log.info("downloaded warehouse version %s (%d bytes)", record["version"], record.get("size", 0))
+    log.info("downloaded %s (%d bytes)", store.join(record["object"]), record.get("size", 0))
 
 
 def _prune_cache(settings: Settings, keep: Path) -> None:
@@ -254,3 +254,59 @@ def sync_local_copy(settings: Settings) -> None:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
     marker.write_text(str(record["version"]))
+
+
+# ------------------------------------------------------------------------------------------------ DAG candidates
+def _candidate_object(label: str) -> str:
+    return f"{CANDIDATES}/{label}{SUFFIX}"
+
+
+def _sidecar(candidate: Path) -> Path:
+    return candidate.with_name(candidate.name + ".etag")
+
+
+def stash_candidate(settings: Settings, candidate: Path, label: str) -> bool:
+    """Upload a DAG run's candidate (``warehouse/candidates/<label>.duckdb``), so that its explain and publish
+    tasks find it whichever worker runs them. False on a local data directory (nothing to do)."""
+    store = data_store(settings)
+    if store is None:
+        return False
+    target = store.join(_candidate_object(label))
+    store.fs.put_file(str(candidate), target)
+    _sidecar(candidate).write_text(store.version(target) or "")
+    return True
+
+
+def sync_candidate(settings: Settings, candidate: Path, label: str) -> bool:
+    """Whether the run's candidate is at ``candidate``. On an object store the stashed candidate is the one that
+    counts (explain may have changed it on another worker): it is downloaded unless this worker holds that very
+    upload already. False when there is none."""
+    store = data_store(settings)
+    if store is None:
+        return candidate.exists()
+    source = store.join(_candidate_object(label))
+    version = store.version(source)
+    if version is None:
+        return False
+    sidecar = _sidecar(candidate)
+    if candidate.exists() and sidecar.exists() and sidecar.read_text() == version:
+        return True
+    _download(
+        store, {"object": _candidate_object(label), "version": label, "size": store.size(source)}, candidate
+    )
+    sidecar.write_text(version)
+    return True
+
+
+def drop_candidate(settings: Settings, candidate: Path, label: str) -> None:
+    """Forget a published candidate: the stashed object and this worker's note of it."""
+    _sidecar(candidate).unlink(missing_ok=True)
+    store = data_store(settings)
+    if store is not None:
+        store.delete(store.join(_candidate_object(label)))
+
+
+def published_run(settings: Settings) -> str | None:
+    """The run (DAG label) whose candidate the pointer names, on an object store."""
+    record = current(settings)
+    return str(record["run"]) if record and record.get("run") else None
