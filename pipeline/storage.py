@@ -285,5 +285,9 @@ def check(store: Store) -> None:
     if not store.remote:
         return
     bucket = store.root.split("/")[2]
-    if not store._call(store.fs.exists, bucket):
-        raise StorageError(f"lake {store.root}: bucket {bucket!r} does not exist")
+    try:
+        store._call(store.fs.call_s3, "head_bucket", Bucket=bucket)
+    except (FileNotFoundError, StorageError) as exc:
+        if isinstance(exc, StorageError) and "does not exist" not in str(exc):
+            raise
+        raise StorageError(f"lake {store.root}: bucket {bucket!r} does not exist") from None
