@@ -294,3 +294,54 @@ def test_a_reader_before_the_first_publish_gets_one_line(data, tmp_path):
     assert run.stderr.strip() == (
         f"error: no warehouse at {data}/warehouse/CURRENT: run `ripple run` or `ripple build` first"
     )
+
+
+# ------------------------------------------------------------------------------------------------ end to end
+def _tables(path: Path) -> dict[str, list[tuple]]:
+    """Every table's rows, sorted, without the columns that hold the wall-clock time of the run."""
+    volatile = {"fetched_at", "scored_at", "fitted_at", "built_at", "started_at", "finished_at", "seconds"}
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        out = {}
+        for (table,) in con.execute("select table_name from duckdb_tables() order by 1").fetchall():
+            if table in ("stg_runs", "ripple_build"):
+                continue
+            cols = [
+                d[0]
+                for d in con.execute(f"select * from {table} limit 0").description
+                if d[0] not in volatile
+            ]
+            select = ", ".join(f'"{c}"' for c in cols)
+            out[table] = sorted(con.execute(f"select {select} from {table}").fetchall(), key=repr)
+        return out
+    finally:
+        con.close()
+
+
+def test_nightly_runs_on_two_workers_share_the_run_log_and_publish_what_a_local_run_publishes(
+    data, tmp_path, monkeypatch
+):
+    from pipeline.run import run_nightly
+
+    monkeypatch.setenv("RIPPLE_PSEUDONYM_KEY", KEY)
+    demo = {"demo": {"scale": 0.02, "seed": 7}}
+    first = run_nightly(worker(data, tmp_path / "a", **demo), since="2026-10-01", until="2026-10-04")
+    # worker b continues where worker a stopped: it reads the run log on the store
+    second = run_nightly(worker(data, tmp_path / "b", **demo), until="2026-10-06")
+    assert first.status == second.status == "succeeded"
+    assert second.since == first.until
+    local_settings = load_settings(data_dir=tmp_path / "local", overrides=demo)
+    run_nightly(local_settings, since="2026-10-01", until="2026-10-04")
+    run_nightly(local_settings, until="2026-10-06")
+
+    remote = _tables(versions.published_path(worker(data, tmp_path / "analyst")))
+    local = _tables(local_settings.warehouse_path)
+    assert remote.keys() == local.keys()
+    assert sum(len(rows) > 0 for rows in local.values()) >= 20 and len(local["stg_posts"]) > 100
+    for table in local:
+        assert remote[table] == local[table], table
+    runs = [(e["run_id"], e["status"]) for e in read_run_log(worker(data, tmp_path / "c"))]
+    assert [r for r in runs if r[1] == "succeeded"] == [
+        (first.run_id, "succeeded"),
+        (second.run_id, "succeeded"),
+    ]
