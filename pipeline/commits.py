@@ -16,6 +16,7 @@ atomic there, and listing a directory is as cheap as reading manifests.
 from __future__ import annotations
 
 import json
+import logging
 import re
 import uuid
 from dataclasses import dataclass
@@ -25,6 +26,8 @@ from typing import Any
 
 from pipeline.config import Settings
 from pipeline.storage import Store, check
+
+log = logging.getLogger(__name__)
 
 COMMITS = "lake/_commits"
 #: the tables of the lake and the prefix (relative to the lake root) of their files
@@ -135,8 +138,10 @@ class Commit:
         return self._added(rel, location)
 
     def _added(self, rel: str, location: str) -> str:
-        size = self.store.size(location)
-        self.added[rel] = {"path": rel, "size": size, "version": self.store.version(location) or ""}
+        found = self.store.stat(location)
+        if found is None:
+            raise FileNotFoundError(f"{location}: missing right after its upload")
+        self.added[rel] = {"path": rel, "size": found[0], "version": found[1]}
         return location
 
     def supersede(self, rels: list[str] | set[str]) -> None:
@@ -166,6 +171,11 @@ class Commit:
         if not self.store.create(location, json.dumps(doc, indent=1).encode()):
             raise RuntimeError(f"lake commit {location} exists already")
         _manifests[location] = doc
+        size = sum(e["size"] for e in self.added.values())
+        log.info(
+            "lake %s: committed %d new files (%.1f MiB), %d superseded, in %s",
+            self.store.root, len(self.added), size / 2**20, len(self.removed), location.rsplit("/", 1)[-1],
+        )  # fmt: skip
         for rel in sorted(self.removed):
             self.store.delete(self.store.join(rel))
         for prefix, suffix in cleanup:
