@@ -30,6 +30,9 @@ from pipeline.storage import Store, check
 log = logging.getLogger(__name__)
 
 COMMITS = "lake/_commits"
+CHECKPOINT = "_view-"
+#: a commit that leaves this many manifests outside the latest checkpoint writes a new one
+CHECKPOINT_EVERY = 100
 #: the tables of the lake and the prefix (relative to the lake root) of their files
 TABLE_PREFIXES = {
     "posts": "lake/posts/",
@@ -71,23 +74,68 @@ def attach(con: Any, settings: Settings) -> None:
         con.register_filesystem(lake_store(settings).fs)
 
 
-def _manifest(store: Store, location: str) -> dict[str, Any]:
-    doc = _manifests.get(location)
-    if doc is None:
-        doc = _manifests[location] = json.loads(store.read_bytes(location))
-    return doc
+def _fetch_manifests(store: Store, locations: list[str]) -> None:
+    """Read the manifests not cached yet, concurrently on an object store (one GET each, in parallel)."""
+    missing = [loc for loc in locations if loc not in _manifests]
+    if not missing:
+        return
+    if store.remote:
+        contents = store._call(store.fs.cat, missing)
+        for loc in missing:
+            key = loc if loc in contents else loc.removeprefix("s3://")
+            _manifests[loc] = json.loads(contents[key])
+        return
+    for loc in missing:
+        _manifests[loc] = json.loads(store.read_bytes(loc))
+
+
+def _split(locations: list[str]) -> tuple[str | None, list[str]]:
+    """The latest checkpoint (if any) and the manifests."""
+    checkpoints = [loc for loc in locations if loc.rsplit("/", 1)[-1].startswith(CHECKPOINT)]
+    manifests = [loc for loc in locations if not loc.rsplit("/", 1)[-1].startswith(CHECKPOINT)]
+    return (max(checkpoints) if checkpoints else None), manifests
+
+
+def _pending(store: Store) -> tuple[dict[str, dict[str, Any]], list[str], list[str]]:
+    """The checkpoint's files, the manifests it does not cover, and every manifest."""
+    checkpoint, manifests = _split(store.list(COMMITS, ".json"))
+    files: dict[str, dict[str, Any]] = {}
+    covered: set[str] = set()
+    if checkpoint is not None:
+        _fetch_manifests(store, [checkpoint])
+        files = {e["path"]: e for e in _manifests[checkpoint]["files"]}
+        covered = set(_manifests[checkpoint]["covers"])
+    rest = [m for m in manifests if m.rsplit("/", 1)[-1] not in covered]
+    return files, rest, manifests
 
 
 def read_view(store: Store) -> dict[str, dict[str, Any]]:
-    """Every committed file, by path relative to the root: ``{"path", "size", "version"}``, sorted by path."""
-    added: dict[str, dict[str, Any]] = {}
+    """Every committed file, by path relative to the root: ``{"path", "size", "version"}``, sorted by path.
+
+    The latest checkpoint (``_view-<time>.json``: the view as of the manifests it names) plus the manifests it does
+    not cover; names are unique, so the order in which manifests are applied does not matter."""
+    added, rest, _all = _pending(store)
     removed: set[str] = set()
-    for location in store.list(COMMITS, ".json"):
-        doc = _manifest(store, location)
+    _fetch_manifests(store, rest)
+    for location in rest:
+        doc = _manifests[location]
         for entry in doc["added"]:
             added[entry["path"]] = entry
         removed.update(doc["removed"])
     return {p: added[p] for p in sorted(added) if p not in removed}
+
+
+def checkpoint(store: Store, every: int | None = None) -> str | None:
+    """Write a checkpoint of the view when ``every`` (default :data:`CHECKPOINT_EVERY`) or more manifests are not
+    covered by the latest one, so that a reader fetches one object instead of a year of manifests."""
+    _files, rest, manifests = _pending(store)
+    if len(rest) < (CHECKPOINT_EVERY if every is None else every):
+        return None
+    view = read_view(store)
+    doc = {"covers": sorted(m.rsplit("/", 1)[-1] for m in manifests), "files": list(view.values())}
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+    location = store.join(COMMITS, f"{CHECKPOINT}{stamp}.json")
+    return location if store.create(location, json.dumps(doc).encode()) else None
 
 
 def view_files(store: Store, view: dict[str, dict[str, Any]], table: str) -> list[LakeFile]:
@@ -180,6 +228,7 @@ class Commit:
             self.store.delete(self.store.join(rel))
         for prefix, suffix in cleanup:
             self._delete_uncommitted(prefix, suffix)
+        checkpoint(self.store)
         return location
 
     def _delete_uncommitted(self, prefix: str, suffix: str) -> None:
