@@ -16,6 +16,7 @@ atomic there, and listing a directory is as cheap as reading manifests.
 from __future__ import annotations
 
 import json
+import logging
 import re
 import uuid
 from dataclasses import dataclass
@@ -26,7 +27,12 @@ from typing import Any
 from pipeline.config import Settings
 from pipeline.storage import Store, check
 
+log = logging.getLogger(__name__)
+
 COMMITS = "lake/_commits"
+CHECKPOINT = "_view-"
+#: a commit that leaves this many manifests outside the latest checkpoint writes a new one
+CHECKPOINT_EVERY = 100
 #: the tables of the lake and the prefix (relative to the lake root) of their files
 TABLE_PREFIXES = {
     "posts": "lake/posts/",
@@ -68,23 +74,68 @@ def attach(con: Any, settings: Settings) -> None:
         con.register_filesystem(lake_store(settings).fs)
 
 
-def _manifest(store: Store, location: str) -> dict[str, Any]:
-    doc = _manifests.get(location)
-    if doc is None:
-        doc = _manifests[location] = json.loads(store.read_bytes(location))
-    return doc
+def _fetch_manifests(store: Store, locations: list[str]) -> None:
+    """Read the manifests not cached yet, concurrently on an object store (one GET each, in parallel)."""
+    missing = [loc for loc in locations if loc not in _manifests]
+    if not missing:
+        return
+    if store.remote:
+        contents = store._call(store.fs.cat, missing)
+        for loc in missing:
+            key = loc if loc in contents else loc.removeprefix("s3://")
+            _manifests[loc] = json.loads(contents[key])
+        return
+    for loc in missing:
+        _manifests[loc] = json.loads(store.read_bytes(loc))
+
+
+def _split(locations: list[str]) -> tuple[str | None, list[str]]:
+    """The latest checkpoint (if any) and the manifests."""
+    checkpoints = [loc for loc in locations if loc.rsplit("/", 1)[-1].startswith(CHECKPOINT)]
+    manifests = [loc for loc in locations if not loc.rsplit("/", 1)[-1].startswith(CHECKPOINT)]
+    return (max(checkpoints) if checkpoints else None), manifests
+
+
+def _pending(store: Store) -> tuple[dict[str, dict[str, Any]], list[str], list[str]]:
+    """The checkpoint's files, the manifests it does not cover, and every manifest."""
+    checkpoint, manifests = _split(store.list(COMMITS, ".json"))
+    files: dict[str, dict[str, Any]] = {}
+    covered: set[str] = set()
+    if checkpoint is not None:
+        _fetch_manifests(store, [checkpoint])
+        files = {e["path"]: e for e in _manifests[checkpoint]["files"]}
+        covered = set(_manifests[checkpoint]["covers"])
+    rest = [m for m in manifests if m.rsplit("/", 1)[-1] not in covered]
+    return files, rest, manifests
 
 
 def read_view(store: Store) -> dict[str, dict[str, Any]]:
-    """Every committed file, by path relative to the root: ``{"path", "size", "version"}``, sorted by path."""
-    added: dict[str, dict[str, Any]] = {}
+    """Every committed file, by path relative to the root: ``{"path", "size", "version"}``, sorted by path.
+
+    The latest checkpoint (``_view-<time>.json``: the view as of the manifests it names) plus the manifests it does
+    not cover; names are unique, so the order in which manifests are applied does not matter."""
+    added, rest, _all = _pending(store)
     removed: set[str] = set()
-    for location in store.list(COMMITS, ".json"):
-        doc = _manifest(store, location)
+    _fetch_manifests(store, rest)
+    for location in rest:
+        doc = _manifests[location]
         for entry in doc["added"]:
             added[entry["path"]] = entry
         removed.update(doc["removed"])
     return {p: added[p] for p in sorted(added) if p not in removed}
+
+
+def checkpoint(store: Store, every: int | None = None) -> str | None:
+    """Write a checkpoint of the view when ``every`` (default :data:`CHECKPOINT_EVERY`) or more manifests are not
+    covered by the latest one, so that a reader fetches one object instead of a year of manifests."""
+    _files, rest, manifests = _pending(store)
+    if len(rest) < (CHECKPOINT_EVERY if every is None else every):
+        return None
+    view = read_view(store)
+    doc = {"covers": sorted(m.rsplit("/", 1)[-1] for m in manifests), "files": list(view.values())}
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+    location = store.join(COMMITS, f"{CHECKPOINT}{stamp}.json")
+    return location if store.create(location, json.dumps(doc).encode()) else None
 
 
 def view_files(store: Store, view: dict[str, dict[str, Any]], table: str) -> list[LakeFile]:
@@ -135,8 +186,10 @@ class Commit:
         return self._added(rel, location)
 
     def _added(self, rel: str, location: str) -> str:
-        size = self.store.size(location)
-        self.added[rel] = {"path": rel, "size": size, "version": self.store.version(location) or ""}
+        found = self.store.stat(location)
+        if found is None:
+            raise FileNotFoundError(f"{location}: missing right after its upload")
+        self.added[rel] = {"path": rel, "size": found[0], "version": found[1]}
         return location
 
     def supersede(self, rels: list[str] | set[str]) -> None:
@@ -166,10 +219,16 @@ class Commit:
         if not self.store.create(location, json.dumps(doc, indent=1).encode()):
             raise RuntimeError(f"lake commit {location} exists already")
         _manifests[location] = doc
+        size = sum(e["size"] for e in self.added.values())
+        log.info(
+            "lake %s: committed %d new files (%.1f MiB), %d superseded, in %s",
+            self.store.root, len(self.added), size / 2**20, len(self.removed), location.rsplit("/", 1)[-1],
+        )  # fmt: skip
         for rel in sorted(self.removed):
             self.store.delete(self.store.join(rel))
         for prefix, suffix in cleanup:
             self._delete_uncommitted(prefix, suffix)
+        checkpoint(self.store)
         return location
 
     def _delete_uncommitted(self, prefix: str, suffix: str) -> None:

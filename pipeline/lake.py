@@ -14,6 +14,10 @@ complete zstd frame flushed to the OS before the source moves on, so after a cra
 pages that made it to disk and asks the source to continue from its checkpoint. ``raw/`` and everything in it is
 owner-only (directories 0700, files 0600).
 
+With ``lake.root = "s3://bucket/prefix"`` the same tree lives in an object store: files get a per-attempt token in
+their names, are written to ``<data_dir>/spool`` first, uploaded on commit, and become visible together when the
+run's manifest is created (:mod:`pipeline.commits`); readers use :func:`committed_files` / :func:`posts_source`.
+
 The Post rules live in :mod:`pipeline.validation`, pseudonyms in :mod:`pipeline.pseudonyms`, run state in
 :mod:`pipeline.state` and atomic writes in :mod:`pipeline.files`.
 """

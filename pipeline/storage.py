@@ -116,17 +116,22 @@ class Store:
 
     def version(self, path: str) -> str | None:
         """A token that changes whenever the object is replaced (S3 ETag, local ``mtime_ns-size``); None if absent."""
+        found = self.stat(path)
+        return found[1] or None if found else None
+
+    def stat(self, path: str) -> tuple[int, str] | None:
+        """``(size, version)`` of ``path``, or None if it does not exist (one HEAD on an object store)."""
         if not self.remote:
             try:
                 st = os.stat(path)
             except FileNotFoundError:
                 return None
-            return f"{st.st_mtime_ns}-{st.st_size}"
+            return st.st_size, f"{st.st_mtime_ns}-{st.st_size}"
         try:
             info = self._call(self.fs.info, path)
         except FileNotFoundError:
             return None
-        return str(info.get("ETag", "")).strip('"') or None
+        return int(info.get("size", 0)), str(info.get("ETag", "")).strip('"')
 
     def size(self, path: str) -> int:
         return int(self._call(self.fs.size, path))
@@ -137,8 +142,11 @@ class Store:
         if not self.remote:
             if not os.path.isdir(base):
                 return []
-            found = [
-                os.path.join(d, f) for d, _s, files in os.walk(base) for f in files if f.endswith(suffix)
+            found = [  # names starting with "." are temporary files and locks of writes in progress
+                os.path.join(d, f)
+                for d, _s, files in os.walk(base)
+                for f in files
+                if f.endswith(suffix) and not f.startswith(".")
             ]
             return sorted(found)
         try:
@@ -185,7 +193,7 @@ class Store:
             from filelock import FileLock
 
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-            with FileLock(f"{path}.lock"):
+            with FileLock(os.path.join(os.path.dirname(path), f".{os.path.basename(path)}.lock")):
                 if self.version(path) != version:
                     return False
                 self.write_bytes(path, data)

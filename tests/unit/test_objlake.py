@@ -149,3 +149,33 @@ def test_purge_on_the_store_writes_new_files_and_supersedes_the_old(settings: Se
     assert "gone soon" not in text and '"_purged": true' in text
     assert all(not store.exists(p) for p in old)
     assert commits.uncommitted(store) == []
+
+
+def test_a_checkpoint_replaces_reading_every_manifest(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(commits, "CHECKPOINT_EVERY", 3)
+    store = commits.lake_store(settings)
+    expected = set()
+    for night in range(5):
+        log = commits.Commit(store, f"demo-n{night}")
+        rel = log.name(f"lake/posts/platform=x/date=2026-10-0{night + 1}", log.run_id, ".parquet")
+        log.add_bytes(rel, b"night %d" % night)
+        if night == 3:  # a re-run supersedes night 0's file
+            log.supersede([r for r in expected if "demo-n0" in r])
+            expected = {r for r in expected if "demo-n0" not in r}
+        expected.add(rel)
+        log.publish()
+    names = [p.rsplit("/", 1)[-1] for p in store.list(commits.COMMITS, ".json")]
+    (point,) = [n for n in names if n.startswith(commits.CHECKPOINT)]
+    covered = json.loads(store.read_bytes(store.join(commits.COMMITS, point)))["covers"]
+    assert len(covered) == 3
+    assert set(commits.read_view(store)) == expected
+    # a reader that starts afresh needs the checkpoint and the two later manifests only
+    for name in covered:
+        store.delete(store.join(commits.COMMITS, name))
+    commits._manifests.clear()
+    assert set(commits.read_view(store)) == expected
+    assert [f.path for f in lake.committed_files(settings, "posts")] == sorted(
+        store.join(r) for r in expected
+    )

@@ -103,3 +103,13 @@ def test_unreachable_endpoint_is_one_line(monkeypatch: pytest.MonkeyPatch) -> No
         Store("s3://bucket-y/p").list("lake")
     assert str(info.value) == f"lake s3://bucket-y/p: cannot connect to http://127.0.0.1:{port}"
     assert "secret" not in str(info.value)
+
+
+def test_stat_gives_size_and_the_version_replace_if_checks(store: Store) -> None:
+    path = store.join("x.bin")
+    assert store.stat(path) is None
+    store.write_bytes(path, b"12345")
+    size, version = store.stat(path)
+    assert size == 5 and version == store.version(path)
+    assert store.replace_if(path, b"6", version)
+    assert store.stat(path)[0] == 1
