@@ -156,13 +156,16 @@ _SAVE = """
 import sys
 from pipeline.config import load_settings
 from pipeline.run import save_checkpoint, append_run_log
+from pipeline.locking import writer_lock
 from pipeline.state import state_for
 settings = load_settings(data_dir=sys.argv[1])
-state = state_for(settings, "reddit")
-state.data["watermark"]["python"] = "2026-12-01T00:00:00Z"
-state.save()
-save_checkpoint(settings, "run-a", {"run_id": "run-a", "status": "running", "ingest": {"reddit": {"rows": 7}}})
-for i in range(int(sys.argv[2])):
+with writer_lock(settings, "ingest reddit", wait=60):  # as a worker does: one writer of a source's state
+    state = state_for(settings, "reddit")
+    state.data["watermark"]["python"] = "2026-12-01T00:00:00Z"
+    state.data["runs"][sys.argv[3]] = {"cursor": sys.argv[3]}
+    state.save()
+    save_checkpoint(settings, "run-a", {"run_id": "run-a", "status": "running", "ingest": {"reddit": {"rows": 7}}})
+for i in range(int(sys.argv[2])):  # without the lock: compare-and-swap alone keeps every line
     append_run_log(settings, {"run_id": f"run-{sys.argv[3]}-{i}", "status": "succeeded"})
 """
 
@@ -181,7 +184,9 @@ def test_state_saved_by_one_worker_is_seen_by_another_and_no_run_log_line_is_los
     for p in procs:
         assert p.wait(timeout=120) == 0, p.stderr.read()
     other = worker(data, tmp_path / "c")
-    assert state_for(other, "reddit").data["watermark"] == {"python": "2026-12-01T00:00:00Z"}
+    state = state_for(other, "reddit").data
+    assert state["watermark"] == {"python": "2026-12-01T00:00:00Z"}
+    assert state["runs"] == {"a": {"cursor": "a"}, "b": {"cursor": "b"}}  # each saw the other's save
     assert load_checkpoint(other, "run-a")["ingest"] == {"reddit": {"rows": 7}}
     # 16 appends from two processes at once: compare-and-swap keeps every one
     ids = sorted(e["run_id"] for e in read_run_log(other))
