@@ -273,7 +273,7 @@ def inputs_fingerprint(settings: Settings) -> str:
     so a re-run that fetches the same items again changes nothing; ``fetched_at`` and ``run_id`` are left
     out), the quarantine files, the settings, the ``sql/`` models and the pipeline's own modules. The run log is
     not an input."""
-    digest = hashlib.sha256(repr(settings).encode())
+    digest = hashlib.sha256(_settings_identity(settings).encode())
     con = duckdb.connect()
     try:
         attach(con, settings)
@@ -294,6 +294,17 @@ def inputs_fingerprint(settings: Settings) -> str:
     for path in [*extra, *sorted(warehouse.sql_dir().rglob("*.sql")), *code]:
         digest.update(path.name.encode() + hashlib.sha256(path.read_bytes()).digest())
     return digest.hexdigest()
+
+
+def _settings_identity(settings: Settings) -> str:
+    """The settings as the fingerprint sees them. On an object store the local work directory differs from one
+    machine to the next: the store's URI stands for it, so a build on another worker recognises the same inputs."""
+    if not shared_root(settings):
+        return repr(settings)
+    same = settings.model_copy(deep=True)
+    same.data_dir = Path("/")
+    same.warehouse.cache_dir = ""
+    return repr(same)
 
 
 def _lake_tables(settings: Settings) -> list[tuple[str, list[str]]]:

@@ -345,8 +345,12 @@ def test_nightly_runs_on_two_workers_share_the_run_log_and_publish_what_a_local_
     assert sum(len(rows) > 0 for rows in local.values()) >= 20 and len(local["stg_posts"]) > 100
     for table in local:
         assert remote[table] == local[table], table
+    # the same window again on a third worker: the same inputs, recognised from the state on the store
+    again = run_nightly(worker(data, tmp_path / "c", **demo), since="2026-10-04", until="2026-10-06")
+    assert again.build_skipped and again.status == "succeeded"
     runs = [(e["run_id"], e["status"]) for e in read_run_log(worker(data, tmp_path / "c"))]
     assert [r for r in runs if r[1] == "succeeded"] == [
         (first.run_id, "succeeded"),
         (second.run_id, "succeeded"),
+        (again.run_id, "succeeded"),
     ]
