@@ -113,3 +113,18 @@ def test_stat_gives_size_and_the_version_replace_if_checks(store: Store) -> None
     assert size == 5 and version == store.version(path)
     assert store.replace_if(path, b"6", version)
     assert store.stat(path)[0] == 1
+
+
+def test_missing_credentials_are_one_line(
+    s3_server: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
+        monkeypatch.delenv(key, raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    with pytest.raises(StorageError) as info:
+        check(Store("s3://some-bucket/p"))
+    assert str(info.value) == (
+        "lake s3://some-bucket/p: no credentials (set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)"
+    )
