@@ -155,6 +155,17 @@ class Store:
             return []
         return sorted(self._full(k) for k in keys if k.endswith(suffix))
 
+    def list_dirs(self, prefix: str = "") -> list[str]:
+        """The directories (common prefixes) directly below ``prefix``, sorted."""
+        base = self.join(prefix) if prefix else self.root
+        if not self.remote:
+            return sorted(e.path for e in os.scandir(base) if e.is_dir()) if os.path.isdir(base) else []
+        try:
+            entries = self._call(self.fs.ls, base, detail=True)
+        except FileNotFoundError:
+            return []
+        return sorted(self._full(e["name"]) for e in entries if e.get("type") == "directory")
+
     def open(self, path: str, mode: str = "rb") -> IO[Any]:
         """A file object (for streaming reads and writes; a write is visible only once closed)."""
         if not self.remote and any(c in mode for c in "wax"):

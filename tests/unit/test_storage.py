@@ -128,3 +128,11 @@ def test_missing_credentials_are_one_line(
     assert str(info.value) == (
         "lake s3://some-bucket/p: no credentials (set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)"
     )
+
+
+def test_list_dirs_names_the_directories_below_a_prefix(store: Store) -> None:
+    assert store.list_dirs("lake") == []
+    store.write_bytes(store.join("lake", "posts", "platform=x", "a.parquet"), b"1")
+    store.write_bytes(store.join("lake", "demo", "t.parquet"), b"2")
+    store.write_bytes(store.join("lake", "top.parquet"), b"3")
+    assert [store.relative(d) for d in store.list_dirs("lake")] == ["lake/demo", "lake/posts"]
