@@ -227,6 +227,24 @@ class Store:
         with contextlib.suppress(FileNotFoundError):
             self._call(self.fs.rm_file, path)
 
+    def delete_many(self, paths: list[str]) -> None:
+        """Remove ``paths`` (batched on an object store: up to 1,000 per request); missing ones are not errors."""
+        if not paths:
+            return
+        if not self.remote:
+            for path in paths:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(path)
+            return
+        keys = [self._full(p)[len("s3://") :].partition("/") for p in paths]
+        for start in range(0, len(keys), 1000):
+            chunk = keys[start : start + 1000]
+            objects = [{"Key": key} for _bucket, _, key in chunk]
+            bucket = chunk[0][0]
+            self._call(
+                self.fs.call_s3, "delete_objects", Bucket=bucket, Delete={"Objects": objects, "Quiet": True}
+            )
+
     # ------------------------------------------------------------------------------------------- helpers
     @contextlib.contextmanager
     def _local_temp(self, path: str, data: bytes) -> Iterator[str]:

@@ -136,3 +136,13 @@ def test_list_dirs_names_the_directories_below_a_prefix(store: Store) -> None:
     store.write_bytes(store.join("lake", "demo", "t.parquet"), b"2")
     store.write_bytes(store.join("lake", "top.parquet"), b"3")
     assert [store.relative(d) for d in store.list_dirs("lake")] == ["lake/demo", "lake/posts"]
+
+
+def test_delete_many_removes_what_exists_and_ignores_the_rest(store: Store) -> None:
+    paths = [store.join("d", f"{i}.bin") for i in range(3)]
+    for path in paths[:2]:
+        store.write_bytes(path, b"x")
+    store.write_bytes(store.join("d", "kept.bin"), b"k")
+    store.delete_many(paths)
+    store.delete_many([])
+    assert [store.relative(p) for p in store.list("d")] == ["d/kept.bin"]
