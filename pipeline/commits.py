@@ -5,9 +5,10 @@ data file goes to a final, unique name (``<run_id>-<token>.parquet``: the token 
 once all of them are in place the run creates ONE small manifest, ``lake/_commits/<time>-<run_id>-<token>.json``
 (create-only), listing the files it adds and the files it supersedes. Readers and builds honour only files that a
 manifest adds and no manifest removes (:func:`read_view`), so a run that dies before its manifest exposes
-nothing; its files are deleted by the next attempt of the same run (:meth:`Commit.publish`). Names are unique,
-so the view does not depend on the order of the manifests, and a manifest never changes once written (they are
-cached in memory by name). A manifest holds relative paths, sizes and ETags only: no credentials, no hosts.
+nothing; its files are deleted by the next attempt of the same run (:meth:`Commit.publish`). Superseded files
+stay for :data:`RETAIN_SECONDS` (a reader elsewhere may have just listed them), then a later commit deletes them.
+Names are unique, so the view does not depend on the order of the manifests, and a manifest never changes once
+written (they are cached in memory by name). A manifest holds relative paths, sizes and ETags only: no credentials, no hosts.
 
 The local data directory keeps its rename-based layout (``<run_id>.parquet``, :mod:`pipeline.lake`): a rename is
 atomic there, and listing a directory is as cheap as reading manifests.
@@ -33,6 +34,8 @@ COMMITS = "lake/_commits"
 CHECKPOINT = "_view-"
 #: a commit that leaves this many manifests outside the latest checkpoint writes a new one
 CHECKPOINT_EVERY = 100
+#: superseded files are deleted by the first commit at least this long after the one that superseded them
+RETAIN_SECONDS = 3600.0
 #: the tables of the lake and the prefix (relative to the lake root) of their files
 TABLE_PREFIXES = {
     "posts": "lake/posts/",
@@ -96,17 +99,18 @@ def _split(locations: list[str]) -> tuple[str | None, list[str]]:
     return (max(checkpoints) if checkpoints else None), manifests
 
 
-def _pending(store: Store) -> tuple[dict[str, dict[str, Any]], list[str], list[str]]:
-    """The checkpoint's files, the manifests it does not cover, and every manifest."""
+def _pending(store: Store) -> tuple[dict[str, Any], list[str], list[str]]:
+    """The latest checkpoint (empty when there is none), the manifests it does not cover (fetched), and every
+    manifest."""
     checkpoint, manifests = _split(store.list(COMMITS, ".json"))
-    files: dict[str, dict[str, Any]] = {}
-    covered: set[str] = set()
+    doc: dict[str, Any] = {"covers": [], "files": [], "superseded": []}
     if checkpoint is not None:
         _fetch_manifests(store, [checkpoint])
-        files = {e["path"]: e for e in _manifests[checkpoint]["files"]}
-        covered = set(_manifests[checkpoint]["covers"])
+        doc = _manifests[checkpoint]
+    covered = set(doc["covers"])
     rest = [m for m in manifests if m.rsplit("/", 1)[-1] not in covered]
-    return files, rest, manifests
+    _fetch_manifests(store, rest)
+    return doc, rest, manifests
 
 
 def read_view(store: Store) -> dict[str, dict[str, Any]]:
@@ -114,9 +118,9 @@ def read_view(store: Store) -> dict[str, dict[str, Any]]:
 
     The latest checkpoint (``_view-<time>.json``: the view as of the manifests it names) plus the manifests it does
     not cover; names are unique, so the order in which manifests are applied does not matter."""
-    added, rest, _all = _pending(store)
+    point, rest, _all = _pending(store)
+    added = {e["path"]: e for e in point["files"]}
     removed: set[str] = set()
-    _fetch_manifests(store, rest)
     for location in rest:
         doc = _manifests[location]
         for entry in doc["added"]:
@@ -128,14 +132,42 @@ def read_view(store: Store) -> dict[str, dict[str, Any]]:
 def checkpoint(store: Store, every: int | None = None) -> str | None:
     """Write a checkpoint of the view when ``every`` (default :data:`CHECKPOINT_EVERY`) or more manifests are not
     covered by the latest one, so that a reader fetches one object instead of a year of manifests."""
-    _files, rest, manifests = _pending(store)
+    point, rest, manifests = _pending(store)
     if len(rest) < (CHECKPOINT_EVERY if every is None else every):
         return None
     view = read_view(store)
-    doc = {"covers": sorted(m.rsplit("/", 1)[-1] for m in manifests), "files": list(view.values())}
+    now = datetime.now(UTC).timestamp()
+    waiting = [{"path": p, "at": at} for p, at in superseded(store).items() if now - at < RETAIN_SECONDS]
+    doc = {
+        "covers": sorted(m.rsplit("/", 1)[-1] for m in manifests),
+        "files": list(view.values()),
+        "superseded": waiting,
+    }
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
     location = store.join(COMMITS, f"{CHECKPOINT}{stamp}.json")
     return location if store.create(location, json.dumps(doc).encode()) else None
+
+
+def superseded(store: Store) -> dict[str, float]:
+    """Files that manifests superseded and whose deletion may still be due: path -> when (epoch seconds)."""
+    point, rest, _all = _pending(store)
+    out = {e["path"]: float(e["at"]) for e in point.get("superseded", [])}
+    for location in rest:
+        doc = _manifests[location]
+        at = datetime.fromisoformat(doc["committed_at"]).timestamp()
+        for rel in doc["removed"]:
+            out[rel] = min(out.get(rel, at), at)
+    return out
+
+
+def expire(store: Store, retain: float | None = None) -> int:
+    """Delete the files superseded at least ``retain`` seconds ago (default :data:`RETAIN_SECONDS`); returns how
+    many were due. A reader that read the view just before a commit can still read them meanwhile."""
+    limit = RETAIN_SECONDS if retain is None else retain
+    now = datetime.now(UTC).timestamp()
+    due = sorted(p for p, at in superseded(store).items() if now - at >= limit)
+    store.delete_many([store.join(p) for p in due])
+    return len(due)
 
 
 def view_files(store: Store, view: dict[str, dict[str, Any]], table: str) -> list[LakeFile]:
@@ -204,8 +236,10 @@ class Commit:
         )
 
     def publish(self, cleanup: tuple[tuple[str, str], ...] = ()) -> str | None:
-        """Create the manifest (the commit point), then delete what it superseded and, for each ``(prefix,
-        suffix)`` of ``cleanup``, files of this run id there that no manifest names (a crashed attempt's)."""
+        """Create the manifest (the commit point). Then delete, for each ``(prefix, suffix)`` of ``cleanup``, files
+        of this run id there that no manifest names (a crashed attempt's), and files superseded more than
+        :data:`RETAIN_SECONDS` ago (this commit's are deleted by a later one: a reader on another machine may be
+        reading them right now)."""
         if not self.added and not self.removed:
             return None
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
@@ -224,16 +258,15 @@ class Commit:
             "lake %s: committed %d new files (%.1f MiB), %d superseded, in %s",
             self.store.root, len(self.added), size / 2**20, len(self.removed), location.rsplit("/", 1)[-1],
         )  # fmt: skip
-        for rel in sorted(self.removed):
-            self.store.delete(self.store.join(rel))
         for prefix, suffix in cleanup:
             self._delete_uncommitted(prefix, suffix)
+        expire(self.store)
         checkpoint(self.store)
         return location
 
     def _delete_uncommitted(self, prefix: str, suffix: str) -> None:
         pattern = run_file_pattern(self.run_id, suffix)
-        live = set(self.view) | set(self.added)
+        live = set(self.view) | set(self.added) | self.removed | set(superseded(self.store))
         for location in self.store.list(prefix, suffix):
             rel = self.store.relative(location)
             if rel not in live and pattern.fullmatch(rel.rsplit("/", 1)[-1]):
@@ -241,12 +274,12 @@ class Commit:
 
 
 def uncommitted(store: Store) -> list[str]:
-    """Data files below ``lake/``, ``raw/`` and ``quarantine/`` that no committed manifest names (left by
-    crashed runs), except the stable-name reference tables ``lake/<name>/<table>.parquet``."""
-    view = read_view(store)
+    """Data files below ``lake/``, ``raw/`` and ``quarantine/`` that no manifest names, neither as committed nor as
+    superseded (left by crashed runs)."""
+    known = set(read_view(store)) | set(superseded(store))
     out = []
     for table, prefix in TABLE_PREFIXES.items():
         for location in store.list(prefix, TABLE_SUFFIXES[table]):
-            if store.relative(location) not in view:
+            if store.relative(location) not in known:
                 out.append(location)
     return sorted(out)

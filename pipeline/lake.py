@@ -565,11 +565,16 @@ def lake_reference_tables(settings: Settings) -> list[tuple[str, str]]:
         return [(f"{p.parent.name}_{p.stem}", str(p)) for p in sorted(settings.lake_dir.glob("*/*.parquet"))]
     store = lake_store(settings)
     out = []
-    for location in store.list("lake", ".parquet"):
-        parts = store.relative(location).split("/")
-        if len(parts) == 3 and not parts[1].startswith("_"):
-            out.append((f"{parts[1]}_{parts[2].removesuffix('.parquet')}", location))
-    return out
+    # one listing of lake/ and one per reference directory: posts/ and affect/ (many files) are not listed
+    for directory in store.list_dirs("lake"):
+        name = directory.rsplit("/", 1)[-1]
+        if name in ("posts", "affect") or name.startswith("_"):
+            continue
+        for location in store.list(f"lake/{name}", ".parquet"):
+            stem = location.rsplit("/", 1)[-1].removesuffix(".parquet")
+            if store.relative(location).count("/") == 2:
+                out.append((f"{name}_{stem}", location))
+    return sorted(out)
 
 
 def write_reference_table(settings: Settings, directory: str, name: str, table: pa.Table) -> str:

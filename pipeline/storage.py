@@ -155,6 +155,17 @@ class Store:
             return []
         return sorted(self._full(k) for k in keys if k.endswith(suffix))
 
+    def list_dirs(self, prefix: str = "") -> list[str]:
+        """The directories (common prefixes) directly below ``prefix``, sorted."""
+        base = self.join(prefix) if prefix else self.root
+        if not self.remote:
+            return sorted(e.path for e in os.scandir(base) if e.is_dir()) if os.path.isdir(base) else []
+        try:
+            entries = self._call(self.fs.ls, base, detail=True)
+        except FileNotFoundError:
+            return []
+        return sorted(self._full(e["name"]) for e in entries if e.get("type") == "directory")
+
     def open(self, path: str, mode: str = "rb") -> IO[Any]:
         """A file object (for streaming reads and writes; a write is visible only once closed)."""
         if not self.remote and any(c in mode for c in "wax"):
@@ -215,6 +226,24 @@ class Store:
         """Remove ``path``; a missing object is not an error."""
         with contextlib.suppress(FileNotFoundError):
             self._call(self.fs.rm_file, path)
+
+    def delete_many(self, paths: list[str]) -> None:
+        """Remove ``paths`` (batched on an object store: up to 1,000 per request); missing ones are not errors."""
+        if not paths:
+            return
+        if not self.remote:
+            for path in paths:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(path)
+            return
+        keys = [self._full(p)[len("s3://") :].partition("/") for p in paths]
+        for start in range(0, len(keys), 1000):
+            chunk = keys[start : start + 1000]
+            objects = [{"Key": key} for _bucket, _, key in chunk]
+            bucket = chunk[0][0]
+            self._call(
+                self.fs.call_s3, "delete_objects", Bucket=bucket, Delete={"Objects": objects, "Quiet": True}
+            )
 
     # ------------------------------------------------------------------------------------------- helpers
     @contextlib.contextmanager
