@@ -9,7 +9,8 @@ The warehouse is built on the build worker's local disk, as always. Publishing t
    with a compare-and-swap on the pointer's ETag (``If-Match``; create-only for the first publish). A reader
    sees the old version or the new one, never a half-uploaded file: the version object is complete before the
    pointer names it (a multipart upload becomes visible only once it completes);
-3. deletes the versions older than the newest ``warehouse.keep_versions`` (never the current one).
+3. deletes the versions older than the newest ``warehouse.keep_versions`` (never the current one), and DAG
+   candidates (``warehouse/candidates/``) stashed more than two days ago by runs that never published.
 
 Readers (``ripple sql``, ``shell``, ``status``, the report, alerts, the network export) on any machine read the
 pointer and open the version it names from a local cache (``<warehouse.cache_dir>/<bucket>/<prefix>/versions/``),
@@ -47,6 +48,8 @@ SUFFIX = ".duckdb"
 CACHE_KEEP = 2
 #: pointer compare-and-swap attempts
 POINTER_ATTEMPTS = 10
+#: a stashed DAG candidate this old belongs to a run that never published (as warehouse.STALE_CANDIDATE_SECONDS)
+STALE_CANDIDATE_SECONDS = 2 * 86_400
 
 
 def data_store(settings: Settings) -> Store | None:
@@ -142,6 +145,7 @@ def publish_version(settings: Settings, candidate: Path, label: str | None = Non
     os.replace(candidate, settings.warehouse_path)
     _marker(settings).write_text(version)
     prune_versions(settings, store)
+    prune_candidates(store, older_than=STALE_CANDIDATE_SECONDS)
     _prune_cache(settings, keep=cached)
     return record
 
@@ -304,6 +308,21 @@ def drop_candidate(settings: Settings, candidate: Path, label: str) -> None:
     store = data_store(settings)
     if store is not None:
         store.delete(store.join(_candidate_object(label)))
+
+
+def prune_candidates(store: Store, older_than: float) -> list[str]:
+    """Delete stashed candidates older than ``older_than`` seconds (DAG runs that failed before publishing; a
+    run that is still going re-uploads its candidate in each of its tasks)."""
+    removed = []
+    for path in store.list(CANDIDATES, SUFFIX):
+        try:
+            modified = store.fs.info(path).get("LastModified")
+        except FileNotFoundError:
+            continue
+        if modified is not None and time.time() - modified.timestamp() > older_than:
+            store.delete(path)
+            removed.append(path)
+    return removed
 
 
 def published_run(settings: Settings) -> str | None:

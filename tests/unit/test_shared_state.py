@@ -354,3 +354,16 @@ def test_nightly_runs_on_two_workers_share_the_run_log_and_publish_what_a_local_
         (second.run_id, "succeeded"),
         (again.run_id, "succeeded"),
     ]
+
+
+def test_a_candidate_left_by_a_failed_dag_run_is_deleted_by_a_later_publish(data, tmp_path, monkeypatch):
+    monkeypatch.setenv("RIPPLE_PSEUDONYM_KEY", KEY)
+    builder = worker(data, tmp_path / "builder")
+    store = versions.data_store(builder)
+    store.write_bytes(store.join("warehouse/candidates/run-old.duckdb"), b"left behind")
+    _build(builder)
+    assert store.exists(store.join("warehouse/candidates/run-old.duckdb"))  # too young to be abandoned
+    assert versions.prune_candidates(store, older_than=-1) == [
+        store.join("warehouse/candidates/run-old.duckdb")
+    ]
+    assert store.list("warehouse/candidates") == []
