@@ -170,6 +170,21 @@ def expire(store: Store, retain: float | None = None) -> int:
     return len(due)
 
 
+def vacuum(store: Store, prefix: str, suffix: str, retain: float | None = None) -> int:
+    """Delete files below ``prefix`` that no manifest names (neither committed nor superseded) and that are older
+    than ``retain`` seconds (default :data:`RETAIN_SECONDS`): uploads of a run that died before its manifest."""
+    limit = RETAIN_SECONDS if retain is None else retain
+    known = set(read_view(store)) | set(superseded(store))
+    now = datetime.now(UTC).timestamp()
+    due = [
+        loc
+        for loc, modified in store.list_modified(prefix, suffix).items()
+        if store.relative(loc) not in known and now - modified >= limit
+    ]
+    store.delete_many(due)
+    return len(due)
+
+
 def view_files(store: Store, view: dict[str, dict[str, Any]], table: str) -> list[LakeFile]:
     prefix, suffix = TABLE_PREFIXES[table], TABLE_SUFFIXES[table]
     return [

@@ -155,6 +155,24 @@ class Store:
             return []
         return sorted(self._full(k) for k in keys if k.endswith(suffix))
 
+    def list_modified(self, prefix: str = "", suffix: str = "") -> dict[str, float]:
+        """Like :meth:`list`, with each object's last modification time (epoch seconds)."""
+        if not self.remote:
+            out = {}
+            for path in self.list(prefix, suffix):
+                with contextlib.suppress(FileNotFoundError):
+                    out[path] = os.stat(path).st_mtime
+            return out
+        try:
+            found = self._call(self.fs.find, self.join(prefix) if prefix else self.root, detail=True)
+        except FileNotFoundError:
+            return {}
+        return {
+            self._full(name): info["LastModified"].timestamp()
+            for name, info in sorted(found.items())
+            if name.endswith(suffix) and info.get("LastModified") is not None
+        }
+
     def list_dirs(self, prefix: str = "") -> list[str]:
         """The directories (common prefixes) directly below ``prefix``, sorted."""
         base = self.join(prefix) if prefix else self.root

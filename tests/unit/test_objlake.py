@@ -196,3 +196,17 @@ def test_a_checkpoint_replaces_reading_every_manifest(
     assert [f.path for f in lake.committed_files(settings, "posts")] == sorted(
         store.join(r) for r in expected
     )
+
+
+def test_vacuum_deletes_old_orphans_only(settings: Settings) -> None:
+    store = commits.lake_store(settings)
+    log = commits.Commit(store, "affect-1")
+    kept = log.name("lake/affect/scorer=v1", "batch", ".parquet")
+    log.add_bytes(kept, b"committed")
+    log.publish()
+    orphan = store.join("lake/affect/scorer=v1/dead-run.parquet")
+    store.write_bytes(orphan, b"uploaded, never committed")
+    assert commits.vacuum(store, "lake/affect/", ".parquet") == 0  # young: a run may be committing it now
+    assert commits.vacuum(store, "lake/affect/", ".parquet", retain=0) == 1
+    assert not store.exists(orphan) and store.exists(store.join(kept))
+    assert [f.path for f in lake.committed_files(settings, "affect")] == [store.join(kept)]
