@@ -170,6 +170,26 @@ def expire(store: Store, retain: float | None = None) -> int:
     return len(due)
 
 
+def vacuum(
+    store: Store, prefix: str, suffix: str, retain: float | None = None, run_id: str | None = None
+) -> int:
+    """Delete files below ``prefix`` that no manifest names (neither committed nor superseded) and that are older
+    than ``retain`` seconds (default :data:`RETAIN_SECONDS`): uploads of a run that died before its manifest. With
+    ``run_id``, that run's such files go at any age (called by the attempt of that run that just committed)."""
+    limit = RETAIN_SECONDS if retain is None else retain
+    pattern = run_file_pattern(run_id, suffix) if run_id else None
+    known = set(read_view(store)) | set(superseded(store))
+    now = datetime.now(UTC).timestamp()
+    due = [
+        loc
+        for loc, modified in store.list_modified(prefix, suffix).items()
+        if store.relative(loc) not in known
+        and (now - modified >= limit or (pattern and pattern.fullmatch(loc.rsplit("/", 1)[-1])))
+    ]
+    store.delete_many(due)
+    return len(due)
+
+
 def view_files(store: Store, view: dict[str, dict[str, Any]], table: str) -> list[LakeFile]:
     prefix, suffix = TABLE_PREFIXES[table], TABLE_SUFFIXES[table]
     return [
@@ -237,9 +257,9 @@ class Commit:
 
     def publish(self, cleanup: tuple[tuple[str, str], ...] = ()) -> str | None:
         """Create the manifest (the commit point). Then delete, for each ``(prefix, suffix)`` of ``cleanup``, files
-        of this run id there that no manifest names (a crashed attempt's), and files superseded more than
-        :data:`RETAIN_SECONDS` ago (this commit's are deleted by a later one: a reader on another machine may be
-        reading them right now)."""
+        there that no manifest names: this run id's (a crashed attempt's) and any an hour old (:func:`vacuum`); and
+        files superseded more than :data:`RETAIN_SECONDS` ago (this commit's are deleted by a later one: a reader
+        on another machine may be reading them right now)."""
         if not self.added and not self.removed:
             return None
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
@@ -259,18 +279,10 @@ class Commit:
             self.store.root, len(self.added), size / 2**20, len(self.removed), location.rsplit("/", 1)[-1],
         )  # fmt: skip
         for prefix, suffix in cleanup:
-            self._delete_uncommitted(prefix, suffix)
+            vacuum(self.store, prefix, suffix, run_id=self.run_id)
         expire(self.store)
         checkpoint(self.store)
         return location
-
-    def _delete_uncommitted(self, prefix: str, suffix: str) -> None:
-        pattern = run_file_pattern(self.run_id, suffix)
-        live = set(self.view) | set(self.added) | self.removed | set(superseded(self.store))
-        for location in self.store.list(prefix, suffix):
-            rel = self.store.relative(location)
-            if rel not in live and pattern.fullmatch(rel.rsplit("/", 1)[-1]):
-                self.store.delete(location)
 
 
 def uncommitted(store: Store) -> list[str]:

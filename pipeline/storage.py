@@ -8,7 +8,7 @@ store come from the standard AWS variables (``AWS_ENDPOINT_URL`` / ``AWS_ENDPOIN
 Writes are whole objects. :meth:`Store.write_bytes` replaces atomically for readers (local: temporary file and
 rename; S3: a single PUT). :meth:`Store.create` is create-only (local: hard link of a finished temporary file;
 S3: ``If-None-Match: *``) and :meth:`Store.replace_if` is a compare-and-swap on the version :meth:`Store.version`
-gives (S3: the ETag with ``If-Match``; local: ``mtime_ns-size`` checked under a file lock).
+gives (S3: the ETag with ``If-Match``; local: ``inode-mtime_ns-size`` checked under a file lock).
 """
 
 from __future__ import annotations
@@ -115,7 +115,8 @@ class Store:
         return bytes(self._call(self.fs.cat_file, path))
 
     def version(self, path: str) -> str | None:
-        """A token that changes whenever the object is replaced (S3 ETag, local ``mtime_ns-size``); None if absent."""
+        """A token that changes whenever the object is replaced (S3 ETag, local ``inode-mtime_ns-size``); None if
+        absent."""
         found = self.stat(path)
         return found[1] or None if found else None
 
@@ -126,7 +127,8 @@ class Store:
                 st = os.stat(path)
             except FileNotFoundError:
                 return None
-            return st.st_size, f"{st.st_mtime_ns}-{st.st_size}"
+            # a replace is a new inode: with the inode, two same-size writes within one clock tick still differ
+            return st.st_size, f"{st.st_ino}-{st.st_mtime_ns}-{st.st_size}"
         try:
             info = self._call(self.fs.info, path)
         except FileNotFoundError:
@@ -154,6 +156,24 @@ class Store:
         except FileNotFoundError:
             return []
         return sorted(self._full(k) for k in keys if k.endswith(suffix))
+
+    def list_modified(self, prefix: str = "", suffix: str = "") -> dict[str, float]:
+        """Like :meth:`list`, with each object's last modification time (epoch seconds)."""
+        if not self.remote:
+            out = {}
+            for path in self.list(prefix, suffix):
+                with contextlib.suppress(FileNotFoundError):
+                    out[path] = os.stat(path).st_mtime
+            return out
+        try:
+            found = self._call(self.fs.find, self.join(prefix) if prefix else self.root, detail=True)
+        except FileNotFoundError:
+            return {}
+        return {
+            self._full(name): info["LastModified"].timestamp()
+            for name, info in sorted(found.items())
+            if name.endswith(suffix) and info.get("LastModified") is not None
+        }
 
     def list_dirs(self, prefix: str = "") -> list[str]:
         """The directories (common prefixes) directly below ``prefix``, sorted."""
@@ -266,8 +286,8 @@ class Store:
         """Call the filesystem; connection, credential and bucket failures become one clear StorageError."""
         try:
             return method(*args, **kwargs)
-        except (FileNotFoundError, FileExistsError):
-            if self.remote and _bucket_missing(self, args):
+        except FileNotFoundError as exc:
+            if self.remote and "bucket" in str(exc).lower():  # NoSuchBucket, not a missing key
                 raise StorageError(
                     f"lake {self.root}: bucket {self.root.split('/')[2]!r} does not exist"
                 ) from None
@@ -286,14 +306,6 @@ def _precondition_failed(exc: BaseException) -> bool:
     response = getattr(cause, "response", None) or {}
     code = str(response.get("Error", {}).get("Code", ""))
     return code in ("PreconditionFailed", "412") or getattr(exc, "errno", None) == errno.EINVAL
-
-
-def _bucket_missing(store: Store, args: tuple[Any, ...]) -> bool:
-    bucket = store.root.split("/")[2]
-    try:
-        return not store.fs.exists(bucket)
-    except Exception:
-        return False
 
 
 def describe_failure(exc: BaseException) -> str | None:

@@ -196,3 +196,31 @@ def test_a_checkpoint_replaces_reading_every_manifest(
     assert [f.path for f in lake.committed_files(settings, "posts")] == sorted(
         store.join(r) for r in expected
     )
+
+
+def test_vacuum_deletes_old_orphans_only(settings: Settings) -> None:
+    store = commits.lake_store(settings)
+    log = commits.Commit(store, "affect-1")
+    kept = log.name("lake/affect/scorer=v1", "batch", ".parquet")
+    log.add_bytes(kept, b"committed")
+    log.publish()
+    orphan = store.join("lake/affect/scorer=v1/dead-run.parquet")
+    store.write_bytes(orphan, b"uploaded, never committed")
+    assert commits.vacuum(store, "lake/affect/", ".parquet") == 0  # young: a run may be committing it now
+    assert commits.vacuum(store, "lake/affect/", ".parquet", retain=0) == 1
+    assert not store.exists(orphan) and store.exists(store.join(kept))
+    assert [f.path for f in lake.committed_files(settings, "affect")] == [store.join(kept)]
+
+
+def test_an_ingest_deletes_old_orphans_of_other_runs_too(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = commits.lake_store(settings)
+    orphan = store.join("lake/posts/platform=test/date=2026-09-01/import-gone-0123456789ab.parquet")
+    store.write_bytes(orphan, b"an import that died before its manifest and is never run again")
+    lake.ingest(ListSource([[post("a")]]), settings, WINDOW)
+    assert store.exists(orphan)  # young: it could be a run committing right now
+    monkeypatch.setattr(commits, "RETAIN_SECONDS", 0.0)
+    lake.ingest(ListSource([[post("b")]]), settings, WINDOW, run_id="testsrc-other")
+    assert not store.exists(orphan)
+    assert read_posts(settings) == ["test:a", "test:b"]
