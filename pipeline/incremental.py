@@ -54,16 +54,15 @@ class LakeFile:
 
 
 def lake_files(settings: Settings) -> list[LakeFile]:
-    """Every Parquet file of the posts and affect lake tables, with what identifies its content."""
-    found = []
-    for kind, root, pattern in (
-        ("posts", settings.posts_dir, "platform=*/date=*/*.parquet"),
-        ("affect", settings.lake_dir / "affect", "**/*.parquet"),
-    ):
-        for path in sorted(root.glob(pattern)) if root.exists() else []:
-            stat = path.stat()
-            found.append(LakeFile(kind, str(path), stat.st_size, str(stat.st_mtime_ns)))
-    return found
+    """Every committed file of the posts and affect lake tables, with what identifies its content (local disk or
+    object store: :func:`pipeline.lake.committed_files`)."""
+    from pipeline.lake import committed_files
+
+    return [
+        LakeFile(kind, f.path, f.size, str(f.version))
+        for kind in ("posts", "affect")
+        for f in committed_files(settings, kind)
+    ]
 
 
 def build_fingerprint(settings: Settings, sql_root: Path) -> str:
