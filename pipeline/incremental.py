@@ -192,9 +192,12 @@ class IncrementalBuild:
         self.con.execute(f"create or replace table {WORK}.{name} as {query}")
         log.debug("change set %s: %.2fs", name, time.perf_counter() - started)
 
-    def rerun(self, model: Any, inputs: dict[str, str], delete: str, keep: str = "") -> None:
-        """Recompute ``model`` with its own SQL on restricted ``inputs`` (tables that shadow the full ones),
-        then ``delete from main.<model> <delete>`` and insert the recomputed rows (``from <result> <keep>``)."""
+    def rerun(
+        self, model: Any, inputs: dict[str, str], delete: str | list[str], keep: str | list[str] = ""
+    ) -> None:
+        """Recompute ``model`` with its own SQL on restricted ``inputs`` (tables that shadow the full ones), then
+        ``delete from main.<model> <delete>`` (each clause of a list) and insert the recomputed rows
+        ``from <result> as new <keep>`` (the union of a list's clauses)."""
         con = self.con
         con.execute(f"drop schema if exists {RERUN} cascade")
         con.execute(f"create schema {RERUN}")
@@ -207,10 +210,13 @@ class IncrementalBuild:
         finally:
             con.execute("set search_path = 'main'")
         log.debug("%s: recomputed in %.2fs", model.name, time.perf_counter() - started)
-        con.execute(f"delete from main.{model.name} {delete}")
-        con.execute(
-            f"insert into main.{model.name} by name select new.* from {RERUN}.{model.name} as new {keep}"
+        for clause in [delete] if isinstance(delete, str) else delete:
+            con.execute(f"delete from main.{model.name} {clause}")
+        picked = " union ".join(
+            f"select new.* from {RERUN}.{model.name} as new {clause}"
+            for clause in ([keep] if isinstance(keep, str) else keep)
         )
+        con.execute(f"insert into main.{model.name} by name {picked}")
         con.execute(f"drop schema {RERUN} cascade")
 
     def whole_model(self, model: Any) -> None:
@@ -314,8 +320,15 @@ class IncrementalBuild:
         self.table(
             "changed_versions",
             f"select * from {WORK}.old_versions union all by name "
-            f"select * from main.int_posts semi join {WORK}.changed_items using (post_id)",
+            f"select *, 'new' as version from main.int_posts semi join {WORK}.changed_items using (post_id)",
         )
+        self.table("changed_flags", self.sql("changed_flags"))
+        for aspect in ("activity", "text"):
+            self.table(
+                f"{aspect}_versions",
+                f"select v.* from {WORK}.changed_versions as v semi join {WORK}.changed_flags as f "
+                f"on f.post_id = v.post_id and f.{aspect}",
+            )
         self.table("changed_nodes", f"select distinct hash(post_id) as node_key from {WORK}.changed_items")
         self.table("new_platform_weeks", self.sql("platform_weeks"))
 
@@ -350,12 +363,23 @@ class IncrementalBuild:
 
     def _membership(self, model: Any) -> None:
         self.table("membership_weeks", self.sql("membership_weeks"))
-        on = "w.platform = {0}.platform and w.week_start = {0}.week_start"
+        self.table("membership_keys", self.sql("membership_keys"))
+        weeks = "w.platform = {0}.platform and w.week_start = {0}.week_start"
+        keys = (
+            "k.platform = {0}.platform and k.week_start = {0}.week_start and k.community = {0}.community "
+            "and k.author_id = {0}.author_id"
+        )
         self.rerun(
             model,
             {"int_community_activity": self.sql("membership_inputs")},
-            f"as old using {WORK}.membership_weeks as w where {on.format('old')}",
-            keep=f"semi join {WORK}.membership_weeks as w on {on.format('new')}",
+            [
+                f"as old using {WORK}.membership_weeks as w where {weeks.format('old')}",
+                f"as old using {WORK}.membership_keys as k where {keys.format('old')}",
+            ],
+            keep=[
+                f"semi join {WORK}.membership_weeks as w on {weeks.format('new')}",
+                f"semi join {WORK}.membership_keys as k on {keys.format('new')}",
+            ],
         )
 
     def _weekly_terms(self, model: Any) -> None:
@@ -382,7 +406,7 @@ class IncrementalBuild:
     def _spread_features(self, model: Any) -> None:
         self.table(
             "changed_authors",
-            f"select author_id, min(created_at) as changed_from from {WORK}.changed_versions "
+            f"select author_id, min(created_at) as changed_from from {WORK}.activity_versions "
             "where author_id is not null group by author_id",
         )
         self.table("feature_roots", self.sql("feature_roots"))
