@@ -190,7 +190,9 @@ class IncrementalBuild:
     def table(self, name: str, query: str) -> None:
         started = time.perf_counter()
         self.con.execute(f"create or replace table {WORK}.{name} as {query}")
-        log.debug("change set %s: %.2fs", name, time.perf_counter() - started)
+        if log.isEnabledFor(logging.DEBUG):
+            rows = self.con.execute(f"select count(*) from {WORK}.{name}").fetchall()[0][0]
+            log.debug("change set %s: %d rows in %.2fs", name, rows, time.perf_counter() - started)
 
     def rerun(
         self, model: Any, inputs: dict[str, str], delete: str | list[str], keep: str | list[str] = ""
@@ -202,7 +204,13 @@ class IncrementalBuild:
         con.execute(f"drop schema if exists {RERUN} cascade")
         con.execute(f"create schema {RERUN}")
         for name, query in inputs.items():
+            started = time.perf_counter()
             con.execute(f"create table {RERUN}.{name} as {query}")  # tables: the planner knows their sizes
+            if log.isEnabledFor(logging.DEBUG):
+                rows = con.execute(f"select count(*) from {RERUN}.{name}").fetchall()[0][0]
+                log.debug(
+                    "  %s input %s: %d rows in %.2fs", model.name, name, rows, time.perf_counter() - started
+                )
         con.execute(f"set search_path = '{RERUN},main'")
         started = time.perf_counter()
         try:
@@ -217,6 +225,8 @@ class IncrementalBuild:
             for clause in ([keep] if isinstance(keep, str) else keep)
         )
         con.execute(f"insert into main.{model.name} by name {picked}")
+        # the recomputed rows, for the restricted inputs of the models that read this one
+        con.execute(f"create or replace table {WORK}.new_{model.name} as {picked}")
         con.execute(f"drop schema {RERUN} cascade")
 
     def whole_model(self, model: Any) -> None:
@@ -273,7 +283,7 @@ class IncrementalBuild:
         """stg_<platform>_posts: one row per item of stg_posts."""
         self.rerun(
             model,
-            {"stg_posts": f"select * from main.stg_posts semi join {WORK}.changed_posts using (post_id)"},
+            {"stg_posts": f"select * from {WORK}.new_stg_posts"},
             f"where post_id in (select post_id from {WORK}.changed_posts)",
         )
 
@@ -310,17 +320,18 @@ class IncrementalBuild:
             )
         self.table("changed_items", changed)
         self.table(
-            "old_versions", f"select * from main.int_posts semi join {WORK}.changed_items using (post_id)"
+            "old_versions",
+            f"select *, 'old' as version from main.int_posts semi join {WORK}.changed_items using (post_id)",
         )
         self.rerun(
             model,
-            {"stg_posts": f"select * from main.stg_posts semi join {WORK}.changed_items using (post_id)"},
+            {"stg_posts": self._changed_stg_posts()},
             f"where post_id in (select post_id from {WORK}.changed_items)",
         )
         self.table(
             "changed_versions",
             f"select * from {WORK}.old_versions union all by name "
-            f"select *, 'new' as version from main.int_posts semi join {WORK}.changed_items using (post_id)",
+            f"select *, 'new' as version from {WORK}.new_int_posts",
         )
         self.table("changed_flags", self.sql("changed_flags"))
         for aspect in ("activity", "text"):
@@ -332,6 +343,16 @@ class IncrementalBuild:
         self.table("changed_nodes", f"select distinct hash(post_id) as node_key from {WORK}.changed_items")
         self.table("new_platform_weeks", self.sql("platform_weeks"))
 
+    def _changed_stg_posts(self) -> str:
+        """stg_posts rows of the changed items: the recomputed ones, plus those whose detected community moved."""
+        query = f"select * from {WORK}.new_stg_posts"
+        if self.detected_changed:
+            query += (
+                f" union all select * from main.stg_posts semi join {WORK}.changed_items using (post_id) "
+                f"anti join {WORK}.changed_posts using (post_id)"
+            )
+        return query
+
     def _fct_affect(self, model: Any) -> None:
         self.table(
             "changed_affect_items",
@@ -340,8 +361,10 @@ class IncrementalBuild:
         self.rerun(
             model,
             {
-                dep: f"select * from main.{dep} semi join {WORK}.changed_affect_items using (post_id)"
-                for dep in ("stg_affect", "stg_posts")
+                "stg_affect": f"select * from main.stg_affect semi join {WORK}.changed_affect_items using (post_id)",
+                # items whose scores alone changed are the only ones read from the whole table
+                "stg_posts": f"select * from {WORK}.new_stg_posts union all select * from main.stg_posts "
+                f"semi join {WORK}.changed_affect using (post_id) anti join {WORK}.changed_posts using (post_id)",
             },
             f"where post_id in (select post_id from {WORK}.changed_affect_items)",
         )
@@ -425,28 +448,33 @@ class IncrementalBuild:
         if model.name == "int_cascade_links":
             self.table("cascade_seed", self.sql("cascade_seed"))
             self.table("cascade_nodes", self.sql("cascade_nodes"))
+            self.table(
+                "cascade_posts",
+                f"select * from main.int_posts where node_key in (select node_key from {WORK}.cascade_nodes)",
+            )
         nodes = f"select node_key from {WORK}.cascade_nodes"
-        inputs = {
-            "int_posts": f"select * from main.int_posts where node_key in ({nodes})",
-            "int_cascade_links": f"select * from main.int_cascade_links where node_key in ({nodes})",
-            "int_cascade_nodes": f"select * from main.int_cascade_nodes where node_key in ({nodes})",
-            "int_cascade_subtrees": f"select * from main.int_cascade_subtrees where node_key in ({nodes})",
-            "int_cascade_quality": f"select * from main.int_cascade_quality where hash(post_id) in ({nodes})",
-            "fct_cascades": f"select * from main.fct_cascades where hash(root_id) in ({nodes})",
-        }
+        # every cascade model recomputed before this one left exactly the rows of these cascades in new_<model>
+        inputs = {"int_posts": f"select * from {WORK}.cascade_posts"}
+        for dep in CASCADE_MODELS:
+            if dep in model.deps:
+                inputs[dep] = f"select * from {WORK}.new_{dep}"
         key = NODE_KEYS.get(model.name, "hash(root_id)")
         self.rerun(model, {k: v for k, v in inputs.items() if k in model.deps}, f"where {key} in ({nodes})")
 
     def _spread_model(self, model: Any) -> None:
+        roots = f"select root_key from {WORK}.spread_roots"
         if model.name == "fct_item_engagers":
             self.table("spread_roots", self.sql("spread_roots"))
-        roots = f"select root_key from {WORK}.spread_roots"
+            self.table("spread_nodes", f"select * from main.int_cascade_nodes where root_key in ({roots})")
+            self.table(
+                "spread_posts",
+                f"select * from main.int_posts where node_key in (select node_key from {WORK}.spread_nodes)",
+            )
         inputs = {
             "fct_cascades": f"select * from main.fct_cascades where hash(root_id) in ({roots})",
-            "int_cascade_nodes": f"select * from main.int_cascade_nodes where root_key in ({roots})",
-            "int_posts": "select * from main.int_posts where node_key in "
-            f"(select node_key from main.int_cascade_nodes where root_key in ({roots}))",
-            "fct_item_engagers": f"select * from main.fct_item_engagers where hash(root_id) in ({roots})",
+            "int_cascade_nodes": f"select * from {WORK}.spread_nodes",
+            "int_posts": f"select * from {WORK}.spread_posts",
+            "fct_item_engagers": f"select * from {WORK}.new_fct_item_engagers",
         }
         self.rerun(
             model, {k: v for k, v in inputs.items() if k in model.deps}, f"where hash(root_id) in ({roots})"

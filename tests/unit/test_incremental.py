@@ -136,7 +136,8 @@ def refetched(settings, at: datetime, every: int = 97) -> pa.Table:
     """Some items fetched again at ``at``: new scores, one deleted upstream, one edited."""
     rows = lake_rows(settings).sort_by("post_id")
     picked = rows.take(list(range(0, rows.num_rows, every))).to_pylist()
-    stamp = int(at.timestamp() * 1_000_000)
+    # fetched after every earlier fetch (the demo stamps its fetches with the wall clock), so these versions win
+    stamp = int((datetime.now(UTC) + timedelta(seconds=1)).timestamp() * 1_000_000)
     for i, row in enumerate(picked):
         row.update(score=(row["score"] or 0) + 7, fetched_at=stamp, run_id=f"refetch-{at:%m%d}")
         if i == 0:
@@ -196,6 +197,13 @@ def test_nights_of_incremental_builds_match_full_rebuilds(tmp_path):
     add_rows(settings, "late-replies", late_replies(settings, night))
     add_rows(settings, "refetch", refetched(settings, night))
     check_night(settings, tmp_path, "late-replies", "incremental")
+    con = duckdb.connect(str(settings.warehouse_path), read_only=True)
+    won = con.execute(
+        "select count(*), count(*) filter (where text like 'edited:%'), "
+        "count(*) filter (where is_deleted and author_id is null) from int_posts where run_id like 'refetch-%'"
+    ).fetchone()
+    con.close()
+    assert won[0] > 10 and won[1:] == (1, 1)  # the re-fetched versions won
 
     # night 3: a reply whose parent is missing; night 4: the parent arrives
     child, parent = orphan_then_parent(settings, START + timedelta(days=37, hours=5))
