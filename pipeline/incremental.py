@@ -41,7 +41,8 @@ from pipeline.sqlfiles import named_query
 log = logging.getLogger(__name__)
 
 INPUTS_TABLE = "ripple_build_inputs"
-WORK = "ripple_delta"  # change sets of this build, dropped before publishing
+# in-memory databases attached to the build's connection (nothing of them is written to the warehouse file)
+WORK = "ripple_delta"  # change sets of this build
 RERUN = "ripple_rerun"  # restricted inputs and output of one model's recomputation
 
 
@@ -180,10 +181,14 @@ class IncrementalBuild:
             "fct_item_spread": IncrementalBuild._spread_model,
             **{name: IncrementalBuild._cascade_model for name in CASCADE_MODELS},
         }
-        con.execute(f"drop schema if exists {WORK} cascade")
-        con.execute(f"create schema {WORK}")
+        self.scratch(WORK)
 
     # --------------------------------------------------------------------------------------------- helpers
+    def scratch(self, name: str) -> None:
+        """A fresh in-memory database ``name`` on the build's connection."""
+        self.con.execute(f"detach database if exists {name}")
+        self.con.execute(f"attach ':memory:' as {name}")
+
     def sql(self, name: str) -> str:
         return named_query("incremental", name)
 
@@ -201,8 +206,7 @@ class IncrementalBuild:
         ``delete from main.<model> <delete>`` (each clause of a list) and insert the recomputed rows
         ``from <result> as new <keep>`` (the union of a list's clauses)."""
         con = self.con
-        con.execute(f"drop schema if exists {RERUN} cascade")
-        con.execute(f"create schema {RERUN}")
+        self.scratch(RERUN)
         for name, query in inputs.items():
             started = time.perf_counter()
             con.execute(f"create table {RERUN}.{name} as {query}")  # tables: the planner knows their sizes
@@ -216,7 +220,7 @@ class IncrementalBuild:
         try:
             con.execute(f"create table {RERUN}.{model.name} as\n{model.sql}")
         finally:
-            con.execute("set search_path = 'main'")
+            con.execute("reset search_path")
         log.debug("%s: recomputed in %.2fs", model.name, time.perf_counter() - started)
         for clause in [delete] if isinstance(delete, str) else delete:
             con.execute(f"delete from main.{model.name} {clause}")
@@ -227,7 +231,7 @@ class IncrementalBuild:
         con.execute(f"insert into main.{model.name} by name {picked}")
         # the recomputed rows, for the restricted inputs of the models that read this one
         con.execute(f"create or replace table {WORK}.new_{model.name} as {picked}")
-        con.execute(f"drop schema {RERUN} cascade")
+        con.execute(f"detach {RERUN}")
 
     def whole_model(self, model: Any) -> None:
         """Recompute a model whole; its dependents follow unless its (compared) content is unchanged."""
@@ -500,5 +504,5 @@ class IncrementalBuild:
         return hook.name != "detect_communities" or self.detected_changed
 
     def finish(self) -> None:
-        self.con.execute(f"drop schema if exists {WORK} cascade")
-        self.con.execute(f"drop schema if exists {RERUN} cascade")
+        self.con.execute(f"detach database if exists {WORK}")
+        self.con.execute(f"detach database if exists {RERUN}")

@@ -182,7 +182,10 @@ def orphan_then_parent(settings, at: datetime) -> tuple[pa.Table, pa.Table]:
 
 def test_nights_of_incremental_builds_match_full_rebuilds(tmp_path):
     data = tmp_path / "data"
-    settings = load_settings(data_dir=data, overrides={"demo": {"scale": 0.04}})
+    # membership with two items, so that recomputed membership rows need the items before a change
+    settings = load_settings(
+        data_dir=data, overrides={"demo": {"scale": 0.04}, "membership": {"min_items": 2}}
+    )
     ingest_demo(settings, START, START + timedelta(days=35))
     first = warehouse.build(settings)
     assert first.mode == "full" and "no published warehouse" in first.reason
