@@ -165,6 +165,7 @@ class IncrementalBuild:
         self.con = con
         self.result = result
         self.whole: set[str] = set()  # models recomputed whole whose content changed: dependents follow
+        self.recreated: set[str] = set()  # models recomputed whole (their tables lost their comments)
         self.detected_changed = False
         self.strategies: dict[str, Step] = {
             "stg_posts": IncrementalBuild._stg_posts,
@@ -240,6 +241,7 @@ class IncrementalBuild:
         if columns:
             self.table("before", f"select {columns} from main.{model.name}")
         con.execute(f"create or replace table main.{model.name} as\n{model.sql}")
+        self.recreated.add(model.name)
         if columns:
             changed = con.execute(
                 f"select exists (select {columns} from main.{model.name} except all select * from {WORK}.before) "
@@ -302,6 +304,7 @@ class IncrementalBuild:
                 "select platform, week_start, author_id, community from main.int_detected_communities",
             )
             self.con.execute(f"create or replace table main.{model.name} as\n{model.sql}")
+            self.recreated.add(model.name)
             self.detected_changed = True
 
     def detected(self) -> None:

@@ -769,7 +769,7 @@ def build_incrementally(
     if progress:
         progress("tests")
     result.assertions = run_assertions(con, root, None)
-    apply_comments(con, plan.models)
+    apply_comments(con, [m for m in plan.models if m.name in steps.recreated])  # the others kept theirs
     _finish(con, result, len(plan.models))
     return result
 

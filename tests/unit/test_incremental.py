@@ -70,6 +70,18 @@ def differences(a: str, b: str) -> dict[str, tuple[int, int]]:
     return found
 
 
+def comments(path: str) -> list[tuple]:
+    """Every table's and column's comment (what analysts read with DESCRIBE / duckdb_columns())."""
+    con = duckdb.connect(path, read_only=True)
+    try:
+        return con.execute(
+            "select table_name, null, comment from duckdb_tables() union all "
+            "select table_name, column_name, comment from duckdb_columns() order by all"
+        ).fetchall()
+    finally:
+        con.close()
+
+
 def check_night(settings, tmp_path, night: str, expect_mode: str) -> warehouse.BuildResult:
     result = warehouse.build(settings)
     assert result.mode == expect_mode, (night, result.reason)
@@ -78,6 +90,7 @@ def check_night(settings, tmp_path, night: str, expect_mode: str) -> warehouse.B
     full = warehouse.build(settings, full=True)
     assert full.mode == "full"
     assert differences(str(incremental_copy), str(settings.warehouse_path)) == {}, night
+    assert comments(str(incremental_copy)) == comments(str(settings.warehouse_path)), night
     for name in ("fct_item_spread", "fct_cascades", "int_membership"):
         assert result.tables[name] == full.tables[name], (night, name)
     return result
