@@ -454,6 +454,9 @@ class IncrementalBuild:
     def _cascade_model(self, model: Any) -> None:
         if model.name == "int_cascade_links":
             self.table("cascade_seed", self.sql("cascade_seed"))
+            if self.touches_parent_loop():
+                self.whole_model(model)  # the cascade models after it follow
+                return
             self.table("cascade_nodes", self.sql("cascade_nodes"))
             self.table(
                 "cascade_posts",
@@ -467,6 +470,15 @@ class IncrementalBuild:
                 inputs[dep] = f"select * from {WORK}.new_{dep}"
         key = NODE_KEYS.get(model.name, "hash(root_id)")
         self.rerun(model, {k: v for k, v in inputs.items() if k in model.deps}, f"where {key} in ({nodes})")
+
+    def touches_parent_loop(self) -> bool:
+        """Whether a change touches an item on (or below) a parent loop: such items are in no cascade, so the
+        cascades of a change do not hold everything that decides where they end up."""
+        found = self.con.execute(
+            "select exists (select 1 from main.int_cascade_quality where problem = 'parent_cycle' "
+            f"and hash(post_id) in (select node_key from {WORK}.cascade_seed))"
+        ).fetchone()
+        return bool(found and found[0])
 
     def _spread_model(self, model: Any) -> None:
         roots = f"select root_key from {WORK}.spread_roots"

@@ -101,9 +101,9 @@ def ingest_demo(settings, since: datetime, until: datetime) -> None:
     affect.score_lake(settings)
 
 
-def add_rows(settings, run_id: str, table: pa.Table) -> None:
+def add_rows(settings, run_id: str, table: pa.Table, platform: str = "demo") -> None:
     writer = PartitionWriter(settings, run_id)
-    writer.add_table(table.cast(FILE_SCHEMA), "demo")
+    writer.add_table(table.cast(FILE_SCHEMA), platform)
     writer.commit()
     affect.score_lake(settings)
 
@@ -193,6 +193,33 @@ def orphan_then_parent(settings, at: datetime) -> tuple[pa.Table, pa.Table]:
     )
 
 
+def parent_loop(settings, at: datetime) -> tuple[pa.Table, pa.Table]:
+    """Two items that reply to each other (a corrupt parent chain), and a reply to one of them."""
+    template = (
+        lake_rows(settings)
+        .filter(pc.equal(lake_rows(settings)["kind"], "comment"))
+        .slice(0, 1)
+        .to_pylist()[0]
+    )
+    stamp = int(at.timestamp() * 1_000_000)
+    rows = []
+    for name, parent in (("loop-a", "loop-b"), ("loop-b", "loop-a"), ("below-loop", "loop-a")):
+        row = dict(template)
+        row.update(
+            post_id=f"demo:{name}",
+            parent_id=f"demo:{parent}",
+            root_id=f"demo:{parent}",
+            created_at=stamp,
+            fetched_at=stamp,
+            run_id="loop",
+            text=name,
+        )
+        rows.append(row)
+    return pa.Table.from_pylist(rows[:2], schema=FILE_SCHEMA), pa.Table.from_pylist(
+        rows[2:], schema=FILE_SCHEMA
+    )
+
+
 def test_nights_of_incremental_builds_match_full_rebuilds(tmp_path):
     data = tmp_path / "data"
     # membership with two items, so that recomputed membership rows need the items before a change
@@ -228,6 +255,13 @@ def test_nights_of_incremental_builds_match_full_rebuilds(tmp_path):
     add_rows(settings, "parent", parent)
     check_night(settings, tmp_path, "parent-arrives", "incremental")
 
+    # a parent loop arrives; a night later, a reply below it (the cascades of such items are rebuilt whole)
+    loop, below = parent_loop(settings, START + timedelta(days=37, hours=6))
+    add_rows(settings, "loop", loop)
+    check_night(settings, tmp_path, "parent-loop", "incremental")
+    add_rows(settings, "below-loop", below)
+    check_night(settings, tmp_path, "below-loop", "incremental")
+
     # night 5: a backfill of a window before the lake's history
     ingest_demo(settings, START - timedelta(days=10), START)
     check_night(settings, tmp_path, "backfill", "incremental")
@@ -248,3 +282,34 @@ def test_nights_of_incremental_builds_match_full_rebuilds(tmp_path):
     assert result.mode == "full" and "settings" in result.reason
     ingest_demo(changed, START + timedelta(days=37), START + timedelta(days=38))
     check_night(changed, tmp_path, "after-settings-change", "incremental")
+
+
+def as_platform(table: pa.Table, platform: str) -> pa.Table:
+    """The demo's items as items of ``platform``, without communities (they are detected)."""
+    rows = table.to_pylist()
+    for row in rows:
+        for key in ("post_id", "parent_id", "root_id", "shared_id"):
+            if row[key]:
+                row[key] = f"{platform}:{row[key].split(':', 1)[1]}"
+        row["community"] = None
+        row["platform"] = platform
+    return pa.Table.from_pylist(rows, schema=FILE_SCHEMA)
+
+
+def test_incremental_builds_with_detected_communities_match_full_rebuilds(tmp_path):
+    """On a platform whose communities are detected, new interactions move authors between communities: the
+    items of every author whose community changed are recomputed."""
+    demo = load_settings(data_dir=tmp_path / "demo", overrides={"demo": {"scale": 0.05}})
+    ingest_demo(demo, START, START + timedelta(days=21))
+    settings = load_settings(data_dir=tmp_path / "x", overrides={"membership": {"min_items": 2}})
+    add_rows(settings, "first", as_platform(lake_rows(demo), "x"), platform="x")
+    first = warehouse.build(settings)
+    con = duckdb.connect(str(settings.warehouse_path), read_only=True)
+    detected = con.execute("select count(distinct community) from int_detected_communities").fetchone()[0]
+    con.close()
+    assert first.mode == "full" and detected >= 2
+
+    night = START + timedelta(days=20, hours=3)
+    add_rows(settings, "late", as_platform(late_replies(demo, night, every=15), "x"), platform="x")
+    result = check_night(settings, tmp_path, "x-late-replies", "incremental")
+    assert "pipeline.communities:detect_communities" in result.hooks
