@@ -155,7 +155,7 @@ COMPARED_COLUMNS = {"dim_platform_coverage": "platform, coverage_start", "stg_in
 CASCADE_MODELS = ("int_cascade_links", "int_cascade_nodes", "int_cascade_subtrees", "int_cascade_quality",
                   "fct_cascades", "fct_cascade_quality", "fct_cascade_communities")  # fmt: skip
 NODE_KEYS = {"int_cascade_links": "node_key", "int_cascade_nodes": "node_key", "int_cascade_subtrees": "node_key",
-             "int_cascade_quality": "hash(post_id)", "fct_cascade_quality": "hash(post_id)"}  # fmt: skip
+             "int_cascade_quality": "md5_number_lower(post_id)", "fct_cascade_quality": "md5_number_lower(post_id)"}  # fmt: skip
 
 
 class IncrementalBuild:
@@ -347,7 +347,10 @@ class IncrementalBuild:
                 f"select v.* from {WORK}.changed_versions as v semi join {WORK}.changed_flags as f "
                 f"on f.post_id = v.post_id and f.{aspect}",
             )
-        self.table("changed_nodes", f"select distinct hash(post_id) as node_key from {WORK}.changed_items")
+        self.table(
+            "changed_nodes",
+            f"select distinct md5_number_lower(post_id) as node_key from {WORK}.changed_items",
+        )
         self.table("new_platform_weeks", self.sql("platform_weeks"))
 
     def _changed_stg_posts(self) -> str:
@@ -444,10 +447,10 @@ class IncrementalBuild:
         self.rerun(
             model,
             {
-                "fct_item_spread": f"select * from main.fct_item_spread where hash(root_id) in ({roots})",
+                "fct_item_spread": f"select * from main.fct_item_spread where md5_number_lower(root_id) in ({roots})",
                 "int_posts": self.sql("feature_inputs"),
             },
-            f"where hash(root_id) in ({roots})",
+            f"where md5_number_lower(root_id) in ({roots})",
         )
 
     # --------------------------------------------------------------------------------------------- cascades
@@ -468,7 +471,7 @@ class IncrementalBuild:
         for dep in CASCADE_MODELS:
             if dep in model.deps:
                 inputs[dep] = f"select * from {WORK}.new_{dep}"
-        key = NODE_KEYS.get(model.name, "hash(root_id)")
+        key = NODE_KEYS.get(model.name, "md5_number_lower(root_id)")
         self.rerun(model, {k: v for k, v in inputs.items() if k in model.deps}, f"where {key} in ({nodes})")
 
     def touches_parent_loop(self) -> bool:
@@ -476,7 +479,7 @@ class IncrementalBuild:
         cascades of a change do not hold everything that decides where they end up."""
         found = self.con.execute(
             "select exists (select 1 from main.int_cascade_quality where problem = 'parent_cycle' "
-            f"and hash(post_id) in (select node_key from {WORK}.cascade_seed))"
+            f"and md5_number_lower(post_id) in (select node_key from {WORK}.cascade_seed))"
         ).fetchone()
         return bool(found and found[0])
 
@@ -490,13 +493,15 @@ class IncrementalBuild:
                 f"select * from main.int_posts where node_key in (select node_key from {WORK}.spread_nodes)",
             )
         inputs = {
-            "fct_cascades": f"select * from main.fct_cascades where hash(root_id) in ({roots})",
+            "fct_cascades": f"select * from main.fct_cascades where md5_number_lower(root_id) in ({roots})",
             "int_cascade_nodes": f"select * from {WORK}.spread_nodes",
             "int_posts": f"select * from {WORK}.spread_posts",
             "fct_item_engagers": f"select * from {WORK}.new_fct_item_engagers",
         }
         self.rerun(
-            model, {k: v for k, v in inputs.items() if k in model.deps}, f"where hash(root_id) in ({roots})"
+            model,
+            {k: v for k, v in inputs.items() if k in model.deps},
+            f"where md5_number_lower(root_id) in ({roots})",
         )
 
     # --------------------------------------------------------------------------------------------- driver

@@ -9,4 +9,4 @@ select node_key from main.int_cascade_nodes where root_key in (select root_key f
 union
 select node_key from main.int_posts where node_key in (select node_key from ripple_delta.cascade_seed)
 union
-select hash(post_id) from main.int_cascade_quality where root_key in (select root_key from old_roots)
+select md5_number_lower(post_id) from main.int_cascade_quality where root_key in (select root_key from old_roots)

@@ -3,13 +3,13 @@
 -- orphan whose missing parent or thread root has just arrived.
 select node_key from ripple_delta.changed_nodes
 union
-select hash(coalesce(parent_id, shared_id)) from ripple_delta.changed_versions
+select md5_number_lower(coalesce(parent_id, shared_id)) from ripple_delta.changed_versions
 where coalesce(parent_id, shared_id) is not null
 union
-select hash(root_id) from ripple_delta.changed_versions where root_id is not null
+select md5_number_lower(root_id) from ripple_delta.changed_versions where root_id is not null
 union
 select orphans.node_key
 from (select node_key from main.int_cascade_links where is_missing_parent) as orphans
 inner join main.int_posts as posts on posts.node_key = orphans.node_key
-where hash(coalesce(posts.parent_id, posts.shared_id)) in (select node_key from ripple_delta.changed_nodes)
-    or hash(posts.root_id) in (select node_key from ripple_delta.changed_nodes)
+where md5_number_lower(coalesce(posts.parent_id, posts.shared_id)) in (select node_key from ripple_delta.changed_nodes)
+    or md5_number_lower(posts.root_id) in (select node_key from ripple_delta.changed_nodes)

@@ -3,7 +3,7 @@
 with roots as (
     select root_id, root_author_id, root_created_at
     from main.fct_item_spread
-    where hash(root_id) in (select root_key from ripple_delta.feature_roots)
+    where md5_number_lower(root_id) in (select root_key from ripple_delta.feature_roots)
 )
 select p.*
 from main.int_posts as p

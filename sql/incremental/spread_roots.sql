@@ -17,10 +17,10 @@ union
 -- cascades started after the change that a changed author took part in
 select nodes.root_key
 from main.fct_cascades as c
-inner join main.int_cascade_nodes as nodes on nodes.root_key = hash(c.root_id)
+inner join main.int_cascade_nodes as nodes on nodes.root_key = md5_number_lower(c.root_id)
 inner join main.int_posts as p on p.node_key = nodes.node_key
 inner join ripple_delta.activity_authors as a
     on a.platform = p.platform and a.author_id = p.author_id and c.root_created_at > a.changed_from
 where c.root_created_at > (select changed_from from changed_since)
 union
-select hash(post_id) from ripple_delta.changed_affect_items
+select md5_number_lower(post_id) from ripple_delta.changed_affect_items

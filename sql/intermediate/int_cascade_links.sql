@@ -34,17 +34,17 @@ parent_checked as (
         child.is_self_parent,
         parent.node_key is not null and not child.is_self_parent as is_parent_present
     from (
-        -- hash(null) is not null, so parent_key is set only when a parent is declared
+        -- keys are md5_number_lower (64 bits of MD5): DuckDB's hash() collides on similar ids at millions of items
         select
             node_key,
-            case when coalesce(parent_id, shared_id) is not null then hash(coalesce(parent_id, shared_id)) end
+            case when coalesce(parent_id, shared_id) is not null then md5_number_lower(coalesce(parent_id, shared_id)) end
                 as parent_key,
             parent_id is null and shared_id is not null as is_share_link,
             parent_id is null and shared_id is not null and share_type in ('retweet', 'boost', 'repost')
                 as is_flat_reshare,
-            case when root_id <> post_id then hash(root_id) end as thread_root_key,
+            case when root_id <> post_id then md5_number_lower(root_id) end as thread_root_key,
             created_at,
-            hash(author_id) as author_key,
+            md5_number_lower(author_id) as author_key,
             author_id is not null as has_author,
             coalesce(coalesce(parent_id, shared_id) = post_id, false) as is_self_parent
         from int_posts

@@ -48,7 +48,7 @@ detected as (
 
 final as (
     select
-        hash(p.post_id) as node_key,
+        md5_number_lower(p.post_id) as node_key,
         p.* replace (coalesce(p.community, d.community) as community),
         p.community is null and d.community is not null as is_community_detected,
         cast(date_trunc('week', p.created_at at time zone 'UTC') as date) as week_start

@@ -14,7 +14,7 @@ with
 
 cascades as (
     select
-        hash(root_id) as root_key,
+        md5_number_lower(root_id) as root_key,
         root_id,
         platform,
         community as origin_community,

@@ -21,7 +21,7 @@ with
 
 roots as (
     select
-        hash(c.root_id) as root_key,
+        md5_number_lower(c.root_id) as root_key,
         c.root_id,
         c.platform,
         c.community as origin_community,

@@ -42,7 +42,7 @@ with
 
 cascades as (
     select
-        hash(root_id) as root_key,
+        md5_number_lower(root_id) as root_key,
         root_id,
         platform,
         community as origin_community,
@@ -129,7 +129,7 @@ reach as (
 
 outsiders as (
     select
-        hash(root_id) as root_key,
+        md5_number_lower(root_id) as root_key,
         min(first_engaged_at) filter (where is_outsider) as first_outsider_at
     from fct_item_engagers
     group by all
