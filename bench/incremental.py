@@ -57,7 +57,10 @@ print(json.dumps({
 def run_json(args: list[str], env: dict[str, str]) -> dict[str, Any]:
     """Run a Python child; its last stdout line is JSON. Wall time and the child's peak RSS are added."""
     started = time.perf_counter()
-    proc = subprocess.run([sys.executable, *args], capture_output=True, text=True, env=env)
+    # not from the checkout's root: `python -c` puts the working directory before PYTHONPATH (--code)
+    proc = subprocess.run(
+        [sys.executable, *args], capture_output=True, text=True, env=env, cwd=tempfile.gettempdir()
+    )
     if proc.returncode != 0:
         raise SystemExit(f"{' '.join(args[:2])} failed:\n{proc.stderr[-3000:]}")
     out = json.loads(proc.stdout.strip().splitlines()[-1])
@@ -128,7 +131,9 @@ def _differ(con: Any, name: str, select: str) -> dict[str, int] | None:
     return {"only_incremental": extra, "only_full": missing} if extra or missing else None
 
 
-def run_size(items: int, night_items: int, late_cascades: int, workdir: Path, env: dict[str, str]) -> dict:
+def run_size(
+    items: int, night_items: int, late_cascades: int, workdir: Path, env: dict[str, str], repeat: bool = False
+) -> dict:
     data_dir = workdir / f"lake-{items}"
     shutil.rmtree(data_dir, ignore_errors=True)
     lakegen = str(BENCH / "lakegen.py")
@@ -142,6 +147,10 @@ def run_size(items: int, night_items: int, late_cascades: int, workdir: Path, en
     shutil.copyfile(data_dir / "warehouse.duckdb", kept)
     result["full"] = build_in_child(data_dir, "full", env)
     result["comparison"] = compare_warehouses(kept, data_dir / "warehouse.duckdb")
+    if repeat:  # what differs between two full builds of the same lake is not the incremental build's doing
+        shutil.copyfile(data_dir / "warehouse.duckdb", kept)
+        result["second_full"] = build_in_child(data_dir, "full", env)
+        result["full_vs_full"] = compare_warehouses(kept, data_dir / "warehouse.duckdb")
     result["ratio"] = round(result["full"]["seconds"] / max(result["incremental"]["seconds"], 1e-9), 2)
     return result
 
@@ -157,6 +166,11 @@ def summary_line(r: dict[str, Any]) -> str:
         f"ratio {r['ratio']:.2f}x; peak RSS {inc['peak_rss_mib']:.0f} / {full['peak_rss_mib']:.0f} MiB; "
         f"{r['comparison']['tables_compared']} tables compared, mismatching: {', '.join(bad) or 'none'}"
         f" (floating-point last digits only: {', '.join(r['comparison']['float_last_digits']) or 'none'})"
+        + (
+            f"; two full builds differ in: {', '.join(r['full_vs_full']['mismatches']) or 'none'}"
+            if "full_vs_full" in r
+            else ""
+        )
     )
 
 
@@ -169,17 +183,22 @@ def main() -> None:
         "--workdir", help="where the lakes go (default: a temporary directory, removed after)"
     )
     parser.add_argument("--keep", action="store_true", help="keep the lakes and warehouses")
+    parser.add_argument("--code", help="import pipeline from this directory (e.g. an export of a branch)")
+    parser.add_argument(
+        "--repeat-full", action="store_true", help="also compare the full rebuild with a second full rebuild"
+    )
     args = parser.parse_args()
     sizes = args.items or [1_000_000, 3_000_000, 10_000_000]
     night_items = max(sizes) // 100
     late_cascades = max(1, round(max(sizes) / 8.9 / 100))  # 1 % of the largest lake's cascades (lakegen)
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
+    code = [str(Path(args.code).resolve())] if args.code else []
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([*code, str(REPO), os.environ.get("PYTHONPATH", "")])}
     workdir = Path(args.workdir or tempfile.mkdtemp(prefix="ripple-bench-incr-"))
     workdir.mkdir(parents=True, exist_ok=True)
     results = []
     try:
         for items in sizes:
-            results.append(run_size(items, night_items, late_cascades, workdir, env))
+            results.append(run_size(items, night_items, late_cascades, workdir, env, args.repeat_full))
             print(summary_line(results[-1]), flush=True)
     finally:
         if not args.keep:
@@ -191,7 +210,7 @@ def main() -> None:
     if not available:
         print("incremental build not available: the nightly build is a full one; figures are full builds")
     print(json.dumps({
-        "bench": "incremental", "incremental_available": available, "night_items": night_items,
+        "bench": "incremental", "incremental_available": available, "code": args.code or str(REPO), "night_items": night_items,
         "late_cascades": late_cascades, "load_average_1m": os.getloadavg()[0], "results": results,
     }))  # fmt: skip
 
