@@ -72,6 +72,10 @@ def affect_glob(settings: Settings) -> str:
 
 
 def has_affect(settings: Settings) -> bool:
+    if settings.lake_remote:
+        from pipeline.lake import committed_files
+
+        return bool(committed_files(settings, "affect"))
     return any(affect_dir(settings).glob("scorer=*/*.parquet"))
 
 
@@ -202,7 +206,8 @@ class _Run:
     progress: Progress | None
     root: Path = field(init=False)
     out_dir: Path = field(init=False)
-    previous_files: list[Path] = field(init=False)
+    previous_files: list[Path] | list[str] = field(init=False)
+    log: Any = None  # the run's commit (pipeline.commits.Commit) when the lake is on an object store
     processes: int = field(init=False)
     batch_size: int = field(init=False)
     scored_at: datetime = field(default_factory=lambda: datetime.now(UTC))
@@ -214,12 +219,31 @@ class _Run:
         from pipeline.files import remove_stale_temp_files
 
         self.root = affect_dir(self.settings)
+        if self.settings.lake_remote:  # files are written to the spool and uploaded in one commit at the end
+            self.root = self.settings.spool_dir / "affect"
+            shutil.rmtree(self.root, ignore_errors=True)  # a crashed run's files: never committed
         self.out_dir = self.root / f"scorer={self.version}"
         self.out_dir.mkdir(parents=True, exist_ok=True)
         remove_stale_temp_files(self.root)
-        self.previous_files = sorted(self.out_dir.glob("*.parquet"))
+        if self.settings.lake_remote:
+            from pipeline.commits import Commit, lake_store
+            from pipeline.lake import committed_files
+
+            prefix = f"/lake/affect/scorer={self.version}/"
+            self.previous_files = [
+                f.path for f in committed_files(self.settings, "affect") if prefix in f.path
+            ]
+            self.log = Commit(
+                lake_store(self.settings), f"affect-{self.scored_at.strftime('%Y%m%dT%H%M%SZ')}"
+            )
+        else:
+            self.previous_files = sorted(self.out_dir.glob("*.parquet"))
         self.processes = max(1, self.settings.affect.processes)
         self.batch_size = max(1, self.settings.affect.batch_size)
+
+    def score_files(self) -> str | list[str]:
+        """What ``read_parquet`` reads for the scores this version already has (the reuse steps)."""
+        return [str(p) for p in self.previous_files] if self.log else str(self.out_dir / "*.parquet")
 
     @property
     def reuse(self) -> bool:
@@ -280,6 +304,9 @@ def _score_run(run: _Run) -> None:
     # a private in-memory database; readers stream from cursors while the main connection writes
     con = duckdb.connect()
     try:
+        from pipeline.commits import attach
+
+        attach(con, run.settings)
         con.execute(f"set temp_directory = '{spill}'")
         con.execute("set preserve_insertion_order = false")
         con.execute("create table candidates (post_id varchar, text_hash varchar, text varchar)")
@@ -298,7 +325,7 @@ def _score_run(run: _Run) -> None:
 def _load_scored(con: duckdb.DuckDBPyConnection, run: _Run) -> None:
     """Table scored: the latest score of each post in this version's files (empty when everything is redone)."""
     if run.reuse:
-        files = str(run.out_dir / "*.parquet")
+        files = run.score_files()
         con.execute(f"create table scored as {lake_query('latest_scores')}", {"files": files})
     else:
         con.execute("create table scored (post_id varchar, text_hash varchar, scored_at timestamptz)")
@@ -306,10 +333,10 @@ def _load_scored(con: duckdb.DuckDBPyConnection, run: _Run) -> None:
 
 def _collect_candidates(con: duckdb.DuckDBPyConnection, run: _Run) -> None:
     """1. the latest version of every post -> candidates whose current text is not scored yet."""
-    from pipeline.lake import posts_glob
+    from pipeline.lake import posts_source
 
     reader_con = con.cursor()
-    params = {"posts_glob": posts_glob(run.settings)}
+    params = {"posts_glob": posts_source(run.settings)}
     for batch in _arrow_reader(reader_con, _latest_posts_query(), params, run.batch_size):
         chunk = _texts_to_score(batch, run.result)  # noqa: F841 - read by the SQL below
         if chunk.num_rows == 0:
@@ -349,7 +376,7 @@ _CHUNK_SCHEMA = pa.schema([("post_id", pa.string()), ("text_hash", pa.string()),
 
 def _reuse_known_scores(con: duckdb.DuckDBPyConnection, run: _Run) -> None:
     """2. texts already scored for another post: copy the score."""
-    files = str(run.out_dir / "*.parquet")
+    files = run.score_files()
     con.execute(f"create table known as {lake_query('known_scores')}", {"files": files})
     cols = ", ".join(f"k.{c}" for c in AFFECT_COLUMNS)
     query = f"select c.post_id, c.text_hash, {cols} from candidates c join known k using (text_hash)"
@@ -436,6 +463,9 @@ def _score_in_pool(pool: cf.ProcessPoolExecutor, source: Iterator[dict[str, Any]
 
 def _housekeeping(run: _Run) -> None:
     """4. superseded files of this version (force) and other scorer versions, after a run without failures."""
+    if run.log is not None:
+        _publish(run)
+        return
     if run.result["failed"]:
         return
     if run.force:
@@ -446,6 +476,22 @@ def _housekeeping(run: _Run) -> None:
         if other.is_dir() and other != run.out_dir:
             run.result["files_removed"] += sum(1 for _ in other.glob("*.parquet"))
             shutil.rmtree(other, ignore_errors=True)
+
+
+def _publish(run: _Run) -> None:
+    """On an object store: upload the new files and commit them in one manifest, which also supersedes what a
+    run without failures removes (this version's older files with force, other scorer versions)."""
+    for path in sorted(run.out_dir.glob("*.parquet")):
+        run.log.add_file(path, f"lake/affect/scorer={run.version}/{path.name}")
+    if not run.result["failed"]:
+        keep = f"lake/affect/scorer={run.version}/"
+        old = [
+            r for r in run.log.view if r.startswith("lake/affect/") and (run.force or not r.startswith(keep))
+        ]
+        run.log.supersede(old)
+        run.result["files_removed"] += len(set(old) - set(run.log.added))
+    run.log.publish()
+    shutil.rmtree(run.root, ignore_errors=True)
 
 
 def rescore(settings: Settings, progress: Progress | None = None) -> dict[str, Any]:

@@ -55,6 +55,11 @@ class LakeSettings(Section):
         40_000, ge=1, description="records whose title + text are longer are quarantined (`text over limit`)"
     )
     batch_rows: int = Field(50_000, ge=1, description="rows per Parquet row group / normalization batch")
+    root: str = Field(
+        "",
+        description="where raw/, lake/ and quarantine/ live: empty for the data directory, a local directory, or an "
+        "S3-compatible `s3://bucket/prefix` (endpoint and credentials from the AWS_* variables)",
+    )
 
 
 class PrivacySettings(Section):
@@ -353,12 +358,38 @@ class Settings(Sections):
 
     # ------------------------------------------------- directories of the data layout (docs/data-contract.md)
     @property
+    def lake_root(self) -> str:
+        """Where raw/, lake/ and quarantine/ live: ``lake.root`` (a directory or ``s3://bucket/prefix``) or the data
+        directory."""
+        root = self.lake.root.strip()
+        if not root:
+            return str(self.data_dir)
+        if self.lake_remote:
+            return root.rstrip("/")
+        return str(Path(root).expanduser().resolve())
+
+    @property
+    def lake_remote(self) -> bool:
+        """Whether the lake is on an object store (its files are then read and written through
+        :mod:`pipeline.storage`, and only files named in committed manifests count)."""
+        return self.lake.root.strip().lower().startswith(("s3://", "s3a://"))
+
+    @property
+    def spool_dir(self) -> Path:
+        """Local scratch space of a run whose lake is on an object store (files before their upload)."""
+        return self.data_dir / "spool"
+
+    @property
+    def lake_base(self) -> Path:
+        return self.data_dir if self.lake_remote else Path(self.lake_root)
+
+    @property
     def raw_dir(self) -> Path:
-        return self.data_dir / "raw"
+        return self.lake_base / "raw"
 
     @property
     def lake_dir(self) -> Path:
-        return self.data_dir / "lake"
+        return self.lake_base / "lake"
 
     @property
     def posts_dir(self) -> Path:
@@ -370,7 +401,7 @@ class Settings(Sections):
 
     @property
     def quarantine_dir(self) -> Path:
-        return self.data_dir / "quarantine"
+        return self.lake_base / "quarantine"
 
     @property
     def reports_dir(self) -> Path:

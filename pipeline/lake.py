@@ -39,6 +39,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import zstandard
 
+from pipeline.commits import Commit, LakeFile, lake_store, read_view, view_files
 from pipeline.config import Settings
 from pipeline.files import atomic_path, atomic_write_text, private_dir, private_tree, remove_stale_temp_files
 from pipeline.pseudonyms import pseudonymizer
@@ -100,10 +101,11 @@ class RawWriter:
             self._fh.close()
 
 
-def read_raw_pages(path: Path) -> Iterator[dict[str, Any]]:
-    """Yield the complete pages of a raw file; a torn last frame (killed writer) is ignored."""
+def read_raw_pages(path: Path | str, store: Any = None) -> Iterator[dict[str, Any]]:
+    """Yield the complete pages of a raw file (a local path, or a location in ``store``, a
+    :class:`pipeline.storage.Store`); a torn last frame (killed writer) is ignored."""
     dctx = zstandard.ZstdDecompressor()
-    with open(path, "rb") as fh:
+    with open(path, "rb") if store is None else store.open(str(path), "rb") as fh:
         reader = dctx.stream_reader(fh, read_across_frames=True)
         text = io.TextIOWrapper(reader, encoding="ascii")
         try:
@@ -142,7 +144,7 @@ def _day_of(micros: int) -> str:
 _DICTIONARY_COLUMNS = ["kind", "share_type", "community", "author_id", "author_name", "root_id", "lang",
                        "run_id", "source"]  # fmt: skip
 _Key = tuple[str, str]  # (platform, day)
-_Open = tuple[pq.ParquetWriter, Path, Path]  # (writer, temporary file, final path)
+_Open = tuple[pq.ParquetWriter, Path, Path | str]  # (writer, temporary file, final path or object name)
 
 
 class PartitionWriter:
@@ -155,9 +157,12 @@ class PartitionWriter:
     the next batch; at most two batches wait for it, so memory stays bounded.
     """
 
-    def __init__(self, settings: Settings, run_id: str, batch_rows: int | None = None):
+    def __init__(
+        self, settings: Settings, run_id: str, batch_rows: int | None = None, log: Commit | None = None
+    ):
         self.settings = settings
         self.run_id = run_id
+        self.log = log  # the run's commit when the lake is on an object store: files are uploaded into it
         self.batch_rows = batch_rows or settings.lake.batch_rows
         self.rows = 0
         self.duplicates = 0
@@ -224,9 +229,14 @@ class PartitionWriter:
         for key, tables in buffers.items():
             entry = self._writers.get(key)
             if entry is None:
-                final = posts_file(self.settings, key[0], key[1], self.run_id)
-                final.parent.mkdir(parents=True, exist_ok=True)
-                fd, tmp = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent)
+                final: Path | str = posts_file(self.settings, key[0], key[1], self.run_id)
+                directory = final.parent
+                if self.log is not None:  # written in the spool, uploaded under a unique name on commit
+                    part = f"platform={key[0]}/date={key[1]}"
+                    final = self.log.name(f"lake/posts/{part}", self.run_id, ".parquet")
+                    directory = self.settings.spool_dir / "posts" / part
+                directory.mkdir(parents=True, exist_ok=True)
+                fd, tmp = tempfile.mkstemp(prefix=f".{self.run_id}.", suffix=".tmp", dir=directory)
                 os.close(fd)
                 writer = pq.ParquetWriter(
                     tmp, FILE_SCHEMA, compression="zstd", use_dictionary=_DICTIONARY_COLUMNS
@@ -240,18 +250,26 @@ class PartitionWriter:
         for future in pending:
             future.result()
 
-    def commit(self) -> list[Path]:
+    def commit(self) -> list[Path | str]:
         """Close the partition files, rename them into place and delete this run's other partition files: they
-        are left from an earlier attempt of the same window whose items have moved or gone."""
+        are left from an earlier attempt of the same window whose items have moved or gone. On an object store
+        the files are uploaded into the run's commit instead, which supersedes the earlier attempt's files."""
         self.flush()
         self._drain()
         self._pool.shutdown()
-        written: list[Path] = []
+        written: list[Path | str] = []
         for writer, tmp, final in self._writers.values():
             writer.close()
+            if isinstance(final, str) and self.log is not None:
+                written.append(self.log.add_file(tmp, final))
+                tmp.unlink()
+                continue
             os.replace(tmp, final)
             written.append(final)
         self._writers = {}
+        if self.log is not None:
+            self.log.supersede_run("lake/posts/", ".parquet")
+            return written
         keep = set(written)
         for old in self.settings.posts_dir.glob(f"platform=*/date=*/{self.run_id}.parquet"):
             if old not in keep:
@@ -281,8 +299,9 @@ class Quarantine:
 
     MAX_RECORD_CHARS = 20_000
 
-    def __init__(self, settings: Settings, source: str, run_id: str):
+    def __init__(self, settings: Settings, source: str, run_id: str, log: Commit | None = None):
         self.path = settings.quarantine_dir / source / f"{run_id}.jsonl"
+        self.log = log
         self.source = source
         self.run_id = run_id
         self.reasons: Counter[str] = Counter()
@@ -306,7 +325,13 @@ class Quarantine:
     def count(self) -> int:
         return len(self._lines)
 
-    def commit(self) -> Path | None:
+    def commit(self) -> Path | str | None:
+        if self.log is not None:  # on an object store: a new object in the run's commit replaces the old
+            self.log.supersede_run(f"quarantine/{self.source}/", ".jsonl")
+            if not self._lines:
+                return None
+            data = ("\n".join(self._lines) + "\n").encode()
+            return self.log.add_bytes(self.log.name(f"quarantine/{self.source}", self.run_id, ".jsonl"), data)
         if not self._lines:
             self.path.unlink(missing_ok=True)
             return None
@@ -351,10 +376,11 @@ class LakeRun:
         self.source = source
         self.run_id = run_id
         self.validate = Validator(settings, platform, pseudonymizer(settings, rekey=rekey))
-        self.writer = PartitionWriter(settings, run_id)
-        self.quarantine = Quarantine(settings, source, run_id)
+        self.log = Commit(lake_store(settings), run_id) if settings.lake_remote else None
+        self.writer = PartitionWriter(settings, run_id, log=self.log)
+        self.quarantine = Quarantine(settings, source, run_id, log=self.log)
         self.result = IngestResult(source=source, run_id=run_id)
-        remove_stale_temp_files(settings.posts_dir)
+        remove_stale_temp_files(settings.spool_dir / "posts" if self.log else settings.posts_dir)
 
     def check(self, rec: Any, fetched_at: int, location: str | None) -> dict[str, Any] | None:
         """The clean row of one mapped record; None when it (or a Reject) went to the quarantine."""
@@ -373,16 +399,36 @@ class LakeRun:
         if row is not None:
             self.writer.add_row(row)
 
-    def commit(self) -> IngestResult:
-        """Rename the partitions into place, write the quarantine, and summarise."""
+    def commit(self, raw_writer: RawWriter | None = None) -> IngestResult:
+        """Rename the partitions into place, write the quarantine and the raw file, and summarise. On an object
+        store the run's manifest is created last: that is the moment all its files become visible at once."""
         self.result.files = [str(p) for p in self.writer.commit()]
         self.quarantine.commit()
+        if raw_writer is not None:
+            self.result.files.append(self._commit_raw(raw_writer))
+        if self.log is not None:
+            self.log.publish(cleanup=self._run_prefixes(raw=raw_writer is not None))
         self.result.rows = self.writer.rows
         self.result.duplicates = self.writer.duplicates
         self.result.quarantined = self.quarantine.count
         self.result.quarantine_reasons = dict(self.quarantine.reasons)
         self.result.by_community = self.writer.by_community()
         return self.result
+
+    def _commit_raw(self, raw_writer: RawWriter) -> str:
+        path = raw_writer.commit()
+        if self.log is None:
+            return str(path)
+        rel = self.log.name(f"raw/{self.source}/{path.parent.name}", self.run_id, ".jsonl.zst")
+        self.log.supersede_run(f"raw/{self.source}/", ".jsonl.zst")
+        location = self.log.add_file(path, rel)
+        path.unlink()
+        return location
+
+    def _run_prefixes(self, raw: bool) -> tuple[tuple[str, str], ...]:
+        """Where files of this run id may be left by a crashed attempt (deleted once this attempt commits)."""
+        out = [("lake/posts/", ".parquet"), (f"quarantine/{self.source}/", ".jsonl")]
+        return (*out, (f"raw/{self.source}/", ".jsonl.zst")) if raw else tuple(out)
 
     def abort(self) -> None:
         self.writer.abort()
@@ -413,6 +459,10 @@ def _open_raw(
     window = ctx.window
     day = (window.until - timedelta(microseconds=1)).date() if window else datetime.now(UTC).date()
     final_raw = raw_path(run.settings, source.name, run.run_id, day)
+    raw_root = run.settings.raw_dir
+    if run.settings.lake_remote:  # pages land in the spool; the finished file is uploaded on commit
+        raw_root = run.settings.spool_dir / "raw"
+        final_raw = raw_root / final_raw.relative_to(run.settings.raw_dir)
     partial = final_raw.with_name(final_raw.name + ".partial")
     if partial.exists() and ctx.cursor:
         recovered = _recover_partial(partial)
@@ -423,8 +473,8 @@ def _open_raw(
     else:
         partial.unlink(missing_ok=True)
         ctx.state.data["runs"].pop(run.run_id, None)
-    writer = RawWriter(final_raw, run.settings.raw_dir)
-    private_tree(run.settings.raw_dir / source.name)  # files an older version left readable to others
+    writer = RawWriter(final_raw, raw_root)
+    private_tree(raw_root / source.name)  # files an older version left readable to others
     return writer
 
 
@@ -441,9 +491,7 @@ def _land(
             if raw_writer is not None:
                 raw_writer.write(page)
             _consume(run, source, page, progress)
-        run.commit()
-        if raw_writer is not None:
-            run.result.files.append(str(raw_writer.commit()))
+        run.commit(raw_writer)
     finally:
         if raw_writer is not None:
             raw_writer.close()
@@ -492,5 +540,72 @@ def posts_glob(settings: Settings) -> str:
     return str(settings.posts_dir / "platform=*" / "date=*" / "*.parquet")
 
 
+def posts_source(settings: Settings) -> str | list[str]:
+    """What ``read_parquet`` reads for the lake's posts: the glob on the local disk, the committed files (a list
+    of ``s3://`` locations; :func:`pipeline.commits.attach` the connection first) on an object store."""
+    if settings.lake_remote:
+        return [f.path for f in committed_files(settings, "posts")]
+    return posts_glob(settings)
+
+
 def has_posts(settings: Settings) -> bool:
+    if settings.lake_remote:
+        return bool(committed_files(settings, "posts"))
     return any(settings.posts_dir.glob("platform=*/date=*/*.parquet"))
+
+
+def lake_reference_tables(settings: Settings) -> list[tuple[str, str]]:
+    """``(<dir>_<stem>, location)`` of the single files sources write beside the lake (``lake/<dir>/<stem>.parquet``,
+    replaced whole: a rename locally, one PUT on an object store)."""
+    if not settings.lake_remote:
+        return [(f"{p.parent.name}_{p.stem}", str(p)) for p in sorted(settings.lake_dir.glob("*/*.parquet"))]
+    store = lake_store(settings)
+    out = []
+    for location in store.list("lake", ".parquet"):
+        parts = store.relative(location).split("/")
+        if len(parts) == 3 and not parts[1].startswith("_"):
+            out.append((f"{parts[1]}_{parts[2].removesuffix('.parquet')}", location))
+    return out
+
+
+def write_reference_table(settings: Settings, directory: str, name: str, table: pa.Table) -> str:
+    """Write ``lake/<directory>/<name>.parquet`` whole (atomic for readers)."""
+    if not settings.lake_remote:
+        final = settings.lake_dir / directory / f"{name}.parquet"
+        with atomic_path(final) as tmp:
+            pq.write_table(table, tmp)
+        return str(final)
+    sink = pa.BufferOutputStream()
+    pq.write_table(table, sink)
+    store = lake_store(settings)
+    location = store.join("lake", directory, f"{name}.parquet")
+    store.write_bytes(location, sink.getvalue().to_pybytes())
+    return location
+
+
+_LOCAL_GLOBS = {
+    "posts": "lake/posts/platform=*/date=*/*.parquet",
+    "affect": "lake/affect/scorer=*/*.parquet",
+    "raw": "raw/*/date=*/*.jsonl.zst",
+    "quarantine": "quarantine/*/*.jsonl",
+}
+
+
+def committed_files(settings: Settings, table: str) -> list[LakeFile]:
+    """Every committed file of ``table`` (``posts``, ``affect``, ``raw``, ``quarantine``): location, size and
+    version (the ETag on an object store, ``mtime_ns-size`` on the local disk), sorted by location.
+
+    On an object store this reads the manifests (one listing plus the manifests not seen before in this
+    process), not one request per file; on the local disk it lists the directory (files there are renamed into
+    place, so every file present is committed)."""
+    if table not in _LOCAL_GLOBS:
+        raise ValueError(f"unknown lake table {table!r}: expected one of {', '.join(_LOCAL_GLOBS)}")
+    if settings.lake_remote:
+        store = lake_store(settings)
+        return view_files(store, read_view(store), table)
+    root = Path(settings.lake_root)
+    out = []
+    for path in root.glob(_LOCAL_GLOBS[table]):
+        st = path.stat()
+        out.append(LakeFile(str(path), st.st_size, f"{st.st_mtime_ns}-{st.st_size}"))
+    return sorted(out)

@@ -120,7 +120,9 @@ def accept_new_key(settings: Settings) -> str | None:
         return None
     key = _usable_key(settings)
     current, recorded = fingerprint(key), _recorded(settings)
-    if recorded not in (None, current) and any(settings.posts_dir.glob("platform=*/date=*/*.parquet")):
+    from pipeline.lake import has_posts
+
+    if recorded not in (None, current) and has_posts(settings):
         raise ConfigError(
             f"--rekey refused: {settings.posts_dir} holds posts pseudonymised with the previous key "
             f"({recorded}); move it aside and re-ingest, or restore the previous key"

@@ -3,22 +3,30 @@
 An item is purged when its most recent fetch says it is deleted (by its author) or removed (by a moderator or the
 platform). Every version of it goes: its rows in every lake partition, its affect scores, its content in the raw
 pages (the item's object is replaced by a ``{"_purged": true, ...}`` stub that keeps only its id), and then the
-warehouse is rebuilt and republished without it. Its replies are kept; the cascade builder sees their parent as
+warehouse is rebuilt and republished without it. On an object store files are immutable: every changed file is
+written anew and one manifest supersedes the old ones (:mod:`pipeline.commits`). Its replies are kept; the cascade builder sees their parent as
 missing and marks the cascade incomplete.
 """
 
 from __future__ import annotations
 
+import contextlib
+import io
 import logging
+import re
 from collections import Counter
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import duckdb
+import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
+import zstandard
 
 from pipeline import lake
+from pipeline.commits import Commit, attach, lake_store
 from pipeline.config import Settings
 from pipeline.files import atomic_path
 from pipeline.sqlfiles import lake_query
@@ -30,21 +38,59 @@ def flagged_post_ids(settings: Settings) -> set[str]:
     if not lake.has_posts(settings):
         return set()
     latest = lake_query("latest_posts")
-    rows = duckdb.execute(
-        f"select post_id from ({latest}) where is_deleted or is_removed",
-        {"posts_glob": lake.posts_glob(settings)},
-    ).fetchall()
+    con = duckdb.connect()
+    try:
+        attach(con, settings)
+        rows = con.execute(
+            f"select post_id from ({latest}) where is_deleted or is_removed",
+            {"posts_glob": lake.posts_source(settings)},
+        ).fetchall()
+    finally:
+        con.close()
     return {r[0] for r in rows}
 
 
-def _rewrite_without(path: Path, column: str, ids: set[str], id_list: Any) -> int:
-    table = pq.read_table(path)
+class _Rewriter:
+    """Replaces lake files: in place on the local disk (atomic rename), as new objects on an object store (the
+    old ones superseded by the purge's manifest)."""
+
+    def __init__(self, settings: Settings):
+        self.log = None
+        if settings.lake_remote:
+            stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+            self.log = Commit(lake_store(settings), f"purge-{stamp}")
+
+    def read(self, path: str) -> bytes | str:
+        return self.log.store.read_bytes(path) if self.log else path
+
+    def replace(self, path: str, write: Any) -> None:
+        """``write(target)`` writes the new content to a local path or a binary stream."""
+        if self.log is None:
+            with atomic_path(Path(path)) as tmp:
+                write(tmp)
+            return
+        sink = io.BytesIO()
+        write(sink)
+        rel = self.log.store.relative(path)
+        directory, name = rel.rsplit("/", 1)
+        suffix = ".jsonl.zst" if name.endswith(".jsonl.zst") else "." + name.rsplit(".", 1)[-1]
+        stem = re.sub(r"-[0-9a-f]{12}$", "", name[: -len(suffix)])
+        self.log.add_bytes(self.log.name(directory, stem, suffix), sink.getvalue())
+        self.log.supersede([rel])
+
+    def publish(self) -> None:
+        if self.log is not None:
+            self.log.publish()
+
+
+def _rewrite_without(rewriter: _Rewriter, path: str, column: str, ids: set[str], id_list: Any) -> int:
+    content = rewriter.read(path)
+    table = pq.read_table(pa.BufferReader(content) if isinstance(content, bytes) else content)
     mask = pc.is_in(table[column], value_set=id_list)
     removed = pc.sum(mask).as_py() or 0
     if removed:
         kept = table.filter(pc.invert(mask))
-        with atomic_path(path) as tmp:
-            pq.write_table(kept, tmp, compression="zstd")
+        rewriter.replace(path, lambda target: pq.write_table(kept, target, compression="zstd"))
     return int(removed)
 
 
@@ -72,8 +118,9 @@ def _redact(node: Any, native_ids: set[str]) -> tuple[Any, int]:
     return node, 0
 
 
-def _redact_raw_file(path: Path, native_ids: set[str]) -> int:
-    pages = list(lake.read_raw_pages(path))
+def _redact_raw_file(rewriter: _Rewriter, path: str, native_ids: set[str]) -> int:
+    store = rewriter.log.store if rewriter.log else None
+    pages = list(lake.read_raw_pages(path, store))
     total = 0
     redacted = []
     for page in pages:
@@ -81,8 +128,21 @@ def _redact_raw_file(path: Path, native_ids: set[str]) -> int:
         total += n
         redacted.append({**page, "data": data})
     if total:
-        lake.rewrite_raw_file(path, redacted)
+        rewriter.replace(path, lambda target: _write_pages(target, redacted))
     return total
+
+
+def _write_pages(target: Path | io.BytesIO, pages: list[dict[str, Any]]) -> None:
+    cctx = zstandard.ZstdCompressor(level=3)
+    with open(target, "wb") if isinstance(target, Path) else contextlib.nullcontext(target) as fh:
+        for page in pages:
+            fh.write(lake.encode_raw_page(cctx, page))
+
+
+def _affect_files(settings: Settings) -> list[str]:
+    if settings.lake_remote:
+        return [f.path for f in lake.committed_files(settings, "affect")]
+    return [str(p) for p in sorted((settings.lake_dir / "affect").glob("**/*.parquet"))]
 
 
 def purge(settings: Settings, *, rebuild: bool = True, dry_run: bool = False) -> dict[str, Any]:
@@ -99,16 +159,16 @@ def purge(settings: Settings, *, rebuild: bool = True, dry_run: bool = False) ->
     report["by_platform"] = dict(Counter(i.split(":", 1)[0] for i in ids))
     if not ids or dry_run:
         return report
-    import pyarrow as pa
-
     id_list = pa.array(sorted(ids), type=pa.string())
-    for path in sorted(settings.posts_dir.glob("platform=*/date=*/*.parquet")):
-        report["lake_rows"] += _rewrite_without(path, "post_id", ids, id_list)
-    for path in sorted((settings.lake_dir / "affect").glob("**/*.parquet")):
-        report["affect_rows"] += _rewrite_without(path, "post_id", ids, id_list)
+    rewriter = _Rewriter(settings)
+    for f in lake.committed_files(settings, "posts"):
+        report["lake_rows"] += _rewrite_without(rewriter, f.path, "post_id", ids, id_list)
+    for f in _affect_files(settings):
+        report["affect_rows"] += _rewrite_without(rewriter, f, "post_id", ids, id_list)
     native_ids = {i.split(":", 1)[1] for i in ids}
-    for path in sorted(settings.raw_dir.glob("*/date=*/*.jsonl.zst")):
-        report["raw_objects"] += _redact_raw_file(path, native_ids)
+    for f in lake.committed_files(settings, "raw"):
+        report["raw_objects"] += _redact_raw_file(rewriter, f.path, native_ids)
+    rewriter.publish()
     if rebuild and settings.warehouse_path.exists():
         from pipeline import warehouse
 

@@ -21,6 +21,7 @@ import contextlib
 import hashlib
 import json
 import logging
+import re
 import time
 import traceback
 from collections.abc import Callable, Iterator
@@ -33,6 +34,7 @@ from typing import Any
 import duckdb
 
 from pipeline import lake, warehouse
+from pipeline.commits import attach, lake_store
 from pipeline.config import Settings
 from pipeline.errors import ConfigError, RippleError
 from pipeline.files import atomic_write_text
@@ -268,20 +270,43 @@ def inputs_fingerprint(settings: Settings) -> str:
     digest = hashlib.sha256(repr(settings).encode())
     con = duckdb.connect()
     try:
-        for table in sorted(settings.lake_dir.iterdir()) if settings.lake_dir.exists() else []:
-            files = [table] if table.suffix == ".parquet" else sorted(table.rglob("*.parquet"))
+        attach(con, settings)
+        for name, files in _lake_tables(settings):
             if files:
-                digest.update(f"{table.name}:{_content_hash(con, files)}".encode())
+                digest.update(f"{name}:{_content_hash(con, files)}".encode())
     finally:
         con.close()
-    extra = sorted(settings.quarantine_dir.rglob("*.jsonl")) if settings.quarantine_dir.exists() else []
+    if settings.lake_remote:  # object names carry a per-attempt token: the content is what counts
+        store = lake_store(settings)
+        for f in lake.committed_files(settings, "quarantine"):
+            name = re.sub(r"-[0-9a-f]{12}(?=\.jsonl$)", "", f.path.rsplit("/", 1)[-1])
+            digest.update(name.encode() + hashlib.sha256(store.read_bytes(f.path)).digest())
+        extra = []
+    else:
+        extra = sorted(settings.quarantine_dir.rglob("*.jsonl")) if settings.quarantine_dir.exists() else []
     code = sorted(Path(__file__).parent.glob("*.py"))  # an upgrade of ripple rebuilds once
     for path in [*extra, *sorted(warehouse.sql_dir().rglob("*.sql")), *code]:
         digest.update(path.name.encode() + hashlib.sha256(path.read_bytes()).digest())
     return digest.hexdigest()
 
 
-def _content_hash(con: duckdb.DuckDBPyConnection, files: list[Path]) -> str:
+def _lake_tables(settings: Settings) -> list[tuple[str, list[str]]]:
+    """The lake's tables by top-level name (posts, affect, each reference table directory) and their files."""
+    if not settings.lake_remote:
+        tables = sorted(settings.lake_dir.iterdir()) if settings.lake_dir.exists() else []
+        return [
+            (t.name, [str(t)] if t.suffix == ".parquet" else [str(p) for p in sorted(t.rglob("*.parquet"))])
+            for t in tables
+        ]
+    out: dict[str, list[str]] = {}
+    for table in ("affect", "posts"):
+        out[table] = [f.path for f in lake.committed_files(settings, table)]
+    for _name, location in lake.lake_reference_tables(settings):
+        out.setdefault(location.rsplit("/", 2)[-2], []).append(location)
+    return sorted(out.items())
+
+
+def _content_hash(con: duckdb.DuckDBPyConnection, files: list[str]) -> str:
     """Row count and an order-independent sum of row hashes (volatile columns left out)."""
     volatile = ", ".join(f"'{c}'" for c in VOLATILE_COLUMNS)
     paths = [str(f) for f in files]

@@ -38,9 +38,10 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
+from pipeline.commits import attach
 from pipeline.config import Settings
 from pipeline.errors import AssertionFailed, BuildError
-from pipeline.lake import has_posts, posts_glob
+from pipeline.lake import committed_files, has_posts, lake_reference_tables, posts_source
 from pipeline.locking import pid_alive
 from pipeline.platforms import detected_platforms, platform_names
 from pipeline.pseudonyms import Pseudonymizer, pseudonym_key
@@ -350,7 +351,10 @@ def register_sources(con: duckdb.DuckDBPyConnection, settings: Settings) -> dict
     """Create the raw inputs of the SQL models: src_posts, src_affect, src_quarantine, src_runs, cfg_bots,
     cfg_detect_platforms and the reference tables sources write next to the lake (``lake/<name>/<table>.parquet``
     -> ``<name>_<table>``).
+    On an object store (``lake.root = "s3://..."``) only committed files are read, through the fsspec
+    filesystem registered with the connection.
     """
+    attach(con, settings)
     _register_posts(con, settings)
     _register_affect(con, settings)
     _register_operations(con, settings)
@@ -359,10 +363,18 @@ def register_sources(con: duckdb.DuckDBPyConnection, settings: Settings) -> dict
     return _register_reference_tables(con, settings)
 
 
-def _parquet_view(con: duckdb.DuckDBPyConnection, name: str, glob: str, hive_types: str = "") -> None:
-    source = glob.replace("'", "''")
+def _sql_files(files: str | list[str]) -> str:
+    """A glob or a list of files as a SQL literal for read_parquet / read_json."""
+    if isinstance(files, str):
+        return "'" + files.replace("'", "''") + "'"
+    return "[" + ", ".join("'" + f.replace("'", "''") + "'" for f in files) + "]"
+
+
+def _parquet_view(
+    con: duckdb.DuckDBPyConnection, name: str, files: str | list[str], hive_types: str = ""
+) -> None:
     con.execute(
-        f"create or replace view {name} as select * from read_parquet('{source}', "
+        f"create or replace view {name} as select * from read_parquet({_sql_files(files)}, "
         f"hive_partitioning = true, union_by_name = true{hive_types})"
     )
 
@@ -370,16 +382,20 @@ def _parquet_view(con: duckdb.DuckDBPyConnection, name: str, glob: str, hive_typ
 def _register_posts(con: duckdb.DuckDBPyConnection, settings: Settings) -> None:
     if has_posts(settings):
         types = ", hive_types = {'platform': varchar, 'date': date}"
-        _parquet_view(con, "src_posts", posts_glob(settings), types)
+        _parquet_view(con, "src_posts", posts_source(settings), types)
     else:
         empty = _empty_posts_table()  # noqa: F841  (referenced by name below)
         con.execute("create or replace table src_posts as select * from empty")
 
 
 def _register_affect(con: duckdb.DuckDBPyConnection, settings: Settings) -> None:
-    affect_dir = settings.lake_dir / "affect"
-    if any(affect_dir.glob("**/*.parquet")):
-        _parquet_view(con, "src_affect", str(affect_dir / "**" / "*.parquet"))
+    if settings.lake_remote:
+        files = [f.path for f in committed_files(settings, "affect")]
+        if files:
+            _parquet_view(con, "src_affect", files)
+            return
+    elif any((settings.lake_dir / "affect").glob("**/*.parquet")):
+        _parquet_view(con, "src_affect", str(settings.lake_dir / "affect" / "**" / "*.parquet"))
         return
     from pipeline.affect import AFFECT_ARROW_SCHEMA
 
@@ -410,12 +426,10 @@ def _register_detect_platforms(con: duckdb.DuckDBPyConnection, settings: Setting
 def _register_reference_tables(con: duckdb.DuckDBPyConnection, settings: Settings) -> dict[str, int]:
     """Single files a source writes beside the lake (a simulator's planted truth) become ``<dir>_<stem>`` tables."""
     counts = {}
-    for path in sorted(settings.lake_dir.glob("*/*.parquet")):
-        name = f"{path.parent.name}_{path.stem}"
+    for name, path in lake_reference_tables(settings):
         if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
             continue
-        source = str(path).replace("'", "''")
-        con.execute(f"create or replace table {name} as select * from read_parquet('{source}')")
+        con.execute(f"create or replace table {name} as select * from read_parquet({_sql_files(path)})")
         counts[name] = con.execute(f"select count(*) from {name}").fetchall()[0][0]
     return counts
 
@@ -441,8 +455,12 @@ def _columns_sql(columns: dict[str, str]) -> str:
 
 def _register_operations(con: duckdb.DuckDBPyConnection, settings: Settings) -> None:
     """Quarantine records and the run log, so the warehouse alone can tell what went wrong (report section)."""
-    quarantine = settings.quarantine_dir / "*" / "*.jsonl"
-    found = any(settings.quarantine_dir.glob("*/*.jsonl"))
+    quarantine: Path | list[str] = settings.quarantine_dir / "*" / "*.jsonl"
+    if settings.lake_remote:
+        quarantine = [f.path for f in committed_files(settings, "quarantine")]
+        found = bool(quarantine)
+    else:
+        found = any(settings.quarantine_dir.glob("*/*.jsonl"))
     _json_lines_table(con, "src_quarantine", quarantine, QUARANTINE_COLUMNS, found, with_filename=True)
     runs = settings.state_dir / "runs.jsonl"
     found = runs.exists() and runs.stat().st_size > 0
@@ -452,17 +470,17 @@ def _register_operations(con: duckdb.DuckDBPyConnection, settings: Settings) -> 
 def _json_lines_table(
     con: duckdb.DuckDBPyConnection,
     name: str,
-    path: Path,
+    path: Path | list[str],
     columns: dict[str, str],
     found: bool,
     with_filename: bool = False,
 ) -> None:
-    """``name`` from the JSON-lines file(s) at ``path`` (a glob), or empty with the same columns."""
+    """``name`` from the JSON-lines file(s) at ``path`` (a glob or a list), or empty with the same columns."""
     if found:
-        source = str(path).replace("'", "''")
+        source = _sql_files(path if isinstance(path, list) else str(path))
         extra = ", filename = true" if with_filename else ""
         con.execute(
-            f"create or replace table {name} as select * from read_json('{source}', "
+            f"create or replace table {name} as select * from read_json({source}, "
             f"format = 'newline_delimited', columns = {_columns_sql(columns)}{extra})"
         )
     else:

@@ -518,13 +518,10 @@ class DemoSource:
         return {"planted_effects": effects, "planted_overlap": overlap}
 
     def write_truth(self) -> None:
-        import pyarrow.parquet as pq
-
-        from pipeline.files import atomic_path
+        from pipeline.lake import write_reference_table
 
         for name, table in self.planted_tables().items():
-            with atomic_path(self.settings.lake_dir / "demo" / f"{name}.parquet") as tmp:
-                pq.write_table(table, tmp)
+            write_reference_table(self.settings, "demo", name, table)
 
     # ------------------------------------------------------------------------------------------------ fetch
     def fetch(self, ctx: FetchContext) -> Iterator[dict[str, Any]]:
