@@ -186,3 +186,24 @@ def test_incremental_benchmark_compares_the_two_warehouses(tmp_path: Path) -> No
     if not report["incremental_available"]:
         assert "incremental build not available" in done.stdout
     assert not (tmp_path / "lake-2000").exists()  # removed unless --keep
+
+
+@pytest.mark.slow
+def test_e2e_benchmark_with_the_lake_on_an_object_store(tmp_path: Path) -> None:
+    """--lake s3 runs the same size on a loopback moto server and on local disk: same items, same table sizes."""
+    pytest.importorskip("moto")
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "RIPPLE_PSEUDONYM_KEY": "bench-test-" + "k" * 32}
+    done = subprocess.run(
+        [sys.executable, str(BENCH / "e2e.py"), "--items", "1500", "--lake", "s3"],
+        capture_output=True, text=True, timeout=300, cwd=tmp_path, env=env,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    remote, local = report["results"]
+    assert (remote["lake"], local["lake"]) == ("s3://ripple-bench/ripple", "local")
+    assert remote["items"] == local["items"] > 1000 and remote["tables"] == local["tables"]
+    comparison = report["object_store"][0]
+    assert comparison["same_tables"] is True
+    assert comparison["s3_over_local"]["pipeline"] == round(
+        remote["pipeline_seconds"] / local["pipeline_seconds"], 2
+    )
