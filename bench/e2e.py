@@ -33,8 +33,10 @@ CHILD = r"""
 import json, resource, sys, time
 from pipeline.config import load_settings
 from pipeline.run import run_nightly
-data_dir, scale, lake_root = sys.argv[1], float(sys.argv[2]), sys.argv[3]
+data_dir, scale, lake_root, extra = sys.argv[1], float(sys.argv[2]), sys.argv[3], json.loads(sys.argv[4])
 overrides = {"demo": {"scale": scale}} | ({"lake": {"root": lake_root}} if lake_root else {})
+for section, values in extra.items():
+    overrides[section] = overrides.get(section, {}) | values
 settings = load_settings(data_dir=data_dir, overrides=overrides)
 started = time.perf_counter()
 summary = run_nightly(settings, since="2026-10-01", until="2026-10-31")
@@ -56,16 +58,21 @@ print(json.dumps({
     "pipeline_seconds": round(total, 2),
     "peak_rss_mib": round(self_kib / 1024, 1), "peak_worker_rss_mib": round(children_kib / 1024, 1),
     "tables": {k: v for k, v in summary.build.get("tables", {}).items() if k.startswith(("fct_", "dim_"))},
+    "slowest_build_steps": dict(sorted(
+        ((k, v) for k, v in summary.build.get("seconds", {}).items() if k != "total"), key=lambda kv: -kv[1])[:12]),
+    "settings": extra,
 }))
 """
 
 
-def run_size(items: int, lake_root: str = "", env: dict[str, str] | None = None) -> dict:
+def run_size(
+    items: int, lake_root: str = "", env: dict[str, str] | None = None, overrides: dict | None = None
+) -> dict:
     scale = items / 50_000
     with tempfile.TemporaryDirectory(prefix="ripple-bench-") as data_dir:
         started = time.perf_counter()
         proc = subprocess.run(
-            [sys.executable, "-c", CHILD, data_dir, str(scale), lake_root],
+            [sys.executable, "-c", CHILD, data_dir, str(scale), lake_root, json.dumps(overrides or {})],
             capture_output=True,
             text=True,
             env={**os.environ, **(env or {})},
@@ -135,13 +142,26 @@ def describe(r: dict) -> str:
     )
 
 
-def compare_lakes(items: int) -> tuple[list[dict], dict]:
+def parse_overrides(pairs: list[str]) -> dict[str, dict]:
+    """``section.key=value`` pairs as settings overrides (values read as JSON when they are, else text)."""
+    out: dict[str, dict] = {}
+    for pair in pairs:
+        name, _, value = pair.partition("=")
+        section, _, key = name.partition(".")
+        try:
+            out.setdefault(section, {})[key] = json.loads(value)
+        except json.JSONDecodeError:
+            out.setdefault(section, {})[key] = value
+    return out
+
+
+def compare_lakes(items: int, overrides: dict | None = None) -> tuple[list[dict], dict]:
     """One size with the lake on a moto S3 server, then on local disk; the ratios per stage."""
     with moto_server() as (env, pid):
-        remote = run_size(items, "s3://ripple-bench/ripple", env)
+        remote = run_size(items, "s3://ripple-bench/ripple", env, overrides)
         remote["moto_server_peak_rss_mib"] = peak_rss_mib(pid)
     print(describe(remote), flush=True)
-    local = run_size(items)
+    local = run_size(items, overrides=overrides)
     print(describe(local), flush=True)
     ratio = {
         stage: round(remote["seconds"][stage] / local["seconds"][stage], 2)
@@ -163,16 +183,21 @@ def main() -> None:
         "--lake", choices=("local", "s3"), default="local",
         help="s3: each size on a loopback moto S3 server and on local disk, in the same run",
     )  # fmt: skip
+    parser.add_argument(
+        "--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
+        help="a setting for the run, e.g. warehouse.memory_limit=8GB (repeatable; value read as JSON when it is)",
+    )  # fmt: skip
     args = parser.parse_args()
     sizes = args.items or [50_000, 1_000_000]
+    overrides = parse_overrides(args.set)
     results, comparisons = [], []
     for items in sizes:
         if args.lake == "s3":
-            pair, comparison = compare_lakes(items)
+            pair, comparison = compare_lakes(items, overrides)
             results.extend(pair)
             comparisons.append(comparison)
             continue
-        r = run_size(items)
+        r = run_size(items, overrides=overrides)
         results.append(r)
         print(describe(r), flush=True)
     out = {"benchmark": "e2e", "results": results}
