@@ -80,8 +80,8 @@ def run_size(
         wall = time.perf_counter() - started
     if proc.returncode != 0:
         raise SystemExit(f"benchmark run failed:\n{proc.stderr[-3000:]}")
-    # the last line that is a JSON object: DuckDB may draw a progress bar on stdout after it
-    result = json.loads([line for line in proc.stdout.splitlines() if line.startswith("{")][-1])
+    # the last line that is a JSON object: DuckDB may draw a progress bar on stdout before it
+    result = json.loads([line[line.index('{"') :] for line in proc.stdout.splitlines() if '{"' in line][-1])
     result["target_items"] = items
     result["lake"] = lake_root or "local"
     result["wall_seconds_including_startup"] = round(wall, 2)

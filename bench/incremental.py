@@ -63,8 +63,8 @@ def run_json(args: list[str], env: dict[str, str]) -> dict[str, Any]:
     )
     if proc.returncode != 0:
         raise SystemExit(f"{' '.join(args[:2])} failed:\n{proc.stderr[-3000:]}")
-    # the last line that is a JSON object: DuckDB may draw a progress bar on stdout after it
-    out = json.loads([line for line in proc.stdout.splitlines() if line.startswith("{")][-1])
+    # the last line that is a JSON object: DuckDB may draw a progress bar on stdout before it
+    out = json.loads([line[line.index('{"') :] for line in proc.stdout.splitlines() if '{"' in line][-1])
     out["wall_seconds"] = round(time.perf_counter() - started, 2)
     return out
 
