@@ -37,6 +37,10 @@ def connection(conn_id: str) -> Connection | None:
         return None
 
 
+# tasks reach a data directory on an object store through the lake's connection when it is defined
+lib.use_connections(connection)
+
+
 def fail_fast(*also: type[Exception]) -> Any:
     """Configuration, credential and assertion errors do not go away by retrying: fail the task at once."""
     return lib.permanent_failures(AirflowFailException, lib.NoCandidate, *also)

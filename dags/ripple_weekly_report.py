@@ -14,8 +14,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from airflow.sdk import Asset, Param, dag, get_current_context, task
-from airflow.sdk.exceptions import AirflowFailException
+from airflow.sdk import Asset, Connection, Param, dag, get_current_context, task
+from airflow.sdk.exceptions import AirflowFailException, AirflowNotFoundException
 
 from pipeline import orchestration as lib
 
@@ -24,6 +24,18 @@ WAREHOUSE = Asset(name="ripple_warehouse", uri="x-ripple://warehouse", group="ri
 #: one event per rendered week; the event's extra names the week and the report's path
 REPORT = Asset(name="ripple_weekly_report", uri="x-ripple://reports", group="ripple")
 WEEK_PATTERN = r"^[0-9]{4}-W[0-9]{2}$"
+
+
+def connection(conn_id: str) -> Connection | None:
+    """The Airflow connection ``conn_id``, or None when it is not defined."""
+    try:
+        return Connection.get(conn_id)
+    except AirflowNotFoundException:
+        return None
+
+
+# the report reads a warehouse on an object store through the lake's connection when it is defined
+lib.use_connections(connection)
 
 
 @dag(

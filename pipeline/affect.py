@@ -491,6 +491,9 @@ def _publish(run: _Run) -> None:
         run.log.supersede(old)
         run.result["files_removed"] += len(set(old) - set(run.log.added))
     run.log.publish()
+    from pipeline.commits import vacuum
+
+    vacuum(run.log.store, "lake/affect/", ".parquet")  # uploads of a scoring run that died before its commit
     shutil.rmtree(run.root, ignore_errors=True)
 
 

@@ -26,6 +26,7 @@ from pipeline.db import connect_readonly
 from pipeline.errors import RippleError
 from pipeline.report.db import Warehouse
 from pipeline.report.weeks import IsoWeek, last_complete_week
+from pipeline.versions import published_path
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +36,7 @@ TIMEOUT_SECONDS = 30
 def week_alerts(settings: Settings, week: IsoWeek) -> pd.DataFrame:
     """The week's rows of ``fct_alerts`` in the published warehouse, largest |robust z| first
     (``sql/report/alerts.sql``)."""
-    path = settings.warehouse_path
+    path = published_path(settings)  # on an object store: the current version, cached (pipeline.versions)
     if not path.exists():
         raise RippleError(f"no warehouse at {path}: run `ripple run` or `ripple build` first")
     con = connect_readonly(path)

@@ -26,6 +26,7 @@ from rich.table import Table
 
 from pipeline.config import Settings, load_settings
 from pipeline.errors import ConfigError, RippleError
+from pipeline.versions import location, published, published_path
 
 app = typer.Typer(
     help="ripple: which items travel beyond the community they were born in, how far, and why.",
@@ -46,8 +47,10 @@ out = Console()
 err = Console(stderr=True, soft_wrap=True)
 
 DataDir = Annotated[
-    Path | None,
-    typer.Option("--data-dir", envvar="RIPPLE_DATA_DIR", help="Data directory (default ./data)."),
+    str | None,
+    typer.Option(
+        "--data-dir", envvar="RIPPLE_DATA_DIR", help="Data directory (default ./data), or s3://bucket/prefix."
+    ),
 ]
 ConfigPath = Annotated[
     Path | None,
@@ -68,7 +71,7 @@ Wait = Annotated[
 ]
 
 
-def _settings(config: Path | None, data_dir: Path | None) -> Settings:
+def _settings(config: Path | None, data_dir: str | None) -> Settings:
     return load_settings(config=config, data_dir=data_dir)
 
 
@@ -205,6 +208,10 @@ def _print_build(build: dict[str, Any]) -> None:
     tables = build.get("tables", {})
     if not tables:
         return
+    mode = build.get("mode", "full")
+    seconds = build.get("seconds", {}).get("total")
+    took = f" in {seconds:.1f}s" if seconds is not None else ""
+    out.print(f"Warehouse build: {mode}{took} ({build.get('reason') or 'no reason given'})")
     out.print(f"Tables built: {len(tables)} ({build.get('assertions', 0)} assertions passed)")
     names = sorted(t for t in tables if t.startswith(("fct_", "dim_", "demo_")))
     for name in names:
@@ -267,10 +274,10 @@ def _print_run(settings: Settings, summary: Any) -> None:
             "Nothing new: the lake, the settings and the models are as they were at the last build; "
             "build and report skipped (`ripple build` rebuilds anyway)."
         )
-        out.print(f"Warehouse: {settings.warehouse_path}")
+        out.print(f"Warehouse: {location(settings)}")
         return
     _print_build(summary.build)
-    out.print(f"Warehouse: {settings.warehouse_path}")
+    out.print(f"Warehouse: {location(settings)}")
     try:
         report = _maybe_report(settings)
     except Exception as exc:  # the warehouse is published; a report problem must not hide that
@@ -366,18 +373,27 @@ def _thread_run_id(source: str, thread: list[str]) -> str:
 
 @app.command()
 def build(
-    data_dir: DataDir = None, config: ConfigPath = None, quiet: Quiet = False, wait: Wait = 0.0
+    data_dir: DataDir = None,
+    config: ConfigPath = None,
+    quiet: Quiet = False,
+    wait: Wait = 0.0,
+    full: Annotated[
+        bool,
+        typer.Option(
+            "--full", help="Rebuild every table from the whole lake, not only what new files change."
+        ),
+    ] = False,
 ) -> None:
-    """Rebuild the warehouse from whatever Parquet files are in the lake, and publish it."""
+    """Build the warehouse from the lake (incrementally when it can) and publish it."""
     _setup_logging()
     with _errors():
         from pipeline.run import build_warehouse
 
         settings = _settings(config, data_dir)
         with _writer(settings, "build", wait):
-            result = build_warehouse(settings, progress=_progress_factory(quiet))
+            result = build_warehouse(settings, progress=_progress_factory(quiet), full=full)
         _print_build(result)
-        out.print(f"Warehouse: {settings.warehouse_path}")
+        out.print(f"Warehouse: {location(settings)}")
 
 
 @app.command()
@@ -432,7 +448,7 @@ def sql(
 
         _check_format(fmt)
         settings = _settings(config, data_dir)
-        con = connect_readonly(settings.warehouse_path)
+        con = connect_readonly(published_path(settings))
         result = _query(con, query)
         if result is not None:
             _emit(*result, fmt)
@@ -451,13 +467,13 @@ def shell(
 
         _check_format(fmt)
         settings = _settings(config, data_dir)
-        con = connect_readonly(settings.warehouse_path)
+        con = connect_readonly(published_path(settings))
         interactive = sys.stdin.isatty()
         if interactive:
             with contextlib.suppress(ImportError):
                 import readline  # noqa: F401  (line editing and history for input())
             err.print(
-                f"ripple shell on {settings.warehouse_path} (read-only). End statements with ;  .quit leaves"
+                f"ripple shell on {location(settings)} (read-only). End statements with ;  .quit leaves"
             )
         failed = 0
         for statement in _shell_statements(interactive):
@@ -585,18 +601,19 @@ def status(
         entries = list(latest.values())[-limit:]
         pending = unfinished_run(settings)
         if not entries and not pending:
-            out.print(f"No runs yet in {settings.data_dir}. Start one with `ripple run`.")
+            out.print(
+                f"No runs yet in {settings.data_uri or settings.data_dir}. Start one with `ripple run`."
+            )
             return
         columns = ["run_id", "status", "finished", "items", "quarantined", "failed sources", "seconds"]
         rows = [_status_row(e) for e in entries]
-        _emit(columns, rows, fmt, title=f"Runs in {settings.data_dir}")
+        _emit(columns, rows, fmt, title=f"Runs in {settings.data_uri or settings.data_dir}")
         notes = err if fmt in ("csv", "tsv", "json") else out  # an explicit machine format stays clean
         if pending:
             notes.print(
                 f"[yellow]Unfinished run {pending['run_id']}[/yellow]: the next `ripple run` resumes it."
             )
-        wh = settings.warehouse_path
-        notes.print(f"Warehouse: {wh if wh.exists() else '(not built yet)'}")
+        notes.print(f"Warehouse: {location(settings) if published(settings) else '(not built yet)'}")
 
 
 def _status_row(e: dict[str, Any]) -> tuple[str, ...]:
@@ -676,7 +693,7 @@ def _check_week_has_data(settings: Settings, week: str) -> None:
         chosen = IsoWeek.parse(week)
     except RippleError as exc:
         raise ConfigError(str(exc)) from None
-    con = connect_readonly(settings.warehouse_path)
+    con = connect_readonly(published_path(settings))
     try:
         wh = Warehouse(con)
         (items,) = wh.row("week_items", start=chosen.start, end=chosen.end)
@@ -716,7 +733,7 @@ def affect(
 
 @contextlib.contextmanager
 def _importing(
-    config: Path | None, data_dir: Path | None, what: str, *, quiet: bool, wait: float, rekey: bool
+    config: Path | None, data_dir: str | None, what: str, *, quiet: bool, wait: float, rekey: bool
 ) -> Iterator[tuple[Settings, Callable[[int], None]]]:
     """What every `ripple import WHAT` does around its importer: settings, the key check, the writer lock and
     a progress bar."""

@@ -5,9 +5,10 @@ data file goes to a final, unique name (``<run_id>-<token>.parquet``: the token 
 once all of them are in place the run creates ONE small manifest, ``lake/_commits/<time>-<run_id>-<token>.json``
 (create-only), listing the files it adds and the files it supersedes. Readers and builds honour only files that a
 manifest adds and no manifest removes (:func:`read_view`), so a run that dies before its manifest exposes
-nothing; its files are deleted by the next attempt of the same run (:meth:`Commit.publish`). Names are unique,
-so the view does not depend on the order of the manifests, and a manifest never changes once written (they are
-cached in memory by name). A manifest holds relative paths, sizes and ETags only: no credentials, no hosts.
+nothing; its files are deleted by the next attempt of the same run (:meth:`Commit.publish`). Superseded files
+stay for :data:`RETAIN_SECONDS` (a reader elsewhere may have just listed them), then a later commit deletes them.
+Names are unique, so the view does not depend on the order of the manifests, and a manifest never changes once
+written (they are cached in memory by name). A manifest holds relative paths, sizes and ETags only: no credentials, no hosts.
 
 The local data directory keeps its rename-based layout (``<run_id>.parquet``, :mod:`pipeline.lake`): a rename is
 atomic there, and listing a directory is as cheap as reading manifests.
@@ -16,6 +17,7 @@ atomic there, and listing a directory is as cheap as reading manifests.
 from __future__ import annotations
 
 import json
+import logging
 import re
 import uuid
 from dataclasses import dataclass
@@ -26,7 +28,14 @@ from typing import Any
 from pipeline.config import Settings
 from pipeline.storage import Store, check
 
+log = logging.getLogger(__name__)
+
 COMMITS = "lake/_commits"
+CHECKPOINT = "_view-"
+#: a commit that leaves this many manifests outside the latest checkpoint writes a new one
+CHECKPOINT_EVERY = 100
+#: superseded files are deleted by the first commit at least this long after the one that superseded them
+RETAIN_SECONDS = 3600.0
 #: the tables of the lake and the prefix (relative to the lake root) of their files
 TABLE_PREFIXES = {
     "posts": "lake/posts/",
@@ -68,23 +77,117 @@ def attach(con: Any, settings: Settings) -> None:
         con.register_filesystem(lake_store(settings).fs)
 
 
-def _manifest(store: Store, location: str) -> dict[str, Any]:
-    doc = _manifests.get(location)
-    if doc is None:
-        doc = _manifests[location] = json.loads(store.read_bytes(location))
-    return doc
+def _fetch_manifests(store: Store, locations: list[str]) -> None:
+    """Read the manifests not cached yet, concurrently on an object store (one GET each, in parallel)."""
+    missing = [loc for loc in locations if loc not in _manifests]
+    if not missing:
+        return
+    if store.remote:
+        contents = store._call(store.fs.cat, missing)
+        for loc in missing:
+            key = loc if loc in contents else loc.removeprefix("s3://")
+            _manifests[loc] = json.loads(contents[key])
+        return
+    for loc in missing:
+        _manifests[loc] = json.loads(store.read_bytes(loc))
+
+
+def _split(locations: list[str]) -> tuple[str | None, list[str]]:
+    """The latest checkpoint (if any) and the manifests."""
+    checkpoints = [loc for loc in locations if loc.rsplit("/", 1)[-1].startswith(CHECKPOINT)]
+    manifests = [loc for loc in locations if not loc.rsplit("/", 1)[-1].startswith(CHECKPOINT)]
+    return (max(checkpoints) if checkpoints else None), manifests
+
+
+def _pending(store: Store) -> tuple[dict[str, Any], list[str], list[str]]:
+    """The latest checkpoint (empty when there is none), the manifests it does not cover (fetched), and every
+    manifest."""
+    checkpoint, manifests = _split(store.list(COMMITS, ".json"))
+    doc: dict[str, Any] = {"covers": [], "files": [], "superseded": []}
+    if checkpoint is not None:
+        _fetch_manifests(store, [checkpoint])
+        doc = _manifests[checkpoint]
+    covered = set(doc["covers"])
+    rest = [m for m in manifests if m.rsplit("/", 1)[-1] not in covered]
+    _fetch_manifests(store, rest)
+    return doc, rest, manifests
 
 
 def read_view(store: Store) -> dict[str, dict[str, Any]]:
-    """Every committed file, by path relative to the root: ``{"path", "size", "version"}``, sorted by path."""
-    added: dict[str, dict[str, Any]] = {}
+    """Every committed file, by path relative to the root: ``{"path", "size", "version"}``, sorted by path.
+
+    The latest checkpoint (``_view-<time>.json``: the view as of the manifests it names) plus the manifests it does
+    not cover; names are unique, so the order in which manifests are applied does not matter."""
+    point, rest, _all = _pending(store)
+    added = {e["path"]: e for e in point["files"]}
     removed: set[str] = set()
-    for location in store.list(COMMITS, ".json"):
-        doc = _manifest(store, location)
+    for location in rest:
+        doc = _manifests[location]
         for entry in doc["added"]:
             added[entry["path"]] = entry
         removed.update(doc["removed"])
     return {p: added[p] for p in sorted(added) if p not in removed}
+
+
+def checkpoint(store: Store, every: int | None = None) -> str | None:
+    """Write a checkpoint of the view when ``every`` (default :data:`CHECKPOINT_EVERY`) or more manifests are not
+    covered by the latest one, so that a reader fetches one object instead of a year of manifests."""
+    point, rest, manifests = _pending(store)
+    if len(rest) < (CHECKPOINT_EVERY if every is None else every):
+        return None
+    view = read_view(store)
+    now = datetime.now(UTC).timestamp()
+    waiting = [{"path": p, "at": at} for p, at in superseded(store).items() if now - at < RETAIN_SECONDS]
+    doc = {
+        "covers": sorted(m.rsplit("/", 1)[-1] for m in manifests),
+        "files": list(view.values()),
+        "superseded": waiting,
+    }
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+    location = store.join(COMMITS, f"{CHECKPOINT}{stamp}.json")
+    return location if store.create(location, json.dumps(doc).encode()) else None
+
+
+def superseded(store: Store) -> dict[str, float]:
+    """Files that manifests superseded and whose deletion may still be due: path -> when (epoch seconds)."""
+    point, rest, _all = _pending(store)
+    out = {e["path"]: float(e["at"]) for e in point.get("superseded", [])}
+    for location in rest:
+        doc = _manifests[location]
+        at = datetime.fromisoformat(doc["committed_at"]).timestamp()
+        for rel in doc["removed"]:
+            out[rel] = min(out.get(rel, at), at)
+    return out
+
+
+def expire(store: Store, retain: float | None = None) -> int:
+    """Delete the files superseded at least ``retain`` seconds ago (default :data:`RETAIN_SECONDS`); returns how
+    many were due. A reader that read the view just before a commit can still read them meanwhile."""
+    limit = RETAIN_SECONDS if retain is None else retain
+    now = datetime.now(UTC).timestamp()
+    due = sorted(p for p, at in superseded(store).items() if now - at >= limit)
+    store.delete_many([store.join(p) for p in due])
+    return len(due)
+
+
+def vacuum(
+    store: Store, prefix: str, suffix: str, retain: float | None = None, run_id: str | None = None
+) -> int:
+    """Delete files below ``prefix`` that no manifest names (neither committed nor superseded) and that are older
+    than ``retain`` seconds (default :data:`RETAIN_SECONDS`): uploads of a run that died before its manifest. With
+    ``run_id``, that run's such files go at any age (called by the attempt of that run that just committed)."""
+    limit = RETAIN_SECONDS if retain is None else retain
+    pattern = run_file_pattern(run_id, suffix) if run_id else None
+    known = set(read_view(store)) | set(superseded(store))
+    now = datetime.now(UTC).timestamp()
+    due = [
+        loc
+        for loc, modified in store.list_modified(prefix, suffix).items()
+        if store.relative(loc) not in known
+        and (now - modified >= limit or (pattern and pattern.fullmatch(loc.rsplit("/", 1)[-1])))
+    ]
+    store.delete_many(due)
+    return len(due)
 
 
 def view_files(store: Store, view: dict[str, dict[str, Any]], table: str) -> list[LakeFile]:
@@ -135,8 +238,10 @@ class Commit:
         return self._added(rel, location)
 
     def _added(self, rel: str, location: str) -> str:
-        size = self.store.size(location)
-        self.added[rel] = {"path": rel, "size": size, "version": self.store.version(location) or ""}
+        found = self.store.stat(location)
+        if found is None:
+            raise FileNotFoundError(f"{location}: missing right after its upload")
+        self.added[rel] = {"path": rel, "size": found[0], "version": found[1]}
         return location
 
     def supersede(self, rels: list[str] | set[str]) -> None:
@@ -151,8 +256,10 @@ class Commit:
         )
 
     def publish(self, cleanup: tuple[tuple[str, str], ...] = ()) -> str | None:
-        """Create the manifest (the commit point), then delete what it superseded and, for each ``(prefix,
-        suffix)`` of ``cleanup``, files of this run id there that no manifest names (a crashed attempt's)."""
+        """Create the manifest (the commit point). Then delete, for each ``(prefix, suffix)`` of ``cleanup``, files
+        there that no manifest names: this run id's (a crashed attempt's) and any an hour old (:func:`vacuum`); and
+        files superseded more than :data:`RETAIN_SECONDS` ago (this commit's are deleted by a later one: a reader
+        on another machine may be reading them right now)."""
         if not self.added and not self.removed:
             return None
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
@@ -166,28 +273,25 @@ class Commit:
         if not self.store.create(location, json.dumps(doc, indent=1).encode()):
             raise RuntimeError(f"lake commit {location} exists already")
         _manifests[location] = doc
-        for rel in sorted(self.removed):
-            self.store.delete(self.store.join(rel))
+        size = sum(e["size"] for e in self.added.values())
+        log.info(
+            "lake %s: committed %d new files (%.1f MiB), %d superseded, in %s",
+            self.store.root, len(self.added), size / 2**20, len(self.removed), location.rsplit("/", 1)[-1],
+        )  # fmt: skip
         for prefix, suffix in cleanup:
-            self._delete_uncommitted(prefix, suffix)
+            vacuum(self.store, prefix, suffix, run_id=self.run_id)
+        expire(self.store)
+        checkpoint(self.store)
         return location
-
-    def _delete_uncommitted(self, prefix: str, suffix: str) -> None:
-        pattern = run_file_pattern(self.run_id, suffix)
-        live = set(self.view) | set(self.added)
-        for location in self.store.list(prefix, suffix):
-            rel = self.store.relative(location)
-            if rel not in live and pattern.fullmatch(rel.rsplit("/", 1)[-1]):
-                self.store.delete(location)
 
 
 def uncommitted(store: Store) -> list[str]:
-    """Data files below ``lake/``, ``raw/`` and ``quarantine/`` that no committed manifest names (left by
-    crashed runs), except the stable-name reference tables ``lake/<name>/<table>.parquet``."""
-    view = read_view(store)
+    """Data files below ``lake/``, ``raw/`` and ``quarantine/`` that no manifest names, neither as committed nor as
+    superseded (left by crashed runs)."""
+    known = set(read_view(store)) | set(superseded(store))
     out = []
     for table, prefix in TABLE_PREFIXES.items():
         for location in store.list(prefix, TABLE_SUFFIXES[table]):
-            if store.relative(location) not in view:
+            if store.relative(location) not in known:
                 out.append(location)
     return sorted(out)

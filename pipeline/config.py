@@ -48,6 +48,12 @@ class RunSettings(Section):
         description="the first run (no run log yet) covers this many days before now: the membership window (90) "
         "plus four weeks, so the first report already has weeks outside the membership warm-up",
     )
+    lock_lease_seconds: float = Field(
+        300,
+        ge=5,
+        description="data directory on an object store: the writer lock is a lease this long, renewed while "
+        "held; a holder that stops renewing it loses it when it expires",
+    )
 
 
 class LakeSettings(Section):
@@ -254,6 +260,14 @@ class WarehouseSettings(Section):
     memory_limit: str = Field(
         "3GB", description="DuckDB memory limit for the build (the published file: defaults)"
     )
+    cache_dir: str = Field(
+        "",
+        description="data directory on an object store: where the build writes its candidate and readers keep "
+        "downloaded warehouse versions (empty = $XDG_CACHE_HOME/ripple, else ~/.cache/ripple)",
+    )
+    keep_versions: int = Field(
+        5, ge=1, description="data directory on an object store: published warehouse versions kept there"
+    )
 
 
 class ReportSettings(Section):
@@ -286,6 +300,11 @@ class AirflowSettings(Section):
         3600,
         ge=0,
         description="how long a task waits for another writer on the data directory before it fails (and retries)",
+    )
+    lake_connection_id: str = Field(
+        "ripple_lake",
+        description="Airflow connection (type aws: login/password = access keys, extra endpoint_url, region_name) "
+        "of a data directory on an object store; without it the AWS variables are used",
     )
 
 
@@ -337,6 +356,9 @@ class Settings(Sections):
 
     data_dir: Path
     config_path: Path | None = None
+    #: the data directory on an object store (``s3://bucket/prefix``), or None for a local one; ``data_dir`` is
+    #: then the local work directory (:func:`local_work_dir`)
+    data_uri: str | None = None
 
     # ------------------------------------------------------------------------ compatibility with the dict API
     def section(self, name: str) -> SectionView:
@@ -586,6 +608,28 @@ def _read_toml(path: Path) -> dict[str, Any]:
         raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
 
 
+def _remote(location: Any) -> bool:
+    return str(location).lower().startswith(("s3://", "s3a://"))
+
+
+def _data_location(given: Any, env: Any, config_path: Path | None, file_data_dir: Any) -> Path | str:
+    """The data directory as given: a local path (resolved) or an object-store URI (``s3://bucket/prefix``)."""
+    for value in (given, env.get("RIPPLE_DATA_DIR") or None, file_data_dir):
+        if value is not None and _remote(value):
+            return "s3://" + str(value).split("://", 1)[1].strip("/")
+    return _data_dir(given, env, config_path, file_data_dir)
+
+
+def local_work_dir(cache_dir: str, data_uri: str) -> Path:
+    """The local directory of a data directory on an object store: the build's candidate, DuckDB's temporary
+    files and the cached warehouse versions (``<cache_dir>/<bucket>/<prefix>``)."""
+    base = Path(cache_dir).expanduser() if cache_dir else None
+    if base is None:
+        xdg = os.environ.get("XDG_CACHE_HOME")
+        base = (Path(xdg) if xdg else Path.home() / ".cache") / "ripple"
+    return (base / data_uri.split("://", 1)[1].replace(":", "_")).resolve()
+
+
 def _data_dir(given: Any, env: Any, config_path: Path | None, file_data_dir: Any) -> Path:
     if given is not None:
         return Path(given).resolve()
@@ -619,11 +663,15 @@ def load_settings(
     layers.merge_environment(env)
     if overrides:
         layers.merge("arguments", overrides)
-    return Settings(
-        data_dir=_data_dir(data_dir, env, config_path, file_data_dir),
-        config_path=config_path,
-        **layers.sections(),
-    )
+    location = _data_location(data_dir, env, config_path, file_data_dir)
+    sections = layers.sections()
+    if isinstance(location, str):  # on an object store: the local work directory stands in as data_dir
+        settings = Settings(data_dir=Path("."), config_path=config_path, data_uri=location, **sections)
+        settings.data_dir = local_work_dir(settings.warehouse.cache_dir, location)
+        if not settings.lake.root.strip():  # raw/, lake/ and quarantine/ go there too
+            settings.lake.root = location
+        return settings
+    return Settings(data_dir=location, config_path=config_path, **sections)
 
 
 def airflow_default_args(settings: Settings) -> dict[str, Any]:

@@ -97,7 +97,7 @@ def _table_exists(con: duckdb.DuckDBPyConnection, name: str) -> bool:
 
 def load_frame(con: duckdb.DuckDBPyConnection, settings: Settings) -> pd.DataFrame:
     """One row per cascade root with the outcome, raw affect features and raw controls."""
-    frame = con.execute(f"select * from {FRAME_TABLE}").df()
+    frame = con.execute(f"select * from {FRAME_TABLE} order by root_id").df()  # row order: reproducible fits
     frame["escaped"] = frame["escaped"].fillna(False).astype(bool)
     frame["has_link"] = frame["has_link"].fillna(False).astype(bool)
     frame["in_warmup"] = frame["in_warmup"].fillna(False).astype(bool)

@@ -14,6 +14,10 @@ complete zstd frame flushed to the OS before the source moves on, so after a cra
 pages that made it to disk and asks the source to continue from its checkpoint. ``raw/`` and everything in it is
 owner-only (directories 0700, files 0600).
 
+With ``lake.root = "s3://bucket/prefix"`` the same tree lives in an object store: files get a per-attempt token in
+their names, are written to ``<data_dir>/spool`` first, uploaded on commit, and become visible together when the
+run's manifest is created (:mod:`pipeline.commits`); readers use :func:`committed_files` / :func:`posts_source`.
+
 The Post rules live in :mod:`pipeline.validation`, pseudonyms in :mod:`pipeline.pseudonyms`, run state in
 :mod:`pipeline.state` and atomic writes in :mod:`pipeline.files`.
 """
@@ -561,11 +565,16 @@ def lake_reference_tables(settings: Settings) -> list[tuple[str, str]]:
         return [(f"{p.parent.name}_{p.stem}", str(p)) for p in sorted(settings.lake_dir.glob("*/*.parquet"))]
     store = lake_store(settings)
     out = []
-    for location in store.list("lake", ".parquet"):
-        parts = store.relative(location).split("/")
-        if len(parts) == 3 and not parts[1].startswith("_"):
-            out.append((f"{parts[1]}_{parts[2].removesuffix('.parquet')}", location))
-    return out
+    # one listing of lake/ and one per reference directory: posts/ and affect/ (many files) are not listed
+    for directory in store.list_dirs("lake"):
+        name = directory.rsplit("/", 1)[-1]
+        if name in ("posts", "affect") or name.startswith("_"):
+            continue
+        for location in store.list(f"lake/{name}", ".parquet"):
+            stem = location.rsplit("/", 1)[-1].removesuffix(".parquet")
+            if store.relative(location).count("/") == 2:
+                out.append((f"{name}_{stem}", location))
+    return sorted(out)
 
 
 def write_reference_table(settings: Settings, directory: str, name: str, table: pa.Table) -> str:

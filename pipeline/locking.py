@@ -8,6 +8,10 @@ read the published warehouse, which is replaced atomically.
 
 The lock is an OS file lock (``filelock``): it is released on any exit, including ``kill -9``, so there is no
 stale lock to clean up after a crash; a holder record left by a dead process is ignored.
+
+With the data directory on an object store the lock is a lease on ``state/ripple.lease.json`` there
+(:mod:`pipeline.lease`: holder host, pid, command, since, expiry; renewed while held; an expired lease is taken
+over), since a pid on another machine cannot be checked. Busy still means exit 75, naming the holder.
 """
 
 from __future__ import annotations
@@ -24,11 +28,14 @@ from filelock import FileLock, Timeout
 
 from pipeline.config import Settings
 from pipeline.errors import RippleError
+from pipeline.lease import LeaseBusy, LeaseLost, acquire, describe
+from pipeline.shared import state_store
+from pipeline.storage import Store
 
 #: the exit code of a writer that found the data directory busy (EX_TEMPFAIL: try again later)
 BUSY_EXIT_CODE = 75
 
-_held: dict[Path, int] = {}
+_held: dict[Path | str, int] = {}
 
 
 class LockBusy(RippleError):
@@ -86,6 +93,11 @@ def writer_lock(settings: Settings, command: str, wait: float = 0.0) -> Iterator
     Waits up to ``wait`` seconds for another writer to finish, then raises :class:`LockBusy` (exit code 75)
     naming the holder. Re-entrant within one process (a command that calls another stage keeps the lock).
     """
+    store = state_store(settings)
+    if store is not None:
+        with _lease(settings, store, command, wait):
+            yield
+        return
     path = lock_path(settings)
     if _held.get(path):
         _held[path] += 1
@@ -114,3 +126,37 @@ def writer_lock(settings: Settings, command: str, wait: float = 0.0) -> Iterator
 
 def _now() -> str:
     return datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+
+
+@contextlib.contextmanager
+def _lease(settings: Settings, store: Store, command: str, wait: float) -> Iterator[None]:
+    """The writer lock of a data directory on an object store: a lease (re-entrant within one process)."""
+    key = store.root
+    if _held.get(key):
+        _held[key] += 1
+        try:
+            yield
+        finally:
+            _held[key] -= 1
+        return
+    try:
+        lease = acquire(store, command, settings.run.lock_lease_seconds, wait=wait)
+    except LeaseBusy as busy:
+        after = f" after waiting {float(wait):g}s" if wait else ""
+        raise LockBusy(
+            f"{settings.data_uri} is busy{after}: {describe(busy.holder)} is writing to it; "
+            "try again later or pass --wait SECONDS"
+        ) from None
+    _held[key] = 1
+    failed = True
+    try:
+        yield
+        failed = False
+    finally:
+        _held.pop(key, None)
+        lease.release()
+        if lease.lost and not failed:
+            raise LeaseLost(
+                f"{settings.data_uri}: the writer lease of `{command}` expired and another writer took it over "
+                "while this one was writing; check the run and run it again"
+            )

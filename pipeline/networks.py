@@ -31,6 +31,7 @@ from pipeline.errors import RippleError
 from pipeline.report.db import Warehouse
 from pipeline.report.queries import NO_COMMUNITY, cascade_trees
 from pipeline.report.weeks import IsoWeek
+from pipeline.versions import published_path
 
 KINDS = ("interaction", "community-flow", "cascade")
 FORMATS = ("gexf", "graphml", "csv")
@@ -133,7 +134,7 @@ def export_network(
     if fmt not in FORMATS:
         raise RippleError(f"unknown format {fmt!r}: one of {', '.join(FORMATS)}")
     iso = IsoWeek.parse(week) if week else None
-    path = settings.warehouse_path
+    path = published_path(settings)  # on an object store: the current version, cached (pipeline.versions)
     if not path.exists():
         raise RippleError(f"no warehouse at {path}: run `ripple run` or `ripple build` first")
     con = connect_readonly(path)  # as the report: read-only, UTC, no access to other files

@@ -12,6 +12,7 @@ fails with the configuration error's message (:func:`permanent_failures`).
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
@@ -64,8 +65,63 @@ def permanent_failures(raise_as: type[Exception], *also: type[Exception]) -> Ite
 
 
 def settings() -> Settings:
-    """The settings a task works with (read when the task runs, so a fixed ripple.toml takes effect)."""
-    return load_settings()
+    """The settings a task works with (read when the task runs, so a fixed ripple.toml takes effect). With the
+    data directory on an object store, the lake's Airflow connection (if the DAG registered a lookup with
+    :func:`use_connections` and the connection exists) supplies the endpoint and keys."""
+    current = load_settings()
+    if current.data_uri and _connection_lookup is not None:
+        apply_lake_connection(current, _connection_lookup)
+    return current
+
+
+# ------------------------------------------------------------------------------------------------ the lake's connection
+_connection_lookup: Callable[[str], Any | None] | None = None
+
+#: what an Airflow connection of type aws may hold, as the AWS variable botocore (and so s3fs) reads
+_AWS_EXTRA = {
+    "aws_access_key_id": "AWS_ACCESS_KEY_ID",
+    "aws_secret_access_key": "AWS_SECRET_ACCESS_KEY",
+    "aws_session_token": "AWS_SESSION_TOKEN",
+    "endpoint_url": "AWS_ENDPOINT_URL",
+    "region_name": "AWS_DEFAULT_REGION",
+}
+
+
+def use_connections(lookup: Callable[[str], Any | None]) -> None:
+    """Register how tasks look up Airflow connections (the DAG files pass ``Connection.get``)."""
+    global _connection_lookup
+    _connection_lookup = lookup
+
+
+def lake_environment(conn: Any) -> dict[str, str]:
+    """The AWS variables an Airflow connection of the lake stands for: login/password are the access keys,
+    extra ``endpoint_url`` (or the host), ``region_name``, ``aws_session_token``; keys in extra win."""
+    extra = conn.extra_dejson if hasattr(conn, "extra_dejson") else {}
+    env = {
+        "AWS_ACCESS_KEY_ID": conn.login,
+        "AWS_SECRET_ACCESS_KEY": conn.password,
+        "AWS_ENDPOINT_URL": conn.host,
+    }
+    for key, variable in _AWS_EXTRA.items():
+        if extra.get(key):
+            env[variable] = extra[key]
+    return {key: str(value) for key, value in env.items() if value}
+
+
+def apply_lake_connection(current: Settings, lookup: Callable[[str], Any | None]) -> bool:
+    """Point this task's object-store clients at the lake's connection: its AWS variables are set in this task
+    process only (never logged, written or returned). False when the connection is not defined."""
+    from pipeline.shared import forget_stores
+
+    conn_id = current.airflow.lake_connection_id
+    conn = lookup(conn_id) if conn_id else None
+    if conn is None:
+        return False
+    env = lake_environment(conn)
+    os.environ.update(env)
+    forget_stores()  # clients made before read the old variables
+    log.info("object store %s: endpoint and keys from the Airflow connection %s", current.data_uri, conn_id)
+    return True
 
 
 def writing(current: Settings, task: str) -> AbstractContextManager[None]:
@@ -179,6 +235,7 @@ def build(label: str, running: Callable[[], dict[str, Any] | None] | None = None
     ``running()`` is the run's run-log entry marked running: it is appended to the run log before the build,
     so the warehouse lists the run that built it (``stg_runs``), as `ripple run` does; record_run finishes it."""
     from pipeline.run import append_run_log
+    from pipeline.versions import stash_candidate
     from pipeline.warehouse import build_candidate
 
     started = time.perf_counter()
@@ -188,6 +245,7 @@ def build(label: str, running: Callable[[], dict[str, Any] | None] | None = None
         if entry is not None:
             append_run_log(current, entry)
         path, result = build_candidate(current, label=label, skip_hooks=("after_marts",))
+        stash_candidate(current, path, label)  # on an object store: explain and publish may run elsewhere
     return {
         "candidate": str(path),
         # lets a retried publish recognise a candidate it already moved into place
@@ -210,21 +268,25 @@ class NoCandidate(RippleError):
 
 def explain(label: str) -> dict[str, Any]:
     """Fit the spread-drivers regression into the candidate (the build's after_marts hooks)."""
+    from pipeline.versions import stash_candidate, sync_candidate
     from pipeline.warehouse import candidate_path, run_hooks_on
 
     started = time.perf_counter()
     current = settings()
     candidate = candidate_path(current, label)
-    if not candidate.exists():
-        raise NoCandidate(candidate)
     with writing(current, "explain"):
+        if not sync_candidate(current, candidate, label):
+            raise NoCandidate(candidate)
         hooks = run_hooks_on(current, candidate, "after_marts")
+        stash_candidate(current, candidate, label)
     return {"hooks": sorted(hooks), "seconds": _seconds(started)}
 
 
 def publish(label: str, built: dict[str, Any]) -> dict[str, Any]:
-    """Atomically replace warehouse.duckdb with the candidate. A retry after the rename succeeded finds
-    the warehouse with the candidate's inode and publishes nothing twice."""
+    """Atomically replace warehouse.duckdb with the candidate (on an object store: publish it as a new version,
+    whichever worker built it). A retry after the rename succeeded finds the warehouse with the candidate's inode
+    (on an object store: the pointer naming this run) and publishes nothing twice."""
+    from pipeline import versions
     from pipeline.warehouse import candidate_path
     from pipeline.warehouse import publish as publish_candidate
 
@@ -233,8 +295,11 @@ def publish(label: str, built: dict[str, Any]) -> dict[str, Any]:
     candidate = candidate_path(current, label)
     target = current.warehouse_path
     with writing(current, "publish"):
-        if candidate.exists():
+        if versions.sync_candidate(current, candidate, label):
             path = publish_candidate(current, candidate)
+            versions.drop_candidate(current, candidate, label)
+        elif versions.published_run(current) == label:
+            path = target  # on an object store: an earlier try of this task already published this run
         elif target.exists() and target.stat().st_ino == built["inode"]:
             path = target  # an earlier try of this task already moved this run's candidate into place
         else:

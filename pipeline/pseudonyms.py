@@ -21,16 +21,23 @@ import pyarrow.compute as pc
 
 from pipeline.config import Settings
 from pipeline.errors import ConfigError
-from pipeline.files import atomic_write_text
+from pipeline.shared import create_state, read_state, state_location, state_store, write_state
 from pipeline.state import state_dir
 
 MIN_KEY_BYTES = 32
 ENV_KEY = "RIPPLE_PSEUDONYM_KEY"
 _FINGERPRINT_MESSAGE = b"ripple pseudonym key fingerprint v1"
 _MAX_CACHE = 2_000_000
+#: the key's fingerprint, in ``state/`` (local, or on the data directory's object store: pipeline.shared)
+RECORD = "pseudonym.json"
 
 
 def _generated_key(settings: Settings) -> bytes:
+    if state_store(settings) is not None:
+        # on an object store: create-only, so every worker ends up with the one key the first of them wrote
+        create_state(settings, "pseudonym.key", secrets.token_hex(32))
+        text = read_state(settings, "pseudonym.key") or ""
+        return text.strip().encode("ascii", "replace")
     key_path = state_dir(settings) / "pseudonym.key"
     if not key_path.exists():
         # O_EXCL: two processes racing to create the key must not end up with different keys
@@ -57,7 +64,7 @@ def _usable_key(settings: Settings) -> bytes:
         except UnicodeEncodeError:
             raise ConfigError(f"the pseudonym key in {ENV_KEY} is not valid UTF-8 text") from None
     else:
-        origin = str(settings.state_dir / "pseudonym.key")
+        origin = state_location(settings, "pseudonym.key")
         key = _generated_key(settings)
     if len(key) < MIN_KEY_BYTES:
         raise ConfigError(
@@ -73,18 +80,25 @@ def fingerprint(key: bytes) -> str:
 
 
 def _recorded(settings: Settings) -> str | None:
-    path = settings.state_dir / "pseudonym.json"
-    if not path.exists():
+    text = read_state(settings, RECORD)
+    if text is None:
         return None
     try:
-        return str(json.loads(path.read_text(encoding="utf-8"))["fingerprint"])
+        return str(json.loads(text)["fingerprint"])
     except (json.JSONDecodeError, KeyError, TypeError):
-        raise ConfigError(f"{path} is not a pseudonym key record; restore it or delete it") from None
+        where = state_location(settings, RECORD)
+        raise ConfigError(f"{where} is not a pseudonym key record; restore it or delete it") from None
 
 
-def _record(settings: Settings, print_: str) -> None:
+def _record(settings: Settings, print_: str, *, first: bool = False) -> None:
+    """Record the fingerprint; ``first``: only if none is recorded yet (create-only: of two workers recording
+    different keys at once, one wins and the other stops at the comparison that follows)."""
     entry = {"fingerprint": print_, "recorded_at": datetime.now(UTC).isoformat(timespec="seconds")}
-    atomic_write_text(state_dir(settings) / "pseudonym.json", json.dumps(entry, indent=1) + "\n")
+    text = json.dumps(entry, indent=1) + "\n"
+    if first:
+        create_state(settings, RECORD, text)
+    else:
+        write_state(settings, RECORD, text)
 
 
 def pseudonym_key(settings: Settings, *, rekey: bool = False) -> bytes:
@@ -95,8 +109,9 @@ def pseudonym_key(settings: Settings, *, rekey: bool = False) -> bytes:
     key = _usable_key(settings)
     current, recorded = fingerprint(key), _recorded(settings)
     if recorded is None:
-        _record(settings, current)
-    elif recorded != current:
+        _record(settings, current, first=True)
+        recorded = _recorded(settings)
+    if recorded != current:
         raise ConfigError(
             f"the pseudonym key changed (fingerprint {current}, the lake's is {recorded}): every author would "
             "get a new pseudonym; restore the old key, or pass --rekey (see docs/data-contract.md)"

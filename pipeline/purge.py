@@ -30,6 +30,7 @@ from pipeline.commits import Commit, attach, lake_store
 from pipeline.config import Settings
 from pipeline.files import atomic_path
 from pipeline.sqlfiles import lake_query
+from pipeline.versions import published
 
 log = logging.getLogger(__name__)
 
@@ -169,7 +170,7 @@ def purge(settings: Settings, *, rebuild: bool = True, dry_run: bool = False) ->
     for f in lake.committed_files(settings, "raw"):
         report["raw_objects"] += _redact_raw_file(rewriter, f.path, native_ids)
     rewriter.publish()
-    if rebuild and settings.warehouse_path.exists():
+    if rebuild and published(settings):
         from pipeline import warehouse
 
         warehouse.build(settings)

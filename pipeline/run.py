@@ -33,12 +33,12 @@ from typing import Any
 
 import duckdb
 
-from pipeline import lake, warehouse
+from pipeline import lake, versions, warehouse
 from pipeline.commits import attach, lake_store
 from pipeline.config import Settings
 from pipeline.errors import ConfigError, RippleError
-from pipeline.files import atomic_write_text
 from pipeline.pseudonyms import key_fingerprint
+from pipeline.shared import list_state, read_state, shared_root, update_state, write_state
 from pipeline.sources.base import REGISTRY, Window, get_source
 from pipeline.state import run_id_of
 
@@ -55,8 +55,12 @@ def _no_progress(description: str, total: int | None = None) -> Iterator[Callabl
 
 
 # ------------------------------------------------------------------------------------------------ run log
+#: the run log, in ``state/`` (:mod:`pipeline.shared`: local, or on the data directory's object store)
+RUN_LOG = "runs.jsonl"
+
+
 def runs_log_path(settings: Settings) -> Path:
-    return settings.state_dir / "runs.jsonl"
+    return settings.state_dir / RUN_LOG
 
 
 def checkpoint_path(settings: Settings, run_id: str) -> Path:
@@ -64,11 +68,11 @@ def checkpoint_path(settings: Settings, run_id: str) -> Path:
 
 
 def read_run_log(settings: Settings) -> list[dict[str, Any]]:
-    path = runs_log_path(settings)
-    if not path.exists():
+    text = read_state(settings, RUN_LOG)
+    if text is None:
         return []
     entries = []
-    for line in path.read_text(encoding="utf-8").splitlines():
+    for line in text.splitlines():
         if line.strip():
             with contextlib.suppress(json.JSONDecodeError):
                 entries.append(json.loads(line))
@@ -76,32 +80,29 @@ def read_run_log(settings: Settings) -> list[dict[str, Any]]:
 
 
 def append_run_log(settings: Settings, entry: dict[str, Any]) -> None:
-    path = runs_log_path(settings)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    existing = path.read_text(encoding="utf-8") if path.exists() else ""
-    atomic_write_text(path, existing + json.dumps(entry, default=str, sort_keys=True) + "\n")
+    """Append one line (on an object store: compare-and-swap, so concurrent appends are all kept)."""
+    line = json.dumps(entry, default=str, sort_keys=True) + "\n"
+    update_state(settings, RUN_LOG, lambda existing: (existing or "") + line)
 
 
 def load_checkpoint(settings: Settings, run_id: str) -> dict[str, Any]:
-    path = checkpoint_path(settings, run_id)
-    if path.exists():
-        return json.loads(path.read_text(encoding="utf-8"))
-    return {}
+    text = read_state(settings, f"runs/{run_id}.json")
+    return json.loads(text) if text is not None else {}
 
 
 def save_checkpoint(settings: Settings, run_id: str, data: dict[str, Any]) -> None:
-    atomic_write_text(checkpoint_path(settings, run_id), json.dumps(data, indent=1, default=str))
+    write_state(settings, f"runs/{run_id}.json", json.dumps(data, indent=1, default=str))
 
 
 def unfinished_run(settings: Settings) -> dict[str, Any] | None:
     """The most recent run that started but never finished, if it is newer than the last finished one."""
-    runs_dir = settings.state_dir / "runs"
-    if not runs_dir.exists():
+    names = list_state(settings, "runs", ".json")
+    if not names:
         return None
     finished = {e["run_id"] for e in read_run_log(settings) if e.get("status") in ("succeeded", "partial")}
     candidates = []
-    for path in runs_dir.glob("*.json"):
-        data = json.loads(path.read_text(encoding="utf-8"))
+    for name in names:
+        data = json.loads(read_state(settings, name) or "{}")
         if data.get("run_id") not in finished and data.get("status") != "succeeded":
             candidates.append(data)
     if not candidates:
@@ -218,7 +219,11 @@ def score_affect(settings: Settings, progress: ProgressFactory | None = None) ->
 
 
 def build_warehouse(
-    settings: Settings, progress: ProgressFactory | None = None, *, fingerprint: str | None = None
+    settings: Settings,
+    progress: ProgressFactory | None = None,
+    *,
+    fingerprint: str | None = None,
+    full: bool = False,
 ) -> dict[str, Any]:
     """Build every model, run the assertions and publish the new warehouse atomically (always, even when
     nothing changed), then record the fingerprint of its inputs (:func:`inputs_fingerprint`)."""
@@ -226,9 +231,9 @@ def build_warehouse(
     fingerprint = fingerprint or inputs_fingerprint(settings)
     models = warehouse.load_models()
     with progress("warehouse", len(models) + 1) as advance:
-        result = warehouse.build(settings, progress=lambda name: advance(1))
+        result = warehouse.build(settings, progress=lambda name: advance(1), full=full)
     record = {"fingerprint": fingerprint, "warehouse": _warehouse_identity(settings)}
-    lake.atomic_write_text(fingerprint_path(settings), json.dumps(record))
+    write_state(settings, FINGERPRINT, json.dumps(record))
     return result.to_dict()
 
 
@@ -237,15 +242,18 @@ def build_warehouse(
 VOLATILE_COLUMNS = ("fetched_at", "run_id")
 
 
+FINGERPRINT = "warehouse_inputs.json"
+
+
 def fingerprint_path(settings: Settings) -> Path:
-    return settings.state_dir / "warehouse_inputs.json"
+    return settings.state_dir / FINGERPRINT
 
 
 def stored_fingerprint(settings: Settings) -> str | None:
     """The fingerprint of the inputs of the published warehouse, when ``ripple run`` or ``ripple build``
     published it (None before the first build, or when something else published since, e.g. a DAG run)."""
     try:
-        record = json.loads(fingerprint_path(settings).read_text(encoding="utf-8"))
+        record = json.loads(read_state(settings, FINGERPRINT) or "null")
     except (OSError, ValueError):
         return None
     if not isinstance(record, dict) or record.get("warehouse") != _warehouse_identity(settings):
@@ -253,8 +261,10 @@ def stored_fingerprint(settings: Settings) -> str | None:
     return record.get("fingerprint")
 
 
-def _warehouse_identity(settings: Settings) -> list[int] | None:
-    """Which file is published (a publish renames a new file over it)."""
+def _warehouse_identity(settings: Settings) -> list[int] | str | None:
+    """Which file is published (a publish renames a new file over it; on an object store: the current version)."""
+    if shared_root(settings):
+        return versions.current_version(settings)
     try:
         stat = settings.warehouse_path.stat()
     except OSError:
@@ -267,7 +277,7 @@ def inputs_fingerprint(settings: Settings) -> str:
     so a re-run that fetches the same items again changes nothing; ``fetched_at`` and ``run_id`` are left
     out), the quarantine files, the settings, the ``sql/`` models and the pipeline's own modules. The run log is
     not an input."""
-    digest = hashlib.sha256(repr(settings).encode())
+    digest = hashlib.sha256(_settings_identity(settings).encode())
     con = duckdb.connect()
     try:
         attach(con, settings)
@@ -288,6 +298,17 @@ def inputs_fingerprint(settings: Settings) -> str:
     for path in [*extra, *sorted(warehouse.sql_dir().rglob("*.sql")), *code]:
         digest.update(path.name.encode() + hashlib.sha256(path.read_bytes()).digest())
     return digest.hexdigest()
+
+
+def _settings_identity(settings: Settings) -> str:
+    """The settings as the fingerprint sees them. On an object store the local work directory differs from one
+    machine to the next: the store's URI stands for it, so a build on another worker recognises the same inputs."""
+    if not shared_root(settings):
+        return repr(settings)
+    same = settings.model_copy(deep=True)
+    same.data_dir = Path("/")
+    same.warehouse.cache_dir = ""
+    return repr(same)
 
 
 def _lake_tables(settings: Settings) -> list[tuple[str, list[str]]]:
@@ -459,7 +480,7 @@ def _build_stage(settings: Settings, summary: RunSummary, progress: ProgressFact
     lists the run that built it (``stg_runs``); the finished entry follows after the run."""
     started = time.perf_counter()
     fingerprint = inputs_fingerprint(settings)
-    if settings.warehouse_path.exists() and fingerprint == stored_fingerprint(settings):
+    if versions.published(settings) and fingerprint == stored_fingerprint(settings):
         summary.build_skipped = True
         summary.build = {"skipped": "nothing the warehouse is built from changed since the last build"}
     else:

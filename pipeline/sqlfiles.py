@@ -13,7 +13,12 @@ def sql_dir() -> Path:
     return Path(configured) if configured else Path(__file__).resolve().parent.parent / "sql"
 
 
-def lake_query(name: str) -> str:
-    """The query ``sql/lake/<name>.sql`` without its comments, ready to embed as a subquery."""
-    text = (sql_dir() / "lake" / f"{name}.sql").read_text(encoding="utf-8")
+def named_query(folder: str, name: str) -> str:
+    """The query ``sql/<folder>/<name>.sql`` without its comments, ready to embed as a subquery."""
+    text = (sql_dir() / folder / f"{name}.sql").read_text(encoding="utf-8")
     return re.sub(r"--[^\n]*", "", text).strip().rstrip(";").strip()
+
+
+def lake_query(name: str) -> str:
+    """The query ``sql/lake/<name>.sql`` (run on the lake files, outside the build)."""
+    return named_query("lake", name)

@@ -8,7 +8,7 @@ store come from the standard AWS variables (``AWS_ENDPOINT_URL`` / ``AWS_ENDPOIN
 Writes are whole objects. :meth:`Store.write_bytes` replaces atomically for readers (local: temporary file and
 rename; S3: a single PUT). :meth:`Store.create` is create-only (local: hard link of a finished temporary file;
 S3: ``If-None-Match: *``) and :meth:`Store.replace_if` is a compare-and-swap on the version :meth:`Store.version`
-gives (S3: the ETag with ``If-Match``; local: ``mtime_ns-size`` checked under a file lock).
+gives (S3: the ETag with ``If-Match``; local: ``inode-mtime_ns-size`` checked under a file lock).
 """
 
 from __future__ import annotations
@@ -115,18 +115,25 @@ class Store:
         return bytes(self._call(self.fs.cat_file, path))
 
     def version(self, path: str) -> str | None:
-        """A token that changes whenever the object is replaced (S3 ETag, local ``mtime_ns-size``); None if absent."""
+        """A token that changes whenever the object is replaced (S3 ETag, local ``inode-mtime_ns-size``); None if
+        absent."""
+        found = self.stat(path)
+        return found[1] or None if found else None
+
+    def stat(self, path: str) -> tuple[int, str] | None:
+        """``(size, version)`` of ``path``, or None if it does not exist (one HEAD on an object store)."""
         if not self.remote:
             try:
                 st = os.stat(path)
             except FileNotFoundError:
                 return None
-            return f"{st.st_mtime_ns}-{st.st_size}"
+            # a replace is a new inode: with the inode, two same-size writes within one clock tick still differ
+            return st.st_size, f"{st.st_ino}-{st.st_mtime_ns}-{st.st_size}"
         try:
             info = self._call(self.fs.info, path)
         except FileNotFoundError:
             return None
-        return str(info.get("ETag", "")).strip('"') or None
+        return int(info.get("size", 0)), str(info.get("ETag", "")).strip('"')
 
     def size(self, path: str) -> int:
         return int(self._call(self.fs.size, path))
@@ -137,8 +144,11 @@ class Store:
         if not self.remote:
             if not os.path.isdir(base):
                 return []
-            found = [
-                os.path.join(d, f) for d, _s, files in os.walk(base) for f in files if f.endswith(suffix)
+            found = [  # names starting with "." are temporary files and locks of writes in progress
+                os.path.join(d, f)
+                for d, _s, files in os.walk(base)
+                for f in files
+                if f.endswith(suffix) and not f.startswith(".")
             ]
             return sorted(found)
         try:
@@ -146,6 +156,35 @@ class Store:
         except FileNotFoundError:
             return []
         return sorted(self._full(k) for k in keys if k.endswith(suffix))
+
+    def list_modified(self, prefix: str = "", suffix: str = "") -> dict[str, float]:
+        """Like :meth:`list`, with each object's last modification time (epoch seconds)."""
+        if not self.remote:
+            out = {}
+            for path in self.list(prefix, suffix):
+                with contextlib.suppress(FileNotFoundError):
+                    out[path] = os.stat(path).st_mtime
+            return out
+        try:
+            found = self._call(self.fs.find, self.join(prefix) if prefix else self.root, detail=True)
+        except FileNotFoundError:
+            return {}
+        return {
+            self._full(name): info["LastModified"].timestamp()
+            for name, info in sorted(found.items())
+            if name.endswith(suffix) and info.get("LastModified") is not None
+        }
+
+    def list_dirs(self, prefix: str = "") -> list[str]:
+        """The directories (common prefixes) directly below ``prefix``, sorted."""
+        base = self.join(prefix) if prefix else self.root
+        if not self.remote:
+            return sorted(e.path for e in os.scandir(base) if e.is_dir()) if os.path.isdir(base) else []
+        try:
+            entries = self._call(self.fs.ls, base, detail=True)
+        except FileNotFoundError:
+            return []
+        return sorted(self._full(e["name"]) for e in entries if e.get("type") == "directory")
 
     def open(self, path: str, mode: str = "rb") -> IO[Any]:
         """A file object (for streaming reads and writes; a write is visible only once closed)."""
@@ -185,7 +224,7 @@ class Store:
             from filelock import FileLock
 
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-            with FileLock(f"{path}.lock"):
+            with FileLock(os.path.join(os.path.dirname(path), f".{os.path.basename(path)}.lock")):
                 if self.version(path) != version:
                     return False
                 self.write_bytes(path, data)
@@ -208,6 +247,24 @@ class Store:
         with contextlib.suppress(FileNotFoundError):
             self._call(self.fs.rm_file, path)
 
+    def delete_many(self, paths: list[str]) -> None:
+        """Remove ``paths`` (batched on an object store: up to 1,000 per request); missing ones are not errors."""
+        if not paths:
+            return
+        if not self.remote:
+            for path in paths:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(path)
+            return
+        keys = [self._full(p)[len("s3://") :].partition("/") for p in paths]
+        for start in range(0, len(keys), 1000):
+            chunk = keys[start : start + 1000]
+            objects = [{"Key": key} for _bucket, _, key in chunk]
+            bucket = chunk[0][0]
+            self._call(
+                self.fs.call_s3, "delete_objects", Bucket=bucket, Delete={"Objects": objects, "Quiet": True}
+            )
+
     # ------------------------------------------------------------------------------------------- helpers
     @contextlib.contextmanager
     def _local_temp(self, path: str, data: bytes) -> Iterator[str]:
@@ -229,8 +286,8 @@ class Store:
         """Call the filesystem; connection, credential and bucket failures become one clear StorageError."""
         try:
             return method(*args, **kwargs)
-        except (FileNotFoundError, FileExistsError):
-            if self.remote and _bucket_missing(self, args):
+        except FileNotFoundError as exc:
+            if self.remote and "bucket" in str(exc).lower():  # NoSuchBucket, not a missing key
                 raise StorageError(
                     f"lake {self.root}: bucket {self.root.split('/')[2]!r} does not exist"
                 ) from None
@@ -249,14 +306,6 @@ def _precondition_failed(exc: BaseException) -> bool:
     response = getattr(cause, "response", None) or {}
     code = str(response.get("Error", {}).get("Code", ""))
     return code in ("PreconditionFailed", "412") or getattr(exc, "errno", None) == errno.EINVAL
-
-
-def _bucket_missing(store: Store, args: tuple[Any, ...]) -> bool:
-    bucket = store.root.split("/")[2]
-    try:
-        return not store.fs.exists(bucket)
-    except Exception:
-        return False
 
 
 def describe_failure(exc: BaseException) -> str | None:

@@ -38,6 +38,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
+from pipeline import incremental, shared, versions
 from pipeline.commits import attach
 from pipeline.config import Settings
 from pipeline.errors import AssertionFailed, BuildError
@@ -132,10 +133,14 @@ class BuildResult:
     seconds: dict[str, float] = field(default_factory=dict)
     assertions: int = 0
     hooks: dict[str, Any] = field(default_factory=dict)
+    mode: str = "full"  # or "incremental" (pipeline.incremental)
+    reason: str = ""  # why this mode
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "path": str(self.path) if self.path else None,
+            "mode": self.mode,
+            "reason": self.reason,
             "tables": self.tables,
             "assertions": self.assertions,
             "hooks": self.hooks,
@@ -379,6 +384,25 @@ def _parquet_view(
     )
 
 
+def register_new_files(con: duckdb.DuckDBPyConnection, added: dict[str, list[str]]) -> None:
+    """``src_posts_new`` and ``src_affect_new``: the lake files added since the last build (incremental builds)."""
+    from pipeline.affect import AFFECT_ARROW_SCHEMA
+
+    empty = {"posts": _empty_posts_table(), "affect": AFFECT_ARROW_SCHEMA.empty_table()}
+    for kind, files in added.items():
+        name = f"src_{kind}_new"
+        if files:
+            types = ", hive_types = {'platform': varchar, 'date': date}" if kind == "posts" else ""
+            listed = "[" + ", ".join("'" + f.replace("'", "''") + "'" for f in files) + "]"
+            con.execute(
+                f"create or replace view {name} as select * from read_parquet({listed}, "
+                f"hive_partitioning = true, union_by_name = true{types})"
+            )
+        else:
+            empty_table = empty[kind]  # noqa: F841  (referenced by name below)
+            con.execute(f"create or replace table {name} as select * from empty_table")
+
+
 def _register_posts(con: duckdb.DuckDBPyConnection, settings: Settings) -> None:
     if has_posts(settings):
         types = ", hive_types = {'platform': varchar, 'date': date}"
@@ -462,7 +486,7 @@ def _register_operations(con: duckdb.DuckDBPyConnection, settings: Settings) -> 
     else:
         found = any(settings.quarantine_dir.glob("*/*.jsonl"))
     _json_lines_table(con, "src_quarantine", quarantine, QUARANTINE_COLUMNS, found, with_filename=True)
-    runs = settings.state_dir / "runs.jsonl"
+    runs = shared.local_state_copy(settings, "runs.jsonl")
     found = runs.exists() and runs.stat().st_size > 0
     _json_lines_table(con, "src_runs", runs, RUN_LOG_COLUMNS, found)
 
@@ -664,9 +688,12 @@ def build_candidate(
     sql_dir: Path | None = None,
     hooks: Iterable[Hook] | None = None,
     skip_hooks: tuple[str, ...] = (),
+    full: bool = False,
 ) -> tuple[Path, BuildResult]:
     """Build a complete new warehouse file next to the published one, without publishing it.
 
+    The build is incremental when it can be (:mod:`pipeline.incremental`): it starts from a copy of the published
+    warehouse and recomputes what the lake files added since change; ``full=True`` rebuilds everything.
     ``label`` names the file (the Airflow DAG passes its run id so that later tasks find it); by default the
     process id is used and a candidate left behind by a dead process is cleaned up by the next build. ``hooks``
     defaults to ``default_hooks()``; the hooks of the stages in ``skip_hooks`` are left out (the DAG runs the
@@ -674,14 +701,30 @@ def build_candidate(
     """
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     cleanup_stale_builds(settings)
+    versions.sync_local_copy(settings)  # the previous warehouse may come from another build worker
     tmp = candidate_path(settings, label)
     _remove_candidate(tmp)
     steps = [h for h in (default_hooks() if hooks is None else hooks) if h.stage not in skip_hooks]
+    root = sql_dir or _default_sql_dir()
+    files = incremental.lake_files(settings)
+    fingerprint = incremental.build_fingerprint(settings, root)
+    decision = incremental.Decision(False, "a full rebuild was asked for")
+    if not full:
+        decision = incremental.decide(settings, fingerprint, files)
     started = time.perf_counter()
+    if decision.incremental:
+        incremental.copy_published(settings, tmp)
     con = duckdb.connect(str(tmp))
     try:
         _configure(con, settings)
-        result = build_database(con, settings, progress=progress, sql_dir=sql_dir, hooks=steps)
+        if decision.incremental:
+            result = build_incrementally(
+                con, settings, decision, progress=progress, sql_dir=root, hooks=steps
+            )
+        else:
+            result = build_database(con, settings, progress=progress, sql_dir=root, hooks=steps)
+        result.reason = decision.reason
+        incremental.record_inputs(con, fingerprint, files)
         con.execute("checkpoint")
         con.close()
     except BaseException:
@@ -690,6 +733,45 @@ def build_candidate(
         raise
     result.seconds["total"] = time.perf_counter() - started
     return tmp, result
+
+
+def build_incrementally(
+    con: duckdb.DuckDBPyConnection,
+    settings: Settings,
+    decision: incremental.Decision,
+    *,
+    progress: Callable[[str], None] | None = None,
+    sql_dir: Path | None = None,
+    hooks: Iterable[Hook] | None = None,
+) -> BuildResult:
+    """Bring the copy of the published warehouse open on ``con`` up to date with the lake files added since."""
+    root = sql_dir or _default_sql_dir()
+    plan = plan_build(root, default_hooks() if hooks is None else hooks)
+    result = BuildResult(mode="incremental")
+    set_variables(con, settings)
+    result.tables.update(register_sources(con, settings))
+    register_new_files(con, decision.added)
+    steps = incremental.IncrementalBuild(con, result)
+    for step in plan.steps:
+        if progress:
+            progress(f"{step.layer if isinstance(step, Model) else step.stage}/{step.name}")
+        if isinstance(step, Model):
+            try:
+                steps.model(step)
+            except duckdb.Error as exc:
+                message = str(exc).splitlines()[0]
+                raise BuildError(f"model sql/{step.layer}/{step.name}.sql failed: {message}") from exc
+        elif steps.hook_needed(step) and set(step.depends_on) <= plan.all_models:
+            _run_hook(step, con, settings, result)
+            if step.name == "detect_communities":
+                steps.detected()
+    steps.finish()
+    if progress:
+        progress("tests")
+    result.assertions = run_assertions(con, root, None)
+    apply_comments(con, plan.models)
+    _finish(con, result, len(plan.models))
+    return result
 
 
 def run_hooks_on(
@@ -712,10 +794,14 @@ def run_hooks_on(
 
 
 def publish(settings: Settings, candidate: Path) -> Path:
-    """Atomically replace the published warehouse with ``candidate``."""
+    """Atomically replace the published warehouse with ``candidate`` (data directory on an object store: publish
+    it as a new version, :func:`pipeline.versions.publish_version`)."""
     if not candidate.exists():
         raise BuildError(f"no candidate warehouse at {candidate}: run the build step first")
     target = settings.warehouse_path
+    if versions.data_store(settings) is not None:  # an immutable version plus the pointer (pipeline.versions)
+        versions.publish_version(settings, candidate, label=candidate.name.split(".building-", 1)[-1])
+        return target
     os.replace(candidate, target)
     dir_fd = os.open(target.parent, os.O_DIRECTORY)
     try:
@@ -731,17 +817,19 @@ def build(
     progress: Callable[[str], None] | None = None,
     sql_dir: Path | None = None,
     hooks: Iterable[Hook] | None = None,
+    full: bool = False,
 ) -> BuildResult:
-    """Build a new warehouse file and atomically replace ``warehouse.duckdb`` with it."""
-    candidate, result = build_candidate(settings, progress=progress, sql_dir=sql_dir, hooks=hooks)
+    """Build a new warehouse file (incrementally when it can, see :func:`build_candidate`) and atomically replace
+    ``warehouse.duckdb`` with it."""
+    candidate, result = build_candidate(settings, progress=progress, sql_dir=sql_dir, hooks=hooks, full=full)
     result.path = publish(settings, candidate)
     return result
 
 
 def connect_readonly(settings: Settings) -> duckdb.DuckDBPyConnection:
-    """A read-only connection to the published warehouse (never blocks a publish)."""
-    if not settings.warehouse_path.exists():
-        raise BuildError(
-            f"no warehouse at {settings.warehouse_path}: run `ripple run` or `ripple build` first"
-        )
-    return duckdb.connect(str(settings.warehouse_path), read_only=True)
+    """A read-only connection to the published warehouse (never blocks a publish; on an object store, the
+    cached copy of the current version)."""
+    path = versions.published_path(settings)
+    if not path.exists():
+        raise BuildError(f"no warehouse at {path}: run `ripple run` or `ripple build` first")
+    return duckdb.connect(str(path), read_only=True)

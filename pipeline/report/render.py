@@ -23,6 +23,7 @@ from pipeline.report.drivers import drivers_section
 from pipeline.report.summary import summary
 from pipeline.report.view import Report, fmt
 from pipeline.report.weeks import IsoWeek
+from pipeline.versions import published_path
 
 log = logging.getLogger(__name__)
 
@@ -157,7 +158,7 @@ def _temp_dir(out_dir: Path) -> Path:
 def render_report(settings: Settings, week: str | None = None, *, now: datetime | None = None) -> Path:
     """Render the report of ``week`` (``YYYY-Www``; default: the last complete ISO week) and return the
     HTML path."""
-    path = settings.warehouse_path
+    path = published_path(settings)  # on an object store: the current version, cached (pipeline.versions)
     if not path.exists():
         raise RippleError(f"no warehouse at {path}: run `ripple run` or `ripple build` first")
     now = now or datetime.now(UTC)

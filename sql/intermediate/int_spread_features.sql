@@ -51,43 +51,18 @@ spread as (
 ),
 
 author_activity as (
-    -- items by the same author in the window before each item (the item itself excluded)
+    -- items by the root's author in the window before the root (the root itself excluded; items at the same
+    -- instant count)
     select
-        post_id,
-        count(*) over (
-            partition by author_id
-            order by created_at
-            range between interval (getvariable('membership_window_days')) day preceding and current row
-        ) - 1 as author_prior_items
-    from int_posts
-    where author_id is not null
-),
-
-root_weeks as (
-    select distinct
-        platform,
-        origin_community,
-        date_trunc('week', root_created_at at time zone 'UTC') as week_start
-    from spread
-    where origin_community is not null
-),
-
-community_size as (
-    select
-        w.platform,
-        w.origin_community,
-        w.week_start,
-        count(distinct p.author_id) as origin_community_authors
-    from root_weeks as w
+        s.root_id as post_id,
+        count(*) - 1 as author_prior_items
+    from spread as s
     inner join int_posts as p
         on
-            w.platform = p.platform
-            and w.origin_community = p.community
-            and (p.created_at at time zone 'UTC')
-            >= w.week_start - interval (getvariable('membership_window_days')) day
-            and (p.created_at at time zone 'UTC') < w.week_start
-    where p.author_id is not null
-    group by all
+            p.author_id = s.root_author_id
+            and p.created_at >= s.root_created_at - to_days(getvariable('membership_window_days'))
+            and p.created_at <= s.root_created_at
+    group by s.root_id
 ),
 
 final as (
@@ -101,7 +76,7 @@ final as (
         s.outsider_engagers,
         s.communities_reached,
         coalesce(a.author_prior_items, 0) as author_prior_items,
-        coalesce(c.origin_community_authors, 0) as origin_community_authors,
+        coalesce(c.authors, 0) as origin_community_authors,
         length(coalesce(p.title, '')) + length(coalesce(p.text, '')) as text_chars,
         coalesce(p.url, '') <> ''
         or regexp_matches(coalesce(p.title, '') || ' ' || coalesce(p.text, ''), '(https?://|www\.)') as has_link,
@@ -120,11 +95,11 @@ final as (
     from spread as s
     left join int_posts as p on s.root_id = p.post_id
     left join author_activity as a on s.root_id = a.post_id
-    left join community_size as c
+    left join int_community_size as c
         on
             s.platform = c.platform
-            and s.origin_community = c.origin_community
-            and c.week_start = date_trunc('week', s.root_created_at at time zone 'UTC')
+            and s.origin_community = c.community
+            and c.week_start = cast(date_trunc('week', s.root_created_at at time zone 'UTC') as date)
     left join fct_affect as f on s.root_id = f.post_id
 )
 

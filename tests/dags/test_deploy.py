@@ -19,7 +19,9 @@ AIRFLOW_SERVICES = {
     "airflow-dag-processor": "dag-processor",
     "airflow-triggerer": "triggerer",
 }
-CELERY_SERVICES = {"redis", "airflow-worker"}
+CELERY_SERVICES = {"redis", "airflow-worker", "minio", "lake-init"}
+#: one-shot services: they run to completion, the others wait for them
+ONE_SHOT_SERVICES = {"airflow-init", "lake-init"}
 #: services that listen to a live network: never started by a plain `docker compose up`
 OPT_IN_SERVICES = {"bluesky-stream": "bluesky"}
 _VAR = re.compile(r"(?<!\$)\$\{(\w+)(?::?-([^}]*))?\}")
@@ -70,7 +72,8 @@ def test_the_airflow_3_components_run_on_postgres(services):
 
 def test_every_long_running_service_has_a_healthcheck(services):
     for name, service in services.items():
-        if name == "airflow-init":
+        if name in ONE_SHOT_SERVICES:
+            assert service["restart"] == "no", name
             continue
         test = service.get("healthcheck", {}).get("test")
         assert test, f"{name} has no healthcheck"
@@ -144,10 +147,11 @@ def test_the_data_directory_is_a_named_volume_shared_by_every_airflow_service(co
     named = set(compose["volumes"])
     assert {"ripple-data", "postgres-db", "airflow-logs"} <= named
     for name in ["airflow-init", *AIRFLOW_SERVICES, "airflow-worker"]:
-        data_dir = _env(services[name])["RIPPLE_DATA_DIR"]
         mounts = {v.split(":")[1]: v.split(":")[0] for v in services[name]["volumes"]}
-        assert mounts[data_dir] == "ripple-data", name
+        assert mounts["/opt/ripple-data"] == "ripple-data", name
         assert mounts["/opt/airflow/logs"] == "airflow-logs", name
+        if name != "airflow-worker":  # the single-machine default: the data directory is the local volume
+            assert _env(services[name])["RIPPLE_DATA_DIR"] == "/opt/ripple-data", name
     assert services["postgres"]["volumes"][0].split(":")[0] == "postgres-db"
     # every named volume a service mounts is declared
     for service in services.values():
@@ -287,6 +291,11 @@ def test_deploy_docs_say_how_to_start_with_and_without_docker():
         "ripple_reddit",
         "ripple_x",
         "ripple_demo",
+        "## The warehouse on an object store",
+        "MinIO",
+        "storage.googleapis.com",
+        "AWS_ENDPOINT_URL",
+        "ripple_lake",
     ):
         assert needle in text, needle
 
@@ -312,3 +321,38 @@ def test_the_bluesky_stream_runs_ripple_stream_next_to_airflow(services):
     assert stream["depends_on"]["airflow-init"]["condition"] == "service_completed_successfully"
     # the same data volume as the DAGs: the nightly build reads what the stream committed
     assert "ripple-data:/opt/ripple-data" in stream["volumes"]
+
+
+def test_the_celery_profile_keeps_the_lake_on_minio(services):
+    minio, init, worker = services["minio"], services["lake-init"], services["airflow-worker"]
+    assert minio["image"].startswith("minio/minio:") and init["image"].startswith("minio/mc:")
+    assert _command(minio).startswith("server /data")
+    assert "minio-data:/data" in minio["volumes"]
+    assert minio["healthcheck"]["test"] == ["CMD", "mc", "ready", "local"]
+    assert init["depends_on"]["minio"]["condition"] == "service_healthy"
+    assert worker["depends_on"]["lake-init"]["condition"] == "service_completed_successfully"
+    # the init creates the very bucket the workers use, with the credentials MinIO was started with
+    env, minio_env, init_env = _env(worker), _env(minio), _env(init)
+    bucket = init_env["RIPPLE_LAKE_BUCKET"]
+    assert env["RIPPLE_DATA_DIR"] == f"s3://{bucket}/data"
+    script = _command(init)
+    assert 'mc mb --ignore-existing "lake/$$RIPPLE_LAKE_BUCKET"' in script
+    assert "http://minio:9000" in script and env["AWS_ENDPOINT_URL"] == "http://minio:9000"
+    assert env["AWS_ACCESS_KEY_ID"] == minio_env["MINIO_ROOT_USER"] == init_env["MINIO_ROOT_USER"]
+    assert env["AWS_SECRET_ACCESS_KEY"] == minio_env["MINIO_ROOT_PASSWORD"] == init_env["MINIO_ROOT_PASSWORD"]
+    # the build and the reader cache stay on the worker's local volume
+    assert env["RIPPLE__WAREHOUSE__CACHE_DIR"].startswith("/opt/ripple-data/")
+    # the console is reachable from this host only
+    assert all(port.startswith("127.0.0.1:") for port in minio["ports"])
+
+
+def test_the_celery_lake_settings_parse_as_ripple_settings(services, monkeypatch, tmp_path):
+    from pipeline.config import load_settings
+
+    env = _env(services["airflow-worker"])
+    for key, value in env.items():
+        if key.startswith("RIPPLE__"):
+            monkeypatch.setenv(key, value)
+    monkeypatch.setenv("RIPPLE_DATA_DIR", str(tmp_path))
+    settings = load_settings()
+    assert str(settings.warehouse.cache_dir) == env["RIPPLE__WAREHOUSE__CACHE_DIR"]

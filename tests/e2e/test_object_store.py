@@ -15,7 +15,8 @@ from tests.e2e.conftest import ripple
 SINCE, UNTIL = "2026-10-01", "2026-10-05"
 #: columns that hold the wall-clock time of the run, not data
 VOLATILE = ("fetched_at", "scored_at", "fitted_at", "built_at", "started_at", "finished_at")
-RUN_TABLES = ("stg_runs", "ripple_build")
+#: tables about the run and the build (the lake files a build read are s3:// objects on one side, paths on the other)
+RUN_TABLES = ("stg_runs", "ripple_build", "ripple_build_inputs")
 
 
 def nightly(data_dir: Path, root: str = "") -> Settings:

@@ -25,6 +25,7 @@ BENCH = REPO / "bench"
 # script -> (tiny arguments, keys its last line must have); "{tmp}" is a scratch directory
 CASES: dict[str, tuple[list[str], set[str]]] = {
     "e2e.py": (["--items", "1500"], {"benchmark", "results"}),
+    "object_store.py": (["--items", "1500"], {"benchmark", "local", "object_store"}),
     "cascades.py": (
         ["--sizes", "2000", "--sample", "300", "--sample-max-tree", "50"],
         {"bench", "runs", "networkx"},

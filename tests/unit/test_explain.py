@@ -28,7 +28,7 @@ def settings(tmp_path):
 
 def build_frame(con: duckdb.DuckDBPyConnection, settings) -> None:
     """The explanation's input frame (int_spread_features) from the tables in ``con``, built by the runner."""
-    build_database(con, settings, select=["int_spread_features"])
+    build_database(con, settings, select=["int_community_size", "int_spread_features"])
 
 
 def synthetic_db(

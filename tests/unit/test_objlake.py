@@ -117,7 +117,12 @@ def test_a_crash_before_the_manifest_exposes_nothing_and_the_rerun_cleans_up(
     assert not set(left) & set(keys(settings))
     second = manifests(settings)[-1]
     assert sorted(second["removed"]) == sorted(k for k in before if not k.startswith("lake/_commits/"))
-    assert not set(second["removed"]) & set(keys(settings))  # superseded files are deleted after the commit
+    # superseded files stay for readers that listed the view just before (RETAIN_SECONDS), then go
+    assert set(second["removed"]) <= set(keys(settings))
+    assert commits.expire(Store(settings.lake_root)) == 0
+    assert commits.expire(Store(settings.lake_root), retain=0) == len(second["removed"])
+    assert not set(second["removed"]) & set(keys(settings))
+    assert read_posts(settings) == ["test:a", "test:c"]
 
 
 class NativeIdSource(ListSource):
@@ -128,7 +133,9 @@ class NativeIdSource(ListSource):
             yield {k: v for k, v in rec.items() if k != "id"}
 
 
-def test_purge_on_the_store_writes_new_files_and_supersedes_the_old(settings: Settings) -> None:
+def test_purge_on_the_store_writes_new_files_and_supersedes_the_old(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from pipeline.purge import purge
 
     pages = [[post("a", id="a"), post("b", id="b", text="gone soon")]]
@@ -147,5 +154,73 @@ def test_purge_on_the_store_writes_new_files_and_supersedes_the_old(settings: Se
     raw = lake.committed_files(settings, "raw")
     text = json.dumps([page for f in raw for page in lake.read_raw_pages(f.path, store)])
     assert "gone soon" not in text and '"_purged": true' in text
-    assert all(not store.exists(p) for p in old)
     assert commits.uncommitted(store) == []
+    assert all(store.exists(p) for p in old)  # until RETAIN_SECONDS have passed
+    monkeypatch.setattr(commits, "RETAIN_SECONDS", 0.0)
+    lake.ingest(NativeIdSource([[post("d", id="d")]]), settings, WINDOW, run_id="testsrc-next")  # any commit
+    assert all(not store.exists(p) for p in old)
+    assert read_posts(settings) == ["test:a", "test:d"]
+
+
+def test_a_checkpoint_replaces_reading_every_manifest(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(commits, "CHECKPOINT_EVERY", 3)
+    store = commits.lake_store(settings)
+    expected = set()
+    for night in range(5):
+        log = commits.Commit(store, f"demo-n{night}")
+        rel = log.name(f"lake/posts/platform=x/date=2026-10-0{night + 1}", log.run_id, ".parquet")
+        log.add_bytes(rel, b"night %d" % night)
+        if night == 1:  # a re-run supersedes night 0's file
+            log.supersede([r for r in expected if "demo-n0" in r])
+            expected = {r for r in expected if "demo-n0" not in r}
+        expected.add(rel)
+        log.publish()
+    names = [p.rsplit("/", 1)[-1] for p in store.list(commits.COMMITS, ".json")]
+    (point,) = [n for n in names if n.startswith(commits.CHECKPOINT)]
+    covered = json.loads(store.read_bytes(store.join(commits.COMMITS, point)))["covers"]
+    assert len(covered) == 3
+    assert set(commits.read_view(store)) == expected
+    # a reader that starts afresh needs the checkpoint and the two later manifests only
+    for name in covered:
+        store.delete(store.join(commits.COMMITS, name))
+    commits._manifests.clear()
+    assert set(commits.read_view(store)) == expected
+    # the checkpoint carries the superseded file whose deletion is not due yet
+    assert [p for p in commits.superseded(store) if "demo-n0" in p] and store.list(
+        "lake/posts/platform=x/date=2026-10-01"
+    )
+    assert commits.expire(store, retain=0) == 1
+    assert store.list("lake/posts/platform=x/date=2026-10-01") == []
+    assert [f.path for f in lake.committed_files(settings, "posts")] == sorted(
+        store.join(r) for r in expected
+    )
+
+
+def test_vacuum_deletes_old_orphans_only(settings: Settings) -> None:
+    store = commits.lake_store(settings)
+    log = commits.Commit(store, "affect-1")
+    kept = log.name("lake/affect/scorer=v1", "batch", ".parquet")
+    log.add_bytes(kept, b"committed")
+    log.publish()
+    orphan = store.join("lake/affect/scorer=v1/dead-run.parquet")
+    store.write_bytes(orphan, b"uploaded, never committed")
+    assert commits.vacuum(store, "lake/affect/", ".parquet") == 0  # young: a run may be committing it now
+    assert commits.vacuum(store, "lake/affect/", ".parquet", retain=0) == 1
+    assert not store.exists(orphan) and store.exists(store.join(kept))
+    assert [f.path for f in lake.committed_files(settings, "affect")] == [store.join(kept)]
+
+
+def test_an_ingest_deletes_old_orphans_of_other_runs_too(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = commits.lake_store(settings)
+    orphan = store.join("lake/posts/platform=test/date=2026-09-01/import-gone-0123456789ab.parquet")
+    store.write_bytes(orphan, b"an import that died before its manifest and is never run again")
+    lake.ingest(ListSource([[post("a")]]), settings, WINDOW)
+    assert store.exists(orphan)  # young: it could be a run committing right now
+    monkeypatch.setattr(commits, "RETAIN_SECONDS", 0.0)
+    lake.ingest(ListSource([[post("b")]]), settings, WINDOW, run_id="testsrc-other")
+    assert not store.exists(orphan)
+    assert read_posts(settings) == ["test:a", "test:b"]

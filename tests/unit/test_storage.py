@@ -103,3 +103,46 @@ def test_unreachable_endpoint_is_one_line(monkeypatch: pytest.MonkeyPatch) -> No
         Store("s3://bucket-y/p").list("lake")
     assert str(info.value) == f"lake s3://bucket-y/p: cannot connect to http://127.0.0.1:{port}"
     assert "secret" not in str(info.value)
+
+
+def test_stat_gives_size_and_the_version_replace_if_checks(store: Store) -> None:
+    path = store.join("x.bin")
+    assert store.stat(path) is None
+    store.write_bytes(path, b"12345")
+    size, version = store.stat(path)
+    assert size == 5 and version == store.version(path)
+    assert store.replace_if(path, b"6", version)
+    assert store.stat(path)[0] == 1
+
+
+def test_missing_credentials_are_one_line(
+    s3_server: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
+        monkeypatch.delenv(key, raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    with pytest.raises(StorageError) as info:
+        check(Store("s3://some-bucket/p"))
+    assert str(info.value) == (
+        "lake s3://some-bucket/p: no credentials (set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)"
+    )
+
+
+def test_list_dirs_names_the_directories_below_a_prefix(store: Store) -> None:
+    assert store.list_dirs("lake") == []
+    store.write_bytes(store.join("lake", "posts", "platform=x", "a.parquet"), b"1")
+    store.write_bytes(store.join("lake", "demo", "t.parquet"), b"2")
+    store.write_bytes(store.join("lake", "top.parquet"), b"3")
+    assert [store.relative(d) for d in store.list_dirs("lake")] == ["lake/demo", "lake/posts"]
+
+
+def test_delete_many_removes_what_exists_and_ignores_the_rest(store: Store) -> None:
+    paths = [store.join("d", f"{i}.bin") for i in range(3)]
+    for path in paths[:2]:
+        store.write_bytes(path, b"x")
+    store.write_bytes(store.join("d", "kept.bin"), b"k")
+    store.delete_many(paths)
+    store.delete_many([])
+    assert [store.relative(p) for p in store.list("d")] == ["d/kept.bin"]
