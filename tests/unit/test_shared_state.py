@@ -309,7 +309,7 @@ def _tables(path: Path) -> dict[str, list[tuple]]:
     try:
         out = {}
         for (table,) in con.execute("select table_name from duckdb_tables() order by 1").fetchall():
-            if table in ("stg_runs", "ripple_build"):
+            if table in ("stg_runs", "ripple_build", "ripple_build_inputs"):  # run and build metadata
                 continue
             cols = [
                 d[0]
