@@ -89,6 +89,7 @@ TABLES: dict[str, tuple[str, dict[str, str]]] = {
             "assigned_users": "users in kept communities",
             "modularity": "Newman modularity of the full partition, weighted, resolution 1",
             "quality": "the value Leiden optimized (modularity at the configured resolution, unnormalized)",
+            "graph_digest": "SHA-256 of the week's edges: a later build reuses the partition while it is unchanged",
         },
     ),
 }
