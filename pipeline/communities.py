@@ -16,17 +16,17 @@ Community labels are ``leiden-<n>``. A week's community inherits the label of la
 the most users with (when they share at least ``match_jaccard`` of their union, default 0.2), so a community
 keeps its name while it persists and membership windows spanning several weeks stay meaningful.
 
-Each week's partition is stored with a digest of the week's graph (``graph_digest``). When the database already holds
-the partitions of an earlier build (an incremental build works on a copy of the published warehouse), a week whose
-graph is unchanged reuses its partition instead of running Leiden again: Leiden is deterministic for a given graph,
-so the result is the one a full build computes. Labels are matched again for every week (cheap).
+Each week's partition is stored with an MD5 digest of the week's edges (``graph_digest``). When the database already
+holds the partitions of an earlier build (an incremental build works on a copy of the published warehouse), the
+weeks before a platform's first changed week keep their rows as they are; from that week on, Leiden runs again only
+for weeks whose graph changed, the others reuse their partition (Leiden is deterministic for a given graph), and
+labels are matched again from there, continuing the numbering. The result is the one a full build computes.
 """
 
 from __future__ import annotations
 
-import hashlib
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import duckdb
@@ -181,9 +181,20 @@ class DetectionParams:
         )
 
 
-def _weekly_edges(con: duckdb.DuckDBPyConnection) -> dict[tuple[str, Any], list[tuple[str, str, float]]]:
+def _weekly_edges(
+    con: duckdb.DuckDBPyConnection, weeks: set[tuple[str, Any]]
+) -> dict[tuple[str, Any], list[tuple[str, str, float]]]:
+    """The edges of the given (platform, week)s, by week."""
     by_week: dict[tuple[str, Any], list[tuple[str, str, float]]] = defaultdict(list)
-    for platform, week_start, user_a, user_b, weight in con.execute(EDGES_QUERY).fetchall():
+    if not weeks:
+        return by_week
+    wanted = pa.table(  # noqa: F841 (used by name in the query)
+        {"platform": [k[0] for k in weeks], "week_start": pa.array([k[1] for k in weeks], pa.date32())}
+    )
+    query = EDGES_QUERY.replace(
+        " order by all", " semi join wanted using (platform, week_start) order by all"
+    )
+    for platform, week_start, user_a, user_b, weight in con.execute(query).fetchall():
         by_week[(platform, week_start)].append((user_a, user_b, weight))
     return by_week
 
@@ -195,19 +206,10 @@ def _iso_week(week_start: Any) -> str:
 Reused = dict[tuple[str, Any], tuple[str, list[set[str]], dict[str, Any]]]  # digest, groups, partition row
 
 
-def graph_digest(edges: list[tuple[str, str, float]]) -> str:
-    """What identifies a week's graph (its edges in the order of EDGES_QUERY)."""
-    digest = hashlib.sha256()
-    for a, b, w in edges:
-        digest.update(f"{a}\t{b}\t{w!r}\n".encode())
-    return digest.hexdigest()
-
-
 def _week_groups(
-    edges: list[tuple[str, str, float]], params: DetectionParams, reused: tuple | None
+    edges: list[tuple[str, str, float]], params: DetectionParams, reused: tuple | None, digest: str
 ) -> tuple[list[set[str]], dict[str, Any]]:
     """The week's communities (sets of users) and its partition row: reused when the graph is the same."""
-    digest = graph_digest(edges)
     if reused is not None and reused[0] == digest:
         return reused[1], reused[2]
     part = leiden_week(
@@ -223,20 +225,30 @@ def _week_groups(
     return list(groups.values()), {**part.row, "graph_digest": digest}
 
 
+@dataclass
+class Resume:
+    """Where a detection starts: the week digests; when it continues an earlier one, per platform the labelled
+    groups of the week before its first changed week and the next new label number, and partitions to reuse."""
+
+    digests: dict[tuple[str, Any], str] = field(default_factory=dict)
+    previous: dict[str, dict[str, set[str]]] = field(default_factory=dict)
+    next_label: dict[str, int] = field(default_factory=dict)
+    reuse: Reused = field(default_factory=dict)
+
+
 def partition_weeks(
-    by_week: dict[tuple[str, Any], list[tuple[str, str, float]]],
-    params: DetectionParams,
-    reuse: Reused | None = None,
+    by_week: dict[tuple[str, Any], list[tuple[str, str, float]]], params: DetectionParams, resume: Resume
 ) -> tuple[dict[str, list[Any]], dict[str, list[Any]]]:
-    """Leiden on every (platform, week) in order, labels carried over from week to week: the two tables' columns.
-    ``reuse`` holds earlier partitions by week (their graph digest, groups and row)."""
+    """Leiden on every (platform, week) in order, labels carried over from week to week: the two tables' columns."""
+    reuse = resume.reuse
     community_rows: dict[str, list[Any]] = {name: [] for name in COMMUNITY_SCHEMA.names}
     partition_rows: dict[str, list[Any]] = {name: [] for name in PARTITION_SCHEMA.names}
-    previous: dict[str, dict[str, set[str]]] = {}
-    next_label: dict[str, int] = defaultdict(lambda: 1)
+    previous: dict[str, dict[str, set[str]]] = dict(resume.previous)
+    next_label: dict[str, int] = defaultdict(lambda: 1, resume.next_label)
     for platform, week_start in sorted(by_week):
-        found = (reuse or {}).get((platform, week_start))
-        group_list, part_row = _week_groups(by_week[(platform, week_start)], params, found)
+        found = reuse.get((platform, week_start))
+        digest = resume.digests[(platform, week_start)]
+        group_list, part_row = _week_groups(by_week[(platform, week_start)], params, found, digest)
         groups = dict(enumerate(group_list))
         labels, next_label[platform] = match_labels(
             groups, previous.get(platform, {}), next_label[platform], params.min_jaccard
@@ -254,46 +266,115 @@ def partition_weeks(
     return community_rows, partition_rows
 
 
-def _earlier_partitions(con: duckdb.DuckDBPyConnection) -> Reused:
-    """The partitions already in the database (an incremental build's copy of the published warehouse)."""
+# what identifies a week's graph: its edges, in order
+DIGEST_QUERY = (
+    "select platform, week_start, md5(string_agg(concat_ws(chr(9), user_a, user_b, weight::varchar), chr(10) "
+    "order by user_a, user_b, weight)) from int_interaction_edges group by all"
+)
+
+
+def _resume(
+    con: duckdb.DuckDBPyConnection, digests: dict[tuple[str, Any], str]
+) -> tuple[Resume, dict[str, Any] | None]:
+    """What an earlier detection in this database (an incremental build's copy) lets this one keep: per platform the
+    first week whose graph changed (weeks before it keep their rows), and the state to continue from there."""
+    resume = Resume(digests=digests)
     tables = {
         r[0]
         for r in con.execute("select table_name from duckdb_tables() where schema_name = 'main'").fetchall()
     }
-    if not {"int_detected_communities", "int_detected_partitions"} <= tables:
-        return {}
-    columns = {r[0] for r in con.execute("describe int_detected_partitions").fetchall()}
-    if "graph_digest" not in columns:
-        return {}
-    groups: dict[tuple[str, Any], dict[str, set[str]]] = defaultdict(lambda: defaultdict(set))
-    for platform, week_start, user, label in con.execute(
-        "select platform, week_start, author_id, community from int_detected_communities"
-    ).fetchall():
-        groups[(platform, week_start)][label].add(user)
-    reused: Reused = {}
+    if not {"int_detected_communities", "int_detected_partitions"} <= tables or "graph_digest" not in {
+        r[0] for r in con.execute("describe int_detected_partitions").fetchall()
+    }:
+        return resume, None
     names = [n for n in PARTITION_SCHEMA.names if n not in ("platform", "week_start", "iso_week")]
-    for record in con.execute(
-        f"select platform, week_start, {', '.join(names)} from int_detected_partitions"
+    rows = {
+        (r[0], r[1]): dict(zip(names, r[2:], strict=True))
+        for r in con.execute(
+            f"select platform, week_start, {', '.join(names)} from int_detected_partitions"
+        ).fetchall()
+    }
+    start: dict[str, Any] = {}
+    for platform, week in set(rows) | set(digests):
+        if (rows.get((platform, week)) or {}).get("graph_digest") != digests.get((platform, week)):
+            start[platform] = min(start.get(platform, week), week)
+    # labelled groups from the week before each platform's first changed week on; the label numbers used before it
+    since = {
+        p: max([w for q, w in rows if q == p and w < first], default=first) for p, first in start.items()
+    }
+    groups: dict[tuple[str, Any], dict[str, set[str]]] = defaultdict(lambda: defaultdict(set))
+    used: dict[str, int] = defaultdict(int)
+    for platform, week, user, label in con.execute(
+        "select platform, week_start, author_id, community from int_detected_communities" + _weeks_from(since)
     ).fetchall():
-        key = (record[0], record[1])
-        row = dict(zip(names, record[2:], strict=True))
-        reused[key] = (row["graph_digest"], list(groups[key].values()), row)
-    return reused
+        groups[(platform, week)][label].add(user)
+    for platform, number in con.execute(
+        f"select platform, max(cast(substr(community, {len(LABEL_PREFIX) + 1}) as bigint)) "
+        f"from int_detected_communities {_weeks_from(start, before=True)} group by platform"
+    ).fetchall():
+        used[platform] = number or 0
+    for platform, first in start.items():
+        previous = since[platform]
+        resume.previous[platform] = dict(groups[(platform, previous)]) if previous < first else {}
+        resume.next_label[platform] = used[platform] + 1
+    for key, row in rows.items():
+        if key[0] in start and key[1] >= start[key[0]]:
+            resume.reuse[key] = (row["graph_digest"], list(groups[key].values()), row)
+    return resume, start
+
+
+def _weeks_from(weeks: dict[str, Any], before: bool = False) -> str:
+    """A where clause: the rows of each platform from its week on (``before``: before it)."""
+    op = "<" if before else ">="
+    clauses = [
+        f"(platform = '{p.replace(chr(39), chr(39) * 2)}' and week_start {op} '{w}')"
+        for p, w in weeks.items()
+    ]
+    return " where " + (" or ".join(clauses) if clauses else "false")
+
+
+def _write(
+    con: duckdb.DuckDBPyConnection,
+    table: str,
+    rows: dict[str, list[Any]],
+    schema: pa.Schema,
+    start: dict[str, Any] | None,
+) -> None:
+    """``table``: the earlier rows of the weeks before each platform's start (platforms without a start: all of
+    them), then ``rows``."""
+    new = pa.Table.from_pydict(rows, schema=schema)  # noqa: F841 (used by name)
+    if start is None:  # no earlier detection in this database
+        con.execute(f"create or replace table {table} as select * from new")
+        return
+    others = (
+        " or ".join(f"platform <> '{p.replace(chr(39), chr(39) * 2)}'" for p in start) if start else "true"
+    )
+    if start:
+        others = " and ".join(f"platform <> '{p.replace(chr(39), chr(39) * 2)}'" for p in start)
+    kept = _weeks_from({p: w for p, w in start.items()}, before=True)
+    con.execute(
+        f"create or replace table {table} as select * from {table} {kept} or ({others}) "
+        "union all by name select * from new"
+    )
 
 
 def detect_communities(con: duckdb.DuckDBPyConnection, settings: Settings) -> dict[str, Any]:
     """Build hook: write int_detected_communities and int_detected_partitions (empty if nothing to detect)."""
     platforms = detect_platforms(settings)
-    by_week = _weekly_edges(con) if platforms else {}
-    reuse = _earlier_partitions(con) if by_week else {}
-    community_rows, partition_rows = partition_weeks(by_week, DetectionParams.from_settings(settings), reuse)
-    communities = pa.Table.from_pydict(community_rows, schema=COMMUNITY_SCHEMA)  # noqa: F841 (used by name)
-    partitions = pa.Table.from_pydict(partition_rows, schema=PARTITION_SCHEMA)  # noqa: F841
-    con.execute("create or replace table int_detected_communities as select * from communities")
-    con.execute("create or replace table int_detected_partitions as select * from partitions")
+    digests = {(p, w): d for p, w, d in con.execute(DIGEST_QUERY).fetchall()} if platforms else {}
+    resume, start = _resume(con, digests)
+    weeks = {(p, w) for p, w in digests if start is None or (p in start and w >= start[p])}
+    changed = {k for k in weeks if k not in resume.reuse or resume.reuse[k][0] != digests[k]}
+    by_week = _weekly_edges(con, changed)
+    for key in weeks - changed:
+        by_week[key] = []  # reused: its edges are not needed
+    community_rows, partition_rows = partition_weeks(by_week, DetectionParams.from_settings(settings), resume)
+    _write(con, "int_detected_communities", community_rows, COMMUNITY_SCHEMA, start)
+    _write(con, "int_detected_partitions", partition_rows, PARTITION_SCHEMA, start)
     return {
         "platforms": platforms,
-        "weeks": len(by_week),
-        "assigned_users": len(community_rows["author_id"]),
-        "weeks_reused": len(set(partition_rows["graph_digest"]) & {r[0] for r in reuse.values()}),
+        "weeks": len(digests),
+        "weeks_detected": len(changed),
+        "weeks_reused": len(weeks - changed),
+        "weeks_kept": len(digests) - len(weeks),
     }

@@ -313,5 +313,16 @@ def test_incremental_builds_with_detected_communities_match_full_rebuilds(tmp_pa
     add_rows(settings, "late", as_platform(late_replies(demo, night, every=15), "x"), platform="x")
     result = check_night(settings, tmp_path, "x-late-replies", "incremental")
     detection = result.hooks["pipeline.communities:detect_communities"]
-    # the weeks whose interaction graph did not change kept their partitions; the late replies' week ran again
-    assert 1 <= detection["weeks_reused"] < detection["weeks"]
+    # the weeks before the late replies' week kept their rows; only that week ran Leiden again
+    assert detection["weeks_kept"] >= 1 and detection["weeks_detected"] == 1
+
+    # replies in an early week: Leiden runs for that week, later weeks reuse their partitions and are labelled again
+    add_rows(
+        settings,
+        "early",
+        as_platform(late_replies(demo, START + timedelta(days=2), every=9), "x"),
+        platform="x",
+    )
+    result = check_night(settings, tmp_path, "x-early-replies", "incremental")
+    detection = result.hooks["pipeline.communities:detect_communities"]
+    assert detection["weeks_detected"] >= 1 and detection["weeks_reused"] >= 1
