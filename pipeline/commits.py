@@ -295,3 +295,40 @@ def uncommitted(store: Store) -> list[str]:
             if store.relative(location) not in known:
                 out.append(location)
     return sorted(out)
+
+
+# ------------------------------------------------------------------------------------------------ what is committed
+
+
+_LOCAL_GLOBS = {
+    "posts": "lake/posts/platform=*/date=*/*.parquet",
+    "affect": "lake/affect/scorer=*/*.parquet",
+    "raw": "raw/*/date=*/*.jsonl.zst",
+    "quarantine": "quarantine/*/*.jsonl",
+}
+
+
+def committed_files(settings: Settings, table: str) -> list[LakeFile]:
+    """Every committed file of ``table`` (``posts``, ``affect``, ``raw``, ``quarantine``): location, size and
+    version (the ETag on an object store, ``mtime_ns-size`` on the local disk), sorted by location.
+
+    On an object store this reads the manifests (one listing plus the manifests not seen before in this
+    process), not one request per file; on the local disk it lists the directory (files there are renamed into
+    place, so every file present is committed)."""
+    if table not in _LOCAL_GLOBS:
+        raise ValueError(f"unknown lake table {table!r}: expected one of {', '.join(_LOCAL_GLOBS)}")
+    if settings.lake_remote:
+        store = lake_store(settings)
+        return view_files(store, read_view(store), table)
+    root = Path(settings.lake_root)
+    out = []
+    for path in root.glob(_LOCAL_GLOBS[table]):
+        st = path.stat()
+        out.append(LakeFile(str(path), st.st_size, f"{st.st_mtime_ns}-{st.st_size}"))
+    return sorted(out)
+
+
+def has_posts(settings: Settings) -> bool:
+    if settings.lake_remote:
+        return bool(committed_files(settings, "posts"))
+    return any(settings.posts_dir.glob("platform=*/date=*/*.parquet"))

@@ -43,7 +43,11 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import zstandard
 
-from pipeline.commits import Commit, LakeFile, lake_store, read_view, view_files
+from pipeline.commits import Commit, lake_store
+
+# what readers of the lake call (they live in pipeline.commits, which pipeline.pseudonyms can import too)
+from pipeline.commits import committed_files as committed_files
+from pipeline.commits import has_posts as has_posts
 from pipeline.config import Settings
 from pipeline.files import atomic_path, atomic_write_text, private_dir, private_tree, remove_stale_temp_files
 from pipeline.pseudonyms import pseudonymizer
@@ -552,12 +556,6 @@ def posts_source(settings: Settings) -> str | list[str]:
     return posts_glob(settings)
 
 
-def has_posts(settings: Settings) -> bool:
-    if settings.lake_remote:
-        return bool(committed_files(settings, "posts"))
-    return any(settings.posts_dir.glob("platform=*/date=*/*.parquet"))
-
-
 def lake_reference_tables(settings: Settings) -> list[tuple[str, str]]:
     """``(<dir>_<stem>, location)`` of the single files sources write beside the lake (``lake/<dir>/<stem>.parquet``,
     replaced whole: a rename locally, one PUT on an object store)."""
@@ -590,31 +588,3 @@ def write_reference_table(settings: Settings, directory: str, name: str, table: 
     location = store.join("lake", directory, f"{name}.parquet")
     store.write_bytes(location, sink.getvalue().to_pybytes())
     return location
-
-
-_LOCAL_GLOBS = {
-    "posts": "lake/posts/platform=*/date=*/*.parquet",
-    "affect": "lake/affect/scorer=*/*.parquet",
-    "raw": "raw/*/date=*/*.jsonl.zst",
-    "quarantine": "quarantine/*/*.jsonl",
-}
-
-
-def committed_files(settings: Settings, table: str) -> list[LakeFile]:
-    """Every committed file of ``table`` (``posts``, ``affect``, ``raw``, ``quarantine``): location, size and
-    version (the ETag on an object store, ``mtime_ns-size`` on the local disk), sorted by location.
-
-    On an object store this reads the manifests (one listing plus the manifests not seen before in this
-    process), not one request per file; on the local disk it lists the directory (files there are renamed into
-    place, so every file present is committed)."""
-    if table not in _LOCAL_GLOBS:
-        raise ValueError(f"unknown lake table {table!r}: expected one of {', '.join(_LOCAL_GLOBS)}")
-    if settings.lake_remote:
-        store = lake_store(settings)
-        return view_files(store, read_view(store), table)
-    root = Path(settings.lake_root)
-    out = []
-    for path in root.glob(_LOCAL_GLOBS[table]):
-        st = path.stat()
-        out.append(LakeFile(str(path), st.st_size, f"{st.st_mtime_ns}-{st.st_size}"))
-    return sorted(out)

@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from pipeline.commits import has_posts
 from pipeline.config import Settings
 from pipeline.errors import ConfigError
 from pipeline.shared import create_state, read_state, state_location, state_store, write_state
@@ -135,8 +136,6 @@ def accept_new_key(settings: Settings) -> str | None:
         return None
     key = _usable_key(settings)
     current, recorded = fingerprint(key), _recorded(settings)
-    from pipeline.lake import has_posts
-
     if recorded not in (None, current) and has_posts(settings):
         raise ConfigError(
             f"--rekey refused: {settings.posts_dir} holds posts pseudonymised with the previous key "

@@ -353,7 +353,7 @@ def _empty_posts_table() -> pa.Table:
 
 
 def register_sources(con: duckdb.DuckDBPyConnection, settings: Settings) -> dict[str, int]:
-    """Create the raw inputs of the SQL models: src_posts, src_affect, src_quarantine, src_runs, cfg_bots,
+    """The raw inputs of the SQL models: src_posts, src_affect, src_quarantine, src_runs, cfg_bots,
     cfg_detect_platforms and the reference tables sources write next to the lake (``lake/<name>/<table>.parquet``
     -> ``<name>_<table>``).
     On an object store (``lake.root = "s3://..."``) only committed files are read, through the fsspec
