@@ -29,16 +29,8 @@ SETTINGS = lib.parse_time_settings()
 PLATFORMS = platforms()
 
 
-def connection(conn_id: str) -> Connection | None:
-    """The Airflow connection ``conn_id``, or None when it is not defined."""
-    try:
-        return Connection.get(conn_id)
-    except AirflowNotFoundException:
-        return None
-
-
 # tasks reach a data directory on an object store through the lake's connection when it is defined
-lib.use_connections(connection)
+lib.use_connections(Connection.get, AirflowNotFoundException)
 
 
 def fail_fast(*also: type[Exception]) -> Any:
@@ -69,7 +61,7 @@ def ingest(source: str, since: str, until: str) -> dict[str, Any]:
     get_current_context()["source_name"] = source  # type: ignore[typeddict-unknown-key]
     with fail_fast():
         return lib.ingest(
-            source, since, until, lib.credentials_for(lib.platform_of_source(source), connection)
+            source, since, until, lib.credentials_for(lib.platform_of_source(source), lib.connection)
         )
 
 
@@ -117,7 +109,7 @@ def record_run() -> dict[str, Any]:
 def send_alerts() -> dict[str, Any]:
     """Send the last complete week's alerts once: to [alerts] webhook_url, else through the Airflow
     connection alerts.connection_id (http or email); nothing when neither is configured."""
-    return lib.send_alerts(connection, now=get_current_context()["data_interval_end"])
+    return lib.send_alerts(lib.connection, now=get_current_context()["data_interval_end"])
 
 
 @dag(

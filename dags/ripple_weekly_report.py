@@ -26,16 +26,8 @@ REPORT = Asset(name="ripple_weekly_report", uri="x-ripple://reports", group="rip
 WEEK_PATTERN = r"^[0-9]{4}-W[0-9]{2}$"
 
 
-def connection(conn_id: str) -> Connection | None:
-    """The Airflow connection ``conn_id``, or None when it is not defined."""
-    try:
-        return Connection.get(conn_id)
-    except AirflowNotFoundException:
-        return None
-
-
 # the report reads a warehouse on an object store through the lake's connection when it is defined
-lib.use_connections(connection)
+lib.use_connections(Connection.get, AirflowNotFoundException)
 
 
 @dag(

@@ -87,10 +87,23 @@ _AWS_EXTRA = {
 }
 
 
-def use_connections(lookup: Callable[[str], Any | None]) -> None:
-    """Register how tasks look up Airflow connections (the DAG files pass ``Connection.get``)."""
+def use_connections(get: Callable[[str], Any], missing: type[Exception]) -> None:
+    """Register how tasks look up Airflow connections: the DAG files pass ``Connection.get`` and the exception it
+    raises for an undefined connection (the lookup then gives None)."""
     global _connection_lookup
+
+    def lookup(conn_id: str) -> Any | None:
+        try:
+            return get(conn_id)
+        except missing:
+            return None
+
     _connection_lookup = lookup
+
+
+def connection(conn_id: str) -> Any | None:
+    """The Airflow connection ``conn_id`` through the registered lookup; None when it is not defined."""
+    return _connection_lookup(conn_id) if _connection_lookup is not None else None
 
 
 def lake_environment(conn: Any) -> dict[str, str]:

@@ -182,18 +182,19 @@ def test_x_connection_password_is_the_bearer_token(ripple_env):
 
 def test_credentials_come_from_the_environment_connection_or_none(ripple_env, monkeypatch):
     nightly = load_dag_module("ripple_nightly")
+    assert nightly.lib.connection is lib.connection  # the DAG looks connections up through the library
     monkeypatch.delenv("AIRFLOW_CONN_X_DEFAULT", raising=False)
     monkeypatch.delenv("AIRFLOW_CONN_REDDIT_DEFAULT", raising=False)
     # no connection: the pipeline falls back to its own configuration (praw.ini, X_BEARER_TOKEN)
-    assert lib.credentials_for("x", nightly.connection) is None
-    assert lib.credentials_for("demo", nightly.connection) is None
+    assert lib.credentials_for("x", lib.connection) is None
+    assert lib.credentials_for("demo", lib.connection) is None
     monkeypatch.setenv(
         "AIRFLOW_CONN_REDDIT_DEFAULT",
         json.dumps(
             {"conn_type": "generic", "login": "cid", "password": "csecret", "extra": {"user_agent": "ua"}}
         ),
     )
-    assert lib.credentials_for("reddit", nightly.connection) == {
+    assert lib.credentials_for("reddit", lib.connection) == {
         "client_id": "cid",
         "client_secret": "csecret",
         "user_agent": "ua",

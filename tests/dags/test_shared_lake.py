@@ -99,8 +99,10 @@ def test_build_explain_and_publish_on_three_workers_through_the_lake_connection_
     from tests.dags.conftest import load_dag_module
 
     caplog.set_level(logging.INFO)
-    nightly = load_dag_module("ripple_nightly")
-    assert lib._connection_lookup is nightly.connection  # the DAG file registers Connection.get
+    load_dag_module("ripple_nightly")
+    # the DAG file registers Connection.get: the lake's connection resolves, an undefined one is None
+    assert lib.connection("ripple_lake") is not None
+    assert lib.connection("no_such_connection") is None
     assert "AWS_SECRET_ACCESS_KEY" not in os.environ
 
     _on(tmp_path / "worker-a", monkeypatch)
