@@ -11,7 +11,8 @@ starts from a copy of the published warehouse and recomputes, model by model in 
 * the cascade models: every cascade a changed item belongs to, belonged to or now joins (its parent's, an orphan's
   that finds its parent), all their items, through the same SQL;
 * ``int_community_activity`` from each changed author's earliest change on; ``int_membership`` for the weeks whose
-  window holds a changed day; ``fct_item_engagers``, ``fct_item_spread`` and ``int_spread_features`` for the roots
+  window holds a changed day, and ``fct_community_overlap`` for those weeks (and the weeks the new coverage end
+  completes); ``fct_item_engagers``, ``fct_item_spread`` and ``int_spread_features`` for the roots
   whose cascade changed or where an author with changed activity engaged after the change;
 * every other model and hook whole (they read the marts above, which are small, or are global like the spread
   explanation).
@@ -177,6 +178,7 @@ class IncrementalBuild:
             "int_membership": IncrementalBuild._membership,
             "int_weekly_terms": IncrementalBuild._weekly_terms,
             "int_community_size": IncrementalBuild._community_size,
+            "fct_community_overlap": IncrementalBuild._overlap,
             "int_spread_features": IncrementalBuild._spread_features,
             "fct_item_engagers": IncrementalBuild._spread_model,
             "fct_item_spread": IncrementalBuild._spread_model,
@@ -434,6 +436,18 @@ class IncrementalBuild:
             {"int_posts": self.sql("size_inputs")},
             f"as old using {WORK}.size_weeks as w where {on.format('old')}",
             keep=f"semi join {WORK}.size_weeks as w on {on.format('new')}",
+        )
+
+    def _overlap(self, model: Any) -> None:
+        self.table("overlap_weeks", self.sql("overlap_weeks"))
+        on = "w.platform = {0}.platform and w.week_start = {0}.week_start"
+        self.rerun(
+            model,
+            {
+                "int_membership": f"select * from main.int_membership as m "
+                f"semi join {WORK}.overlap_weeks as w on {on.format('m')}"
+            },
+            f"as old using {WORK}.overlap_weeks as w where {on.format('old')}",
         )
 
     def _spread_features(self, model: Any) -> None:

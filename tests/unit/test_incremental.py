@@ -283,6 +283,13 @@ def test_nights_of_incremental_builds_match_full_rebuilds(tmp_path):
     ingest_demo(changed, START + timedelta(days=37), START + timedelta(days=38))
     check_night(changed, tmp_path, "after-settings-change", "incremental")
 
+    # a night up to Sunday, then one with items of the next week only: it completes the week before (the weekly
+    # marts of that week change although no item of it did)
+    ingest_demo(changed, START + timedelta(days=38), START + timedelta(days=40))
+    check_night(changed, tmp_path, "to-sunday", "incremental")
+    ingest_demo(changed, START + timedelta(days=41), START + timedelta(days=42))
+    check_night(changed, tmp_path, "next-week", "incremental")
+
 
 def as_platform(table: pa.Table, platform: str) -> pa.Table:
     """The demo's items as items of ``platform``, without communities (they are detected)."""
