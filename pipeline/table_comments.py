@@ -77,7 +77,7 @@ TABLES: dict[str, tuple[str, dict[str, str]]] = {
         "quality; published as dim_detected_partitions.",
         {
             **_DETECTED_KEYS,
-            "algorithm": "partition type optimized by leidenalg",
+            "algorithm": "algorithm, implementation and quality function (leiden/igraph-modularity)",
             "resolution": "communities.resolution",
             "seed": "communities.seed",
             "min_size": "communities.min_size: smaller communities are dropped",

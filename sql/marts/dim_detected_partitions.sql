@@ -5,7 +5,8 @@
 -- column platform: platform the graph was built for
 -- column week_start: Monday (UTC) of the week
 -- column iso_week: ISO week, 'YYYY-Www'
--- column algorithm: algorithm and quality function (leidenalg partition type)
+-- column algorithm: algorithm, implementation and quality function ('leiden/igraph-modularity': igraph's
+--   community_leiden with the modularity objective)
 -- column resolution: resolution parameter (communities.resolution)
 -- column seed: random seed (communities.seed); the same data and seed give the same partition
 -- column min_size: communities smaller than this (communities.min_size) are not kept; their users get none
