@@ -7,8 +7,8 @@ For each size, on a fresh data directory: a lake written by ``bench/lakegen.py``
 ``ripple affect`` step), a full build (``pipeline.warehouse.build(settings, full=True)``), then one night added
 (the same night at every size: 1 % of the largest lake in new items, late replies to old cascades as many as 1 % of
 the largest lake's cascades, roots drawn over the whole history, 50 re-fetched items with changed scores; affect
-scored), the nightly build (``build(settings)``: incremental when it can be), and a full rebuild of the same lake.
-Every table of the two warehouses is compared row for row, order-independent (DuckDB ``except all`` both ways;
+scored; ``--night-items`` and ``--late-cascades`` set them), the nightly build (``build(settings)``: incremental
+when it can be), and a full rebuild of the same lake. Every table of the two warehouses is compared row for row, order-independent (DuckDB ``except all`` both ways;
 ``ripple_*`` build metadata left out). Each build runs in its own process: peak memory is its ``ru_maxrss``.
 
 Targets (issue 17): the incremental build at least 10x faster than the full rebuild, identical tables, and its time
@@ -141,6 +141,8 @@ def run_size(
     result: dict[str, Any] = {"items": items}
     result["lake"] = run_json([lakegen, str(data_dir), "--items", str(items)], env)
     result["initial_full"] = build_in_child(data_dir, "full", env)
+    # the warehouse before the night: with --keep, the nightly build can be repeated from it
+    shutil.copyfile(data_dir / "warehouse.duckdb", data_dir / "warehouse.initial.duckdb")
     night = ["--night", "--night-items", str(night_items), "--late-cascades", str(late_cascades)]
     result["night"] = run_json([lakegen, str(data_dir), *night], env)
     result["incremental"] = build_in_child(data_dir, "incremental", env)
@@ -183,15 +185,28 @@ def main() -> None:
     parser.add_argument(
         "--workdir", help="where the lakes go (default: a temporary directory, removed after)"
     )
-    parser.add_argument("--keep", action="store_true", help="keep the lakes and warehouses")
+    parser.add_argument(
+        "--night-items", type=int, help="new items of the night (default: 1 %% of the largest lake)"
+    )
+    parser.add_argument(
+        "--late-cascades",
+        type=int,
+        help="old cascades that get late replies (default: 1 %% of the largest lake's cascades)",
+    )
+    parser.add_argument(
+        "--keep",
+        action="store_true",
+        help="keep the lakes and warehouses (warehouse.initial.duckdb: the one before the night)",
+    )
     parser.add_argument("--code", help="import pipeline from this directory (e.g. an export of a branch)")
     parser.add_argument(
         "--repeat-full", action="store_true", help="also compare the full rebuild with a second full rebuild"
     )
     args = parser.parse_args()
     sizes = args.items or [1_000_000, 3_000_000, 10_000_000]
-    night_items = max(sizes) // 100
-    late_cascades = max(1, round(max(sizes) / 8.9 / 100))  # 1 % of the largest lake's cascades (lakegen)
+    night_items = args.night_items or max(sizes) // 100
+    # 1 % of the largest lake's cascades (lakegen makes about one cascade per 8.9 items)
+    late_cascades = args.late_cascades or max(1, round(max(sizes) / 8.9 / 100))
     code = [str(Path(args.code).resolve())] if args.code else []
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([*code, str(REPO), os.environ.get("PYTHONPATH", "")])}
     workdir = Path(args.workdir or tempfile.mkdtemp(prefix="ripple-bench-incr-"))
