@@ -202,6 +202,11 @@ class IncrementalBuild:
             rows = self.con.execute(f"select count(*) from {WORK}.{name}").fetchall()[0][0]
             log.debug("change set %s: %d rows in %.2fs", name, rows, time.perf_counter() - started)
 
+    def root_ids(self, name: str, keys: str) -> None:
+        """The post ids of a set of root keys (``md5_number_lower(post_id)``): tables are filtered on ``root_id``
+        itself, not on a hash computed for each of their rows (0.3 s instead of 4.8 s on 8M engager rows)."""
+        self.table(name, f"select post_id as root_id from main.int_posts where node_key in ({keys})")
+
     def rerun(
         self, model: Any, inputs: dict[str, str], delete: str | list[str], keep: str | list[str] = ""
     ) -> None:
@@ -457,14 +462,15 @@ class IncrementalBuild:
             "where author_id is not null group by author_id",
         )
         self.table("feature_roots", self.sql("feature_roots"))
-        roots = f"select root_key from {WORK}.feature_roots"
+        self.root_ids("feature_root_ids", f"select root_key from {WORK}.feature_roots")
+        roots = f"select root_id from {WORK}.feature_root_ids"
         self.rerun(
             model,
             {
-                "fct_item_spread": f"select * from main.fct_item_spread where md5_number_lower(root_id) in ({roots})",
+                "fct_item_spread": f"select * from main.fct_item_spread where root_id in ({roots})",
                 "int_posts": self.sql("feature_inputs"),
             },
-            f"where md5_number_lower(root_id) in ({roots})",
+            f"where root_id in ({roots})",
         )
 
     # --------------------------------------------------------------------------------------------- cascades
@@ -479,14 +485,16 @@ class IncrementalBuild:
                 "cascade_posts",
                 f"select * from main.int_posts where node_key in (select node_key from {WORK}.cascade_nodes)",
             )
+            self.table("cascade_ids", f"select post_id as root_id from {WORK}.cascade_posts")
         nodes = f"select node_key from {WORK}.cascade_nodes"
         # every cascade model recomputed before this one left exactly the rows of these cascades in new_<model>
         inputs = {"int_posts": f"select * from {WORK}.cascade_posts"}
         for dep in CASCADE_MODELS:
             if dep in model.deps:
                 inputs[dep] = f"select * from {WORK}.new_{dep}"
-        key = NODE_KEYS.get(model.name, "md5_number_lower(root_id)")
-        self.rerun(model, {k: v for k, v in inputs.items() if k in model.deps}, f"where {key} in ({nodes})")
+        key = NODE_KEYS.get(model.name)
+        where = f"where {key} in ({nodes})" if key else f"where root_id in (select root_id from {WORK}.cascade_ids)"
+        self.rerun(model, {k: v for k, v in inputs.items() if k in model.deps}, where)
 
     def touches_parent_loop(self) -> bool:
         """Whether a change touches an item on (or below) a parent loop: such items are in no cascade, so the
@@ -498,16 +506,18 @@ class IncrementalBuild:
         return bool(found and found[0])
 
     def _spread_model(self, model: Any) -> None:
-        roots = f"select root_key from {WORK}.spread_roots"
+        keys = f"select root_key from {WORK}.spread_roots"
+        roots = f"select root_id from {WORK}.spread_root_ids"
         if model.name == "fct_item_engagers":
             self.table("spread_roots", self.sql("spread_roots"))
-            self.table("spread_nodes", f"select * from main.int_cascade_nodes where root_key in ({roots})")
+            self.root_ids("spread_root_ids", keys)
+            self.table("spread_nodes", f"select * from main.int_cascade_nodes where root_key in ({keys})")
             self.table(
                 "spread_posts",
                 f"select * from main.int_posts where node_key in (select node_key from {WORK}.spread_nodes)",
             )
         inputs = {
-            "fct_cascades": f"select * from main.fct_cascades where md5_number_lower(root_id) in ({roots})",
+            "fct_cascades": f"select * from main.fct_cascades where root_id in ({roots})",
             "int_cascade_nodes": f"select * from {WORK}.spread_nodes",
             "int_posts": f"select * from {WORK}.spread_posts",
             "fct_item_engagers": f"select * from {WORK}.new_fct_item_engagers",
@@ -515,7 +525,7 @@ class IncrementalBuild:
         self.rerun(
             model,
             {k: v for k, v in inputs.items() if k in model.deps},
-            f"where md5_number_lower(root_id) in ({roots})",
+            f"where root_id in ({roots})",
         )
 
     # --------------------------------------------------------------------------------------------- driver
