@@ -17,7 +17,8 @@ starts from a copy of the published warehouse and recomputes, model by model in 
 * every other model and hook whole (they read the marts above, which are small, or are global like the spread
   explanation).
 
-A model recomputed whole makes its dependents recompute whole too. The result is the same as ``ripple build
+A model recomputed whole makes its dependents recompute whole too. Assertions headed ``-- incremental: <model> by
+<columns>`` check only the groups of ``<model>`` the build wrote into (:meth:`IncrementalBuild.restricted_rows`). The result is the same as ``ripple build
 --full`` on the same lake, table for table and row for row (tests/unit/test_incremental.py runs a sequence of nights
 and compares). A changed setting, model or ripple version, a removed or rewritten lake file (``ripple purge``, a
 re-run of a window, a new scorer version) or a missing record makes the build full, and says why.
@@ -168,6 +169,7 @@ class IncrementalBuild:
         self.whole: set[str] = set()  # models recomputed whole whose content changed: dependents follow
         self.recreated: set[str] = set()  # models recomputed whole (their tables lost their comments)
         self.detected_changed = False
+        self.partial: set[str] = set()  # models recomputed in part (inserted rows: WORK.new_<model>)
         self.strategies: dict[str, Step] = {
             "stg_posts": IncrementalBuild._stg_posts,
             "stg_affect": IncrementalBuild._stg_affect,
@@ -240,6 +242,7 @@ class IncrementalBuild:
         # the recomputed rows, for the restricted inputs of the models that read this one
         con.execute(f"create or replace table {WORK}.new_{model.name} as {picked}")
         con.execute(f"detach {RERUN}")
+        self.partial.add(model.name)
 
     def whole_model(self, model: Any) -> None:
         """Recompute a model whole; its dependents follow unless its (compared) content is unchanged."""
@@ -493,7 +496,11 @@ class IncrementalBuild:
             if dep in model.deps:
                 inputs[dep] = f"select * from {WORK}.new_{dep}"
         key = NODE_KEYS.get(model.name)
-        where = f"where {key} in ({nodes})" if key else f"where root_id in (select root_id from {WORK}.cascade_ids)"
+        where = (
+            f"where {key} in ({nodes})"
+            if key
+            else f"where root_id in (select root_id from {WORK}.cascade_ids)"
+        )
         self.rerun(model, {k: v for k, v in inputs.items() if k in model.deps}, where)
 
     def touches_parent_loop(self) -> bool:
@@ -542,6 +549,16 @@ class IncrementalBuild:
         self.result.tables[model.name] = self.con.execute(
             f"select count(*) from main.{model.name}"
         ).fetchall()[0][0]
+
+    def restricted_rows(self, model: str, columns: str) -> str | None:
+        """For an assertion over ``model`` by ``columns`` (:func:`pipeline.warehouse.run_assertions`): the rows of the
+        groups this build inserted into, when it recomputed the model in part; None (the whole table) otherwise."""
+        if model not in self.partial or model in self.recreated:
+            return None
+        return (
+            f"select * from main.{model} semi join (select distinct {columns} from {WORK}.new_{model}) "
+            f"using ({columns})"
+        )
 
     def hook_needed(self, hook: Any) -> bool:
         """Community detection runs again only when the interaction graph was rebuilt."""

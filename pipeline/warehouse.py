@@ -56,6 +56,9 @@ LAYERS = ("staging", "intermediate", "marts")
 _RANK = {"staging": 0, "after_staging": 1, "intermediate": 2, "marts": 3, "after_marts": 4}
 
 STALE_CANDIDATE_SECONDS = 2 * 86_400
+# an assertion's "-- incremental: <model> by <columns>" header: its check stays exact when <model> holds only the
+# rows whose <columns> are among those an incremental build inserted (see run_assertions)
+_INCREMENTAL_HEADER = re.compile(r"^--\s*incremental:\s*([A-Za-z_][A-Za-z0-9_]*)\s+by\s+(.+)$", re.MULTILINE)
 _HEADER = re.compile(r"^--\s*(grain|description|depends_on|column\s+([A-Za-z_][A-Za-z0-9_]*))\s*:\s*(.*)$")
 
 
@@ -538,11 +541,23 @@ def _run_model(model: Model, con: duckdb.DuckDBPyConnection, result: BuildResult
     result.tables[model.name] = con.execute(f"select count(*) from {model.name}").fetchall()[0][0]
 
 
+Restriction = Callable[[str, str], "str | None"]
+
+
 def run_assertions(
-    con: duckdb.DuckDBPyConnection, sql_dir: Path | None = None, built: Iterable[str] | None = None
+    con: duckdb.DuckDBPyConnection,
+    sql_dir: Path | None = None,
+    built: Iterable[str] | None = None,
+    restrict: Restriction | None = None,
 ) -> int:
     """Run the sql/tests assertions (with ``built``: only those whose models were all built); the first one that
-    returns rows fails the build."""
+    returns rows fails the build.
+
+    ``restrict(model, columns)`` (an incremental build) gives, for an assertion headed ``-- incremental: <model> by
+    <columns>``, a query of the rows of ``<model>`` it needs to check, or None for the whole table: the rows the
+    build carried over passed the same assertion when they were built, so a check of single rows, or of groups
+    by those columns, only needs the groups the build wrote into.
+    """
     root = sql_dir or _default_sql_dir()
     models = set(_read_models(root)) if built is not None else set()
     count = 0
@@ -550,7 +565,12 @@ def run_assertions(
         sql = path.read_text(encoding="utf-8").strip().rstrip(";")
         if built is not None and not _covered(sql, set(built), models):
             continue
-        _check_assertion(con, path.stem, sql)
+        shadows: dict[str, str] = {}
+        for model, columns in _INCREMENTAL_HEADER.findall(sql) if restrict else []:
+            query = restrict(model, columns.strip()) if restrict else None
+            if query is not None:
+                shadows[model] = query
+        _check_assertion(con, path.stem, sql, shadows)
         count += 1
     return count
 
@@ -561,15 +581,29 @@ def _covered(sql: str, built: set[str], models: set[str]) -> bool:
     return bool(named) and named <= built
 
 
-def _check_assertion(con: duckdb.DuckDBPyConnection, name: str, sql: str) -> None:
+CHECKED = "ripple_checked"  # in-memory database of the restricted tables an assertion reads instead of the whole ones
+
+
+def _check_assertion(
+    con: duckdb.DuckDBPyConnection, name: str, sql: str, shadows: dict[str, str] | None = None
+) -> None:
+    if shadows:
+        con.execute(f"attach ':memory:' as {CHECKED}")
+        for model, query in shadows.items():
+            con.execute(f"create table {CHECKED}.{model} as {query}")
+        con.execute(f"set search_path = '{CHECKED},main'")
     try:
         rel = con.sql(f"select * from ({sql}) as violations")
         n = con.execute(f"select count(*) from ({sql}) as violations").fetchall()[0][0]
+        sample = rel.limit(5).fetchall() if n else []  # before the restricted tables go
+        cols = rel.columns
     except duckdb.Error as exc:
         raise BuildError(f"assertion {name} could not run: {exc}") from exc
+    finally:
+        if shadows:
+            con.execute("reset search_path")
+            con.execute(f"detach {CHECKED}")
     if n:
-        sample = rel.limit(5).fetchall()
-        cols = rel.columns
         shown = "; ".join(", ".join(f"{c}={v!r}" for c, v in zip(cols, row, strict=False)) for row in sample)
         raise AssertionFailed(f"assertion {name} failed: {n} violating row(s), e.g. {shown}")
 
@@ -768,10 +802,10 @@ def build_incrementally(
             _run_hook(step, con, settings, result)
             if step.name == "detect_communities":
                 steps.detected()
-    steps.finish()
     if progress:
         progress("tests")
-    result.assertions = run_assertions(con, root, None)
+    result.assertions = run_assertions(con, root, None, restrict=steps.restricted_rows)
+    steps.finish()
     apply_comments(con, [m for m in plan.models if m.name in steps.recreated])  # the others kept theirs
     _finish(con, result, len(plan.models))
     return result

@@ -1,4 +1,5 @@
 -- membership rows are unique, meet membership.min_items, and never name a deleted author or a configured bot
+-- incremental: int_membership by platform, week_start
 select m.platform, m.week_start, m.community, m.author_id, 'invalid member' as problem
 from int_membership as m
 where

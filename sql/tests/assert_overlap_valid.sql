@@ -1,5 +1,6 @@
 -- overlap metrics stay in range, respect overlap.min_shared and are symmetric: (a, b) and (b, a) both exist with
 -- the same symmetric metrics and swapped containments
+-- incremental: fct_community_overlap by platform, week_start
 select o.platform, o.week_start, o.community_a, o.community_b, 'out of range' as problem
 from fct_community_overlap as o
 where

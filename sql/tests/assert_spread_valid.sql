@@ -1,4 +1,5 @@
 -- spread columns stay in range and escaped follows its definition
+-- incremental: fct_item_spread by root_id
 select root_id, engagers, outsider_engagers, outsider_share, communities_reached, escaped
 from fct_item_spread
 where

@@ -1,4 +1,5 @@
 -- every row satisfies the Post contract
+-- incremental: stg_posts by post_id
 select post_id, kind, share_type, created_at
 from stg_posts
 where kind not in ('post', 'comment', 'share')

@@ -333,3 +333,41 @@ def test_incremental_builds_with_detected_communities_match_full_rebuilds(tmp_pa
     result = check_night(settings, tmp_path, "x-early-replies", "incremental")
     detection = result.hooks["pipeline.communities:detect_communities"]
     assert detection["weeks_detected"] >= 1 and detection["weeks_reused"] >= 1
+
+
+@pytest.mark.parametrize(
+    ("model", "assertion"),
+    [("int_membership", "assert_membership_valid"), ("stg_posts", "assert_stg_posts_unique")],
+)
+def test_incremental_assertions_check_the_rows_a_build_wrote(tmp_path, monkeypatch, model, assertion):
+    """An incremental build runs some assertions on the groups it wrote into only (the rest passed when it was
+    built): a duplicate it writes, next to a row it wrote or to one it carried over, still fails the build."""
+    from pipeline import incremental
+    from pipeline.errors import AssertionFailed
+
+    settings = load_settings(data_dir=tmp_path / "data", overrides={"demo": {"scale": 0.02}})
+    ingest_demo(settings, START, START + timedelta(days=21))
+    warehouse.build(settings)
+    ingest_demo(settings, START + timedelta(days=20), START + timedelta(days=22))
+    published = settings.warehouse_path.read_bytes()
+
+    original = incremental.IncrementalBuild.rerun
+
+    def rerun_with_duplicate(self, step, *args, **kwargs):
+        original(self, step, *args, **kwargs)
+        if step.name == model:  # a row of a group this build wrote into, once more
+            key = "platform, week_start" if model == "int_membership" else "post_id"
+            self.con.execute(
+                f"insert into main.{model} select * from main.{model} "
+                f"semi join {incremental.WORK}.new_{model} using ({key}) limit 1"
+            )
+
+    monkeypatch.setattr(incremental.IncrementalBuild, "rerun", rerun_with_duplicate)
+    with pytest.raises(AssertionFailed, match=assertion):
+        warehouse.build(settings)
+    assert settings.warehouse_path.read_bytes() == published  # nothing published
+
+    monkeypatch.setattr(incremental.IncrementalBuild, "rerun", original)
+    result = warehouse.build(settings)
+    assert result.mode == "incremental"
+    assert result.assertions == len(list((warehouse.sql_dir() / "tests").glob("*.sql")))
