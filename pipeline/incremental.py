@@ -18,10 +18,11 @@ starts from a copy of the published warehouse and recomputes, model by model in 
   explanation).
 
 A model recomputed whole makes its dependents recompute whole too. Assertions headed ``-- incremental: <model> by
-<columns>`` check only the groups of ``<model>`` the build wrote into (:meth:`IncrementalBuild.restricted_rows`). The result is the same as ``ripple build
---full`` on the same lake, table for table and row for row (tests/unit/test_incremental.py runs a sequence of nights
-and compares). A changed setting, model or ripple version, a removed or rewritten lake file (``ripple purge``, a
-re-run of a window, a new scorer version) or a missing record makes the build full, and says why.
+<columns>`` check only the groups of ``<model>`` the build wrote into (:meth:`IncrementalBuild.restricted_rows`).
+The result is the same as ``ripple build --full`` on the same lake, table for table and row for row
+(tests/unit/test_incremental.py runs a sequence of nights and compares). A changed setting, model or ripple version,
+a removed or rewritten lake file (``ripple purge``, a re-run of a window, a new scorer version) or a missing record
+makes the build full, and says why.
 """
 
 from __future__ import annotations
@@ -425,16 +426,19 @@ class IncrementalBuild:
             ],
         )
 
-    def _weekly_terms(self, model: Any) -> None:
-        self.table("term_weeks", self.sql("term_weeks"))
+    def by_weeks(self, model: Any, weeks: str, source: str) -> None:
+        """Recompute the (platform, week)s of the change set ``weeks`` (its query in sql/incremental/) from the rows
+        of the model ``source`` in those weeks."""
+        self.table(weeks, self.sql(weeks))
         on = "w.platform = {0}.platform and w.week_start = {0}.week_start"
         self.rerun(
             model,
-            {
-                "int_posts": f"select * from main.int_posts as p semi join {WORK}.term_weeks as w on {on.format('p')}"
-            },
-            f"as old using {WORK}.term_weeks as w where {on.format('old')}",
+            {source: f"select * from main.{source} as s semi join {WORK}.{weeks} as w on {on.format('s')}"},
+            f"as old using {WORK}.{weeks} as w where {on.format('old')}",
         )
+
+    def _weekly_terms(self, model: Any) -> None:
+        self.by_weeks(model, "term_weeks", "int_posts")
 
     def _community_size(self, model: Any) -> None:
         self.table("size_weeks", self.sql("size_weeks"))
@@ -447,16 +451,7 @@ class IncrementalBuild:
         )
 
     def _overlap(self, model: Any) -> None:
-        self.table("overlap_weeks", self.sql("overlap_weeks"))
-        on = "w.platform = {0}.platform and w.week_start = {0}.week_start"
-        self.rerun(
-            model,
-            {
-                "int_membership": f"select * from main.int_membership as m "
-                f"semi join {WORK}.overlap_weeks as w on {on.format('m')}"
-            },
-            f"as old using {WORK}.overlap_weeks as w where {on.format('old')}",
-        )
+        self.by_weeks(model, "overlap_weeks", "int_membership")
 
     def _spread_features(self, model: Any) -> None:
         self.table(
@@ -553,7 +548,7 @@ class IncrementalBuild:
     def restricted_rows(self, model: str, columns: str) -> str | None:
         """For an assertion over ``model`` by ``columns`` (:func:`pipeline.warehouse.run_assertions`): the rows of the
         groups this build inserted into, when it recomputed the model in part; None (the whole table) otherwise."""
-        if model not in self.partial or model in self.recreated:
+        if model not in self.partial:  # whole or untouched
             return None
         return (
             f"select * from main.{model} semi join (select distinct {columns} from {WORK}.new_{model}) "

@@ -566,10 +566,11 @@ def run_assertions(
         if built is not None and not _covered(sql, set(built), models):
             continue
         shadows: dict[str, str] = {}
-        for model, columns in _INCREMENTAL_HEADER.findall(sql) if restrict else []:
-            query = restrict(model, columns.strip()) if restrict else None
-            if query is not None:
-                shadows[model] = query
+        if restrict is not None:
+            for model, columns in _INCREMENTAL_HEADER.findall(sql):
+                query = restrict(model, columns.strip())
+                if query is not None:
+                    shadows[model] = query
         _check_assertion(con, path.stem, sql, shadows)
         count += 1
     return count
