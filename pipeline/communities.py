@@ -332,13 +332,14 @@ def _resume(
     return resume, start
 
 
+def _literal(platform: str) -> str:
+    return "'" + platform.replace("'", "''") + "'"
+
+
 def _weeks_from(weeks: dict[str, Any], before: bool = False) -> str:
     """A where clause: the rows of each platform from its week on (``before``: before it)."""
     op = "<" if before else ">="
-    clauses = [
-        f"(platform = '{p.replace(chr(39), chr(39) * 2)}' and week_start {op} '{w}')"
-        for p, w in weeks.items()
-    ]
+    clauses = [f"(platform = {_literal(p)} and week_start {op} '{w}')" for p, w in weeks.items()]
     return " where " + (" or ".join(clauses) if clauses else "false")
 
 
@@ -355,12 +356,8 @@ def _write(
     if start is None:  # no earlier detection in this database
         con.execute(f"create or replace table {table} as select * from new")
         return
-    others = (
-        " or ".join(f"platform <> '{p.replace(chr(39), chr(39) * 2)}'" for p in start) if start else "true"
-    )
-    if start:
-        others = " and ".join(f"platform <> '{p.replace(chr(39), chr(39) * 2)}'" for p in start)
-    kept = _weeks_from({p: w for p, w in start.items()}, before=True)
+    others = " and ".join(f"platform <> {_literal(p)}" for p in start) if start else "true"
+    kept = _weeks_from(start, before=True)
     con.execute(
         f"create or replace table {table} as select * from {table} {kept} or ({others}) "
         "union all by name select * from new"
