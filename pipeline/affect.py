@@ -36,6 +36,7 @@ from pipeline.scoring import (  # noqa: F401  (re-exported: the names callers of
     score_direct,
     scorer_version,
     text_for_scoring,
+    text_for_scoring_sql,
     text_hash,
     tokenize,
 )
@@ -332,46 +333,35 @@ def _load_scored(con: duckdb.DuckDBPyConnection, run: _Run) -> None:
 
 
 def _collect_candidates(con: duckdb.DuckDBPyConnection, run: _Run) -> None:
-    """1. the latest version of every post -> candidates whose current text is not scored yet."""
+    """1. the latest version of every post -> candidates whose current text is not scored yet.
+
+    DuckDB prepares the texts and their hashes (``text_for_scoring_sql``, ``sha256``): one pass counts what is
+    skipped, a second inserts the candidates, with one anti join against the scores of this version."""
     from pipeline.lake import posts_source
 
-    reader_con = con.cursor()
     params = {"posts_glob": posts_source(run.settings)}
-    for batch in _arrow_reader(reader_con, _latest_posts_query(), params, run.batch_size):
-        chunk = _texts_to_score(batch, run.result)  # noqa: F841 - read by the SQL below
-        if chunk.num_rows == 0:
-            continue
-        inserted = con.execute(
-            "insert into candidates select c.post_id, c.text_hash, c.text from chunk as c"
-            " anti join scored as s on s.post_id = c.post_id and s.text_hash = c.text_hash"
-        ).fetchall()[0][0]
-        run.result["skipped_already_scored"] += chunk.num_rows - inserted
-    reader_con.close()
+    latest = (
+        f"select post_id, is_gone, {text_for_scoring_sql('title', 'text')} as text"
+        f" from ({_latest_posts_query()})"
+    )
+    gone, blank, with_text = con.execute(
+        "select count(*) filter (where is_gone), count(*) filter (where not is_gone and text = ''),"
+        f" count(*) filter (where not is_gone and text <> '') from ({latest})",
+        params,
+    ).fetchall()[0]
+    con.execute(
+        "insert into candidates select c.post_id, c.text_hash, c.text from"
+        f" (select post_id, sha256(text) as text_hash, text from ({latest}) where not is_gone and text <> '') as c"
+        " anti join scored as s on s.post_id = c.post_id and s.text_hash = c.text_hash",
+        params,
+    )
     run.total = con.execute("select count(*) from candidates").fetchall()[0][0]
-    run.result["candidates"] = run.total
-
-
-def _texts_to_score(batch: pa.RecordBatch, result: dict[str, Any]) -> pa.Table:
-    """The posts of a batch that have a text and are not gone upstream, with the hash of that text."""
-    ids: list[str] = []
-    hashes: list[str] = []
-    texts: list[str] = []
-    columns = (batch.column(i).to_pylist() for i in range(4))
-    for pid, title, body, gone in zip(*columns, strict=True):
-        if gone:
-            result["skipped_deleted"] += 1
-            continue
-        text = text_for_scoring(title, body)
-        if not text:
-            result["skipped_no_text"] += 1
-            continue
-        ids.append(pid)
-        hashes.append(text_hash(text))
-        texts.append(text)
-    return pa.table({"post_id": ids, "text_hash": hashes, "text": texts}, schema=_CHUNK_SCHEMA)
-
-
-_CHUNK_SCHEMA = pa.schema([("post_id", pa.string()), ("text_hash", pa.string()), ("text", pa.string())])
+    run.result.update(
+        candidates=run.total,
+        skipped_deleted=gone,
+        skipped_no_text=blank,
+        skipped_already_scored=with_text - run.total,
+    )
 
 
 def _reuse_known_scores(con: duckdb.DuckDBPyConnection, run: _Run) -> None:

@@ -23,6 +23,7 @@ NRC EmoLex is licensed for non-commercial research only; ``Scorer(emotions=False
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import math
@@ -77,6 +78,31 @@ def text_for_scoring(title: str | None, text: str | None) -> str:
     """The text that is scored for an item: title and body, the non-empty ones, joined by a blank line."""
     parts = [p for p in (title, text) if isinstance(p, str) and p.strip()]
     return "\n\n".join(parts)
+
+
+@functools.cache
+def _not_space_class() -> str:
+    """An RE2 class of every character that is not ``str.isspace()``: a part is kept when it has one."""
+    ranges: list[list[int]] = []
+    for c in (c for c in range(0x110000) if chr(c).isspace()):
+        if ranges and ranges[-1][1] == c - 1:
+            ranges[-1][1] = c
+        else:
+            ranges.append([c, c])
+    return "[^" + "".join(f"\\x{{{a:x}}}-\\x{{{b:x}}}" for a, b in ranges) + "]"
+
+
+def text_for_scoring_sql(title: str, text: str) -> str:
+    """``text_for_scoring`` as a DuckDB expression over the columns ``title`` and ``text``; ``sha256`` of it is
+    ``text_hash`` (tests/unit/test_affect.py checks both against the Python functions on adversarial texts)."""
+
+    def kept(col: str) -> str:
+        return f"coalesce(regexp_matches({col}, '{_not_space_class()}'), false)"
+
+    return (
+        f"case when {kept(title)} and {kept(text)} then {title} || chr(10) || chr(10) || {text}"
+        f" when {kept(title)} then {title} when {kept(text)} then {text} else '' end"
+    )
 
 
 def text_hash(text: str) -> str:

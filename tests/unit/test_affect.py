@@ -60,6 +60,31 @@ def test_text_for_scoring_joins_non_empty_parts_title_first():
     assert text_for_scoring("  ", None) == ""
 
 
+def test_the_sql_text_and_hash_equal_text_for_scoring_and_text_hash():
+    """The lake scan prepares texts in DuckDB: every whitespace str.strip() knows, and only those, makes a part
+    blank, and sha256 of the joined text is text_hash."""
+    spaces = [chr(c) for c in range(0x110000) if chr(c).isspace()]
+    others = ["a", "é", "\u200b", "\ufeff", "\u180e", "\x00", "\x1b", "\x7f", "😀", "Привет"]
+    rng = random.Random(5)
+
+    def part() -> str | None:
+        if rng.random() < 0.15:
+            return None
+        pool = spaces + others if rng.random() < 0.5 else spaces
+        return "".join(rng.choice(pool) for _ in range(rng.randint(0, 4)))
+
+    rows = [(i, part(), part()) for i in range(5000)]
+    con = duckdb.connect()
+    con.execute("create table t (i int, title varchar, text varchar)")
+    con.executemany("insert into t values (?, ?, ?)", rows)
+    expr = scoring.text_for_scoring_sql("title", "text")
+    got = con.execute(f"select {expr}, sha256({expr}) from t order by i").fetchall()
+    want = [(text_for_scoring(a, b), scoring.text_hash(text_for_scoring(a, b))) for _, a, b in rows]
+    assert got == want
+    assert sum(1 for text, _ in want if text == "") > 500  # blank parts were tried, and kept ones too
+    assert sum(1 for text, _ in want if "\n\n" in text) > 100
+
+
 def test_tokenize_keeps_words_and_drops_urls_handles_punctuation_emoji_numbers():
     toks = tokenize("@bob I'm SO angry!!! 😡 #Rage http://x.co/a www.bbc.co.uk :-) 2024 café")
     assert toks == ["i'm", "so", "angry", "rage", "café"]
