@@ -9,6 +9,7 @@ processes and writes ``<lake>/affect/scorer=<version>/<run>-<n>.parquet`` files 
 from __future__ import annotations
 
 import concurrent.futures as cf
+import itertools
 import logging
 import multiprocessing as mp
 import shutil
@@ -138,14 +139,15 @@ def _score_batch(payload: dict[str, Any], scorer: Scorer | None = None) -> dict[
     row_ids: list[str] = []
     row_hashes: list[str] = []
     failed = texts_ok = 0
-    for text, h, ids in zip(payload["texts"], payload["hashes"], payload["post_ids"], strict=True):
+    texts = zip(payload["texts"], payload["hashes"], payload["post_ids"], strict=True)
+    for i, (text, h, ids) in enumerate(texts):
         try:
             row = scorer.score(text)
         except Exception:  # noqa: BLE001 - one bad text must not lose the batch; it is retried next run
             log.exception("affect scoring failed for text %s (posts %s)", h, ids[:3])
             failed += len(ids)
             continue
-        texts_ok += 1
+        texts_ok += not (i == 0 and payload.get("continues"))  # counted in the batch it began in
         for pid in ids:
             row_ids.append(pid)
             row_hashes.append(h)
@@ -388,8 +390,45 @@ def _reuse_known_scores(con: duckdb.DuckDBPyConnection, run: _Run) -> None:
     con.execute("delete from candidates where text_hash in (select text_hash from known)")
 
 
+# post rows per batch (and file): bounds a worker's memory when many posts share one text (reposts, boilerplate)
+MAX_BATCH_POSTS = 100_000
+
+
+@dataclass
+class _Part:
+    """Texts of one payload, the number of their posts in it, where its posts start among the batch's and
+    whether its first text continues the previous part (a text with more posts than fit is split)."""
+
+    texts: list[str] = field(default_factory=list)
+    hashes: list[str] = field(default_factory=list)
+    lengths: list[int] = field(default_factory=list)
+    start: int = 0
+    continues: bool = False
+
+
+def _split_batch(texts: list[str], hashes: list[str], lengths: list[int], limit: int) -> Iterator[_Part]:
+    """The texts of a batch in parts of at most ``limit`` posts."""
+    part = _Part()
+    filled = 0
+    for text, h, length in zip(texts, hashes, lengths, strict=True):
+        while length:
+            take = min(length, limit - filled)
+            part.texts.append(text)
+            part.hashes.append(h)
+            part.lengths.append(take)
+            filled += take
+            length -= take
+            if filled == limit:
+                yield part
+                part = _Part(start=part.start + filled, continues=length > 0)
+                filled = 0
+    if filled:
+        yield part
+
+
 def _payloads(con: duckdb.DuckDBPyConnection, run: _Run) -> Iterator[dict[str, Any]]:
-    """3. new texts: unique by hash, one batch (and one file) per payload."""
+    """3. new texts: unique by hash, one batch (and one file) per payload, of at most ``affect.batch_size`` texts
+    and ``MAX_BATCH_POSTS`` posts; the posts of a text with more go to several batches (it is scored in each)."""
     query = (
         "select text_hash, any_value(text) as text, list(post_id order by post_id) as post_ids"
         " from candidates group by text_hash"
@@ -397,15 +436,24 @@ def _payloads(con: duckdb.DuckDBPyConnection, run: _Run) -> Iterator[dict[str, A
     for batch in _arrow_reader(con.cursor(), query, None, run.batch_size):
         if batch.num_rows == 0:
             continue
-        yield {
-            "texts": batch.column("text").to_pylist(),
-            "hashes": batch.column("text_hash").to_pylist(),
-            "post_ids": batch.column("post_ids").to_pylist(),
-            "version": run.version,
-            "scored_at": run.scored_at,
-            "emotions": run.emotions,
-            "path": str(run.out_path("s")),
-        }
+        ids = batch.column("post_ids")
+        lengths = ids.value_lengths().to_pylist()
+        all_ids = ids.flatten()
+        for part in _split_batch(
+            batch.column("text").to_pylist(), batch.column("text_hash").to_pylist(), lengths, MAX_BATCH_POSTS
+        ):
+            flat = all_ids.slice(part.start, sum(part.lengths)).to_pylist()
+            offsets = list(itertools.accumulate(part.lengths, initial=0))
+            yield {
+                "texts": part.texts,
+                "hashes": part.hashes,
+                "post_ids": [flat[a:b] for a, b in itertools.pairwise(offsets)],
+                "continues": part.continues,
+                "version": run.version,
+                "scored_at": run.scored_at,
+                "emotions": run.emotions,
+                "path": str(run.out_path("s")),
+            }
 
 
 def _n_posts(payload: dict[str, Any]) -> int:

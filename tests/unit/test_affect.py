@@ -546,6 +546,39 @@ def test_score_lake_scores_latest_text_of_each_post_once(lake):
     assert leftovers == []
 
 
+def test_texts_shared_by_many_posts_are_split_into_bounded_batches(tmp_path, monkeypatch):
+    """A batch holds at most MAX_BATCH_POSTS posts: a text shared by more posts (reposts) is scored in several
+    batches, every post gets its score once, and the text counts once."""
+    monkeypatch.setattr(affect, "MAX_BATCH_POSTS", 4)
+    settings = load_settings(
+        data_dir=tmp_path, environ={}, overrides={"affect": {"processes": 1, "batch_size": 3}}
+    )
+    rows = [{"post_id": f"x:{i:02d}", "text": "the same angry repost"} for i in range(11)]
+    rows += [{"post_id": f"x:u{i}", "text": f"unique text number {i}"} for i in range(3)]
+    write_posts(settings, "x", "2026-11-03", "run1", rows)
+    result = score_lake(settings)
+    assert (result["candidates"], result["scored"], result["texts_scored"]) == (14, 14, 4)
+    table = read_affect(settings)
+    assert sorted(table.column("post_id").to_pylist()) == sorted(r["post_id"] for r in rows)
+    files = sorted(affect.affect_dir(settings).glob("scorer=*/*.parquet"))
+    assert max(pq.read_metadata(f).num_rows for f in files) == 4
+    assert result["files_written"] == len(files) >= 4
+    expected = Scorer().score("the same angry repost")
+    shared = [
+        r for r in table.to_pylist() if r["post_id"].startswith("x:0") or r["post_id"].startswith("x:1")
+    ]
+    assert len(shared) == 11 and all({c: r[c] for c in AFFECT_COLUMNS} == expected for r in shared)
+
+
+def test_split_batch_keeps_texts_in_order_and_marks_continued_ones():
+    parts = list(affect._split_batch(["a", "b", "c"], ["ha", "hb", "hc"], [2, 7, 1], limit=4))
+    assert [(p.texts, p.lengths, p.start, p.continues) for p in parts] == [
+        (["a", "b"], [2, 2], 0, False),
+        (["b"], [4], 4, True),
+        (["b", "c"], [1, 1], 8, True),
+    ]
+
+
 def test_score_lake_is_incremental(lake):
     first = score_lake(lake)
     second = score_lake(lake)
