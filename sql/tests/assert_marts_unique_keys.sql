@@ -33,8 +33,3 @@ select 'last_complete_week' as mart, platform, null as community, null as iso_we
 from last_complete_week
 group by platform
 having count(*) > 1
-union all
-select 'fct_item_engagers' as mart, root_id as platform, engager_id as community, null as iso_week
-from fct_item_engagers
-group by root_id, engager_id
-having count(*) > 1

@@ -337,7 +337,11 @@ def test_incremental_builds_with_detected_communities_match_full_rebuilds(tmp_pa
 
 @pytest.mark.parametrize(
     ("model", "assertion"),
-    [("int_membership", "assert_membership_valid"), ("stg_posts", "assert_stg_posts_unique")],
+    [
+        ("int_membership", "assert_membership_valid"),
+        ("stg_posts", "assert_stg_posts_unique"),
+        ("fct_item_engagers", "assert_engagers_unique"),
+    ],
 )
 def test_incremental_assertions_check_the_rows_a_build_wrote(tmp_path, monkeypatch, model, assertion):
     """An incremental build runs some assertions on the groups it wrote into only (the rest passed when it was
@@ -356,7 +360,7 @@ def test_incremental_assertions_check_the_rows_a_build_wrote(tmp_path, monkeypat
     def rerun_with_duplicate(self, step, *args, **kwargs):
         original(self, step, *args, **kwargs)
         if step.name == model:  # a row of a group this build wrote into, once more
-            key = "platform, week_start" if model == "int_membership" else "post_id"
+            key = {"int_membership": "platform, week_start", "fct_item_engagers": "root_id"}.get(model, "post_id")
             self.con.execute(
                 f"insert into main.{model} select * from main.{model} "
                 f"semi join {incremental.WORK}.new_{model} using ({key}) limit 1"
