@@ -208,3 +208,24 @@ def test_e2e_benchmark_with_the_lake_on_an_object_store(tmp_path: Path) -> None:
     assert comparison["s3_over_local"]["pipeline"] == round(
         remote["pipeline_seconds"] / local["pipeline_seconds"], 2
     )
+
+
+def test_e2e_memory_counts_a_process_and_its_children_at_once(tmp_path: Path) -> None:
+    """bench/e2e.py's peak is the sum over the process tree: a parent and a child each holding 200 MiB count
+    about 400 MiB, which neither process's own peak shows."""
+    e2e = load_bench("e2e")
+    script = tmp_path / "hold.py"
+    script.write_text(
+        "import subprocess, sys, time\n"
+        "child = None if sys.argv[1:] else subprocess.Popen([sys.executable, __file__, 'child'])\n"
+        "held = bytearray(200 * 2**20)\n"
+        "held[::4096] = b'x' * len(held[::4096])  # touched: resident\n"
+        "time.sleep(3)\n"
+        "child and child.wait()\n"
+    )
+    parent = subprocess.Popen([sys.executable, str(script)])
+    with e2e.TreeMemory(parent.pid, interval=0.1) as memory:
+        parent.wait(timeout=30)
+    assert parent.returncode == 0
+    assert 390 * 1024 < memory.peak_kib < 520 * 1024
+    assert e2e.tree_rss_kib(parent.pid) == 0  # gone
