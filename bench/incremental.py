@@ -9,7 +9,9 @@ For each size, on a fresh data directory: a lake written by ``bench/lakegen.py``
 the largest lake's cascades, roots drawn over the whole history, 50 re-fetched items with changed scores; affect
 scored; ``--night-items`` and ``--late-cascades`` set them), the nightly build (``build(settings)``: incremental
 when it can be), and a full rebuild of the same lake. Every table of the two warehouses is compared row for row, order-independent (DuckDB ``except all`` both ways;
-``ripple_*`` build metadata left out). Each build runs in its own process: peak memory is its ``ru_maxrss``.
+``ripple_*`` build metadata left out). Each build runs in its own process: peak memory is its ``VmHWM`` (its
+``ru_maxrss`` would also count the size of this script's process when it started the build: the comparison of the
+previous size runs here).
 
 Targets (issue 17): the incremental build at least 10x faster than the full rebuild, identical tables, and its time
 nearly flat from 1M to 10M items. Until the build is incremental (``BuildResult.mode`` missing), the script says
@@ -34,6 +36,11 @@ REPO = BENCH.parent
 
 BUILD = r"""
 import inspect, json, resource, sys, time
+def peak_mib():  # this process image's peak (VmHWM); ru_maxrss also counts the parent's size at the fork
+    for line in open("/proc/self/status"):
+        if line.startswith("VmHWM:"):
+            return round(int(line.split()[1]) / 1024, 1)
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 from pipeline.config import load_settings
 from pipeline.warehouse import build
 settings = load_settings(data_dir=sys.argv[1])
@@ -48,7 +55,7 @@ models = {k: round(v, 2) for k, v in sorted(result.seconds.items(), key=lambda k
 print(json.dumps({
     "seconds": round(seconds, 2),
     "mode": getattr(result, "mode", None), "reason": getattr(result, "reason", None),
-    "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+    "peak_rss_mib": peak_mib(),
     "slowest": dict(list(models.items())[:8]),
 }))
 """
@@ -169,7 +176,8 @@ def summary_line(r: dict[str, Any]) -> str:
         f"{r['lake']['history']['items']:>11,} items (+{r['night']['night']['new_items']:,} new, "
         f"{r['night']['night']['old_cascades_touched']:,} old cascades): nightly build {inc['seconds']:.1f}s "
         f"({mode}{'; ' + inc['reason'] if inc.get('reason') else ''}), full rebuild {full['seconds']:.1f}s, "
-        f"ratio {r['ratio']:.2f}x; peak RSS {inc['peak_rss_mib']:.0f} / {full['peak_rss_mib']:.0f} MiB; "
+        f"ratio {r['ratio']:.2f}x; the night's ripple affect {r['night'].get('affect', {}).get('seconds', 0):.1f}s; "
+        f"peak RSS {inc['peak_rss_mib']:.0f} / {full['peak_rss_mib']:.0f} MiB; "
         f"{r['comparison']['tables_compared']} tables compared, mismatching: {', '.join(bad) or 'none'}"
         f" (floating-point last digits only: {', '.join(r['comparison']['float_last_digits']) or 'none'})"
         + (
