@@ -360,7 +360,9 @@ def test_incremental_assertions_check_the_rows_a_build_wrote(tmp_path, monkeypat
     def rerun_with_duplicate(self, step, *args, **kwargs):
         original(self, step, *args, **kwargs)
         if step.name == model:  # a row of a group this build wrote into, once more
-            key = {"int_membership": "platform, week_start", "fct_item_engagers": "root_id"}.get(model, "post_id")
+            key = {"int_membership": "platform, week_start", "fct_item_engagers": "root_id"}.get(
+                model, "post_id"
+            )
             self.con.execute(
                 f"insert into main.{model} select * from main.{model} "
                 f"semi join {incremental.WORK}.new_{model} using ({key}) limit 1"
