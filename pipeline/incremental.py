@@ -28,11 +28,10 @@ makes the build full, and says why.
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import shutil
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -162,22 +161,12 @@ NODE_KEYS = {"int_cascade_links": "node_key", "int_cascade_nodes": "node_key", "
              "int_cascade_quality": "md5_number_lower(post_id)", "fct_cascade_quality": "md5_number_lower(post_id)"}  # fmt: skip
 
 
-def _scans(plan: Any) -> Iterator[dict[str, Any]]:
-    """The ``extra_info`` of every table scan of a JSON query plan (``explain (format json)``)."""
-    for node in plan if isinstance(plan, list) else [plan]:
-        info = node.get("extra_info")
-        if isinstance(info, dict) and "Table" in info:
-            yield info
-        yield from _scans(node.get("children") or [])
-
-
 class IncrementalBuild:
     """Brings a copy of the previous warehouse up to date with the new lake files, model by model."""
 
-    def __init__(self, con: duckdb.DuckDBPyConnection, result: Any, models: Iterable[Any] = ()):
+    def __init__(self, con: duckdb.DuckDBPyConnection, result: Any):
         self.con = con
         self.result = result
-        self.models = {m.name: m for m in models}  # the plan's models: what their SQL reads (columns_read)
         self.whole: set[str] = set()  # models recomputed whole whose content changed: dependents follow
         self.recreated: set[str] = set()  # models recomputed whole (their tables lost their comments)
         self.detected_changed = False
@@ -215,37 +204,6 @@ class IncrementalBuild:
         if log.isEnabledFor(logging.DEBUG):
             rows = self.con.execute(f"select count(*) from {WORK}.{name}").fetchall()[0][0]
             log.debug("change set %s: %d rows in %.2fs", name, rows, time.perf_counter() - started)
-
-    def columns_read(self, table: str, models: Iterable[str], keep: Iterable[str] = ()) -> str:
-        """The columns of ``main.<table>`` that ``models`` read, as a select list: the columns DuckDB's projection
-        pushdown keeps in their plans (with filter pushdown off, so that filtered columns count); ``*`` when a plan
-        cannot say. Rows fetched with these columns only read fewer columns of the large tables (int_posts holds
-        27, texts among them; the cascade and spread models read 2 to 7). ``keep``: columns the build reads too."""
-        names = sorted(models)
-        if not names or any(name not in self.models for name in names):
-            return "*"
-        read: set[str] = set(keep)
-        self.con.execute("set disabled_optimizers = 'filter_pushdown'")
-        try:
-            for name in names:
-                plan = self.con.execute(f"explain (format json) {self.models[name].sql}").fetchall()[0][1]
-                for info in _scans(json.loads(plan)):
-                    if str(info.get("Table", "")).split(".")[-1] == table:
-                        columns = info.get("Projections") or []
-                        read.update([columns] if isinstance(columns, str) else columns)
-        except (duckdb.Error, KeyError, ValueError, IndexError, TypeError) as exc:
-            log.debug("columns of %s read by %s: unknown (%s)", table, names, exc)
-            return "*"
-        finally:
-            self.con.execute("reset disabled_optimizers")
-        order = [r[0] for r in self.con.execute(f"describe main.{table}").fetchall()]
-        if not read or not read <= set(order):
-            return "*"
-        return ", ".join(f'"{c}"' for c in order if c in read)
-
-    def narrow(self, table: str, query: str, models: Iterable[str], keep: Iterable[str] = ()) -> str:
-        """``query`` (rows of ``main.<table>``, every column) with only the columns ``models`` (and ``keep``) read."""
-        return f"select {self.columns_read(table, models, keep)} from ({query}) as rows"
 
     def root_ids(self, name: str, keys: str) -> None:
         """The post ids of a set of root keys (``md5_number_lower(post_id)``): tables are filtered on ``root_id``
@@ -424,18 +382,10 @@ class IncrementalBuild:
         self.rerun(
             model,
             {
-                "stg_affect": self.narrow(
-                    "stg_affect",
-                    f"select * from main.stg_affect semi join {WORK}.changed_affect_items using (post_id)",
-                    [model.name],
-                ),
+                "stg_affect": f"select * from main.stg_affect semi join {WORK}.changed_affect_items using (post_id)",
                 # items whose scores alone changed are the only ones read from the whole table
-                "stg_posts": self.narrow(
-                    "stg_posts",
-                    f"select * from {WORK}.new_stg_posts union all select * from main.stg_posts semi join "
-                    f"{WORK}.changed_affect using (post_id) anti join {WORK}.changed_posts using (post_id)",
-                    [model.name],
-                ),
+                "stg_posts": f"select * from {WORK}.new_stg_posts union all select * from main.stg_posts "
+                f"semi join {WORK}.changed_affect using (post_id) anti join {WORK}.changed_posts using (post_id)",
             },
             f"where post_id in (select post_id from {WORK}.changed_affect_items)",
         )
@@ -483,13 +433,7 @@ class IncrementalBuild:
         on = "w.platform = {0}.platform and w.week_start = {0}.week_start"
         self.rerun(
             model,
-            {
-                source: self.narrow(
-                    source,
-                    f"select s.* from main.{source} as s semi join {WORK}.{weeks} as w on {on.format('s')}",
-                    [model.name],
-                )
-            },
+            {source: f"select * from main.{source} as s semi join {WORK}.{weeks} as w on {on.format('s')}"},
             f"as old using {WORK}.{weeks} as w where {on.format('old')}",
         )
 
@@ -501,7 +445,7 @@ class IncrementalBuild:
         on = "w.platform = {0}.platform and w.community = {0}.community and w.week_start = {0}.week_start"
         self.rerun(
             model,
-            {"int_posts": self.narrow("int_posts", self.sql("size_inputs"), [model.name])},
+            {"int_posts": self.sql("size_inputs")},
             f"as old using {WORK}.size_weeks as w where {on.format('old')}",
             keep=f"semi join {WORK}.size_weeks as w on {on.format('new')}",
         )
@@ -522,7 +466,7 @@ class IncrementalBuild:
             model,
             {
                 "fct_item_spread": f"select * from main.fct_item_spread where root_id in ({roots})",
-                "int_posts": self.narrow("int_posts", self.sql("feature_inputs"), [model.name]),
+                "int_posts": self.sql("feature_inputs"),
             },
             f"where root_id in ({roots})",
         )
@@ -535,15 +479,9 @@ class IncrementalBuild:
                 self.whole_model(model)  # the cascade models after it follow
                 return
             self.table("cascade_nodes", self.sql("cascade_nodes"))
-            readers = [m for m in CASCADE_MODELS if m in self.models and "int_posts" in self.models[m].deps]
             self.table(
                 "cascade_posts",
-                self.narrow(
-                    "int_posts",
-                    f"select * from main.int_posts where node_key in (select node_key from {WORK}.cascade_nodes)",
-                    readers,
-                    keep=("post_id",),  # cascade_ids
-                ),
+                f"select * from main.int_posts where node_key in (select node_key from {WORK}.cascade_nodes)",
             )
             self.table("cascade_ids", f"select post_id as root_id from {WORK}.cascade_posts")
         nodes = f"select node_key from {WORK}.cascade_nodes"
@@ -575,22 +513,10 @@ class IncrementalBuild:
         if model.name == "fct_item_engagers":
             self.table("spread_roots", self.sql("spread_roots"))
             self.root_ids("spread_root_ids", keys)
-            readers = ("fct_item_engagers", "fct_item_spread")
-            self.table(
-                "spread_nodes",
-                self.narrow(
-                    "int_cascade_nodes",
-                    f"select * from main.int_cascade_nodes where root_key in ({keys})",
-                    readers,
-                ),
-            )
+            self.table("spread_nodes", f"select * from main.int_cascade_nodes where root_key in ({keys})")
             self.table(
                 "spread_posts",
-                self.narrow(
-                    "int_posts",
-                    f"select * from main.int_posts where node_key in (select node_key from {WORK}.spread_nodes)",
-                    readers,
-                ),
+                f"select * from main.int_posts where node_key in (select node_key from {WORK}.spread_nodes)",
             )
         inputs = {
             "fct_cascades": f"select * from main.fct_cascades where root_id in ({roots})",

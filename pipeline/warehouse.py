@@ -789,7 +789,7 @@ def build_incrementally(
     set_variables(con, settings)
     result.tables.update(register_sources(con, settings))
     register_new_files(con, decision.added)
-    steps = incremental.IncrementalBuild(con, result, plan.models)
+    steps = incremental.IncrementalBuild(con, result)
     for step in plan.steps:
         if progress:
             progress(f"{step.layer if isinstance(step, Model) else step.stage}/{step.name}")
