@@ -37,6 +37,7 @@ import pyarrow as pa
 
 from pipeline.config import Settings
 from pipeline.platforms import detected_platforms
+from pipeline.sqlfiles import sql_string
 
 ALGORITHM = "leiden/igraph-modularity"
 LABEL_PREFIX = "leiden-"
@@ -332,14 +333,10 @@ def _resume(
     return resume, start
 
 
-def _literal(platform: str) -> str:
-    return "'" + platform.replace("'", "''") + "'"
-
-
 def _weeks_from(weeks: dict[str, Any], before: bool = False) -> str:
     """A where clause: the rows of each platform from its week on (``before``: before it)."""
     op = "<" if before else ">="
-    clauses = [f"(platform = {_literal(p)} and week_start {op} '{w}')" for p, w in weeks.items()]
+    clauses = [f"(platform = {sql_string(p)} and week_start {op} '{w}')" for p, w in weeks.items()]
     return " where " + (" or ".join(clauses) if clauses else "false")
 
 
@@ -356,7 +353,7 @@ def _write(
     if start is None:  # no earlier detection in this database
         con.execute(f"create or replace table {table} as select * from new")
         return
-    others = " and ".join(f"platform <> {_literal(p)}" for p in start) if start else "true"
+    others = " and ".join(f"platform <> {sql_string(p)}" for p in start) if start else "true"
     kept = _weeks_from(start, before=True)
     con.execute(
         f"create or replace table {table} as select * from {table} {kept} or ({others}) "

@@ -31,6 +31,7 @@ import numpy as np
 import pandas as pd
 
 from pipeline import scoring
+from pipeline.sqlfiles import comment_on
 
 if TYPE_CHECKING:
     import duckdb
@@ -671,10 +672,6 @@ ITEMS_COMMENT = (
 )
 
 
-def _quote(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
-
-
 def _write(
     con: duckdb.DuckDBPyConnection,
     name: str,
@@ -691,9 +688,7 @@ def _write(
             con.execute(f"insert into {name} by name select * from {view}")
         finally:
             con.unregister(view)
-    con.execute(f"comment on table {name} is {_quote(comment)}")
-    for col, _, text in spec:
-        con.execute(f"comment on column {name}.{col} is {_quote(text)}")
+    comment_on(con, name, comment, {col: text for col, _, text in spec})
 
 
 def explain(con: duckdb.DuckDBPyConnection, settings: Settings) -> dict[str, Any]:

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from pipeline.sqlfiles import comment_on
+
 if TYPE_CHECKING:
     import duckdb
 
@@ -95,10 +97,6 @@ TABLES: dict[str, tuple[str, dict[str, str]]] = {
 }
 
 
-def _quote(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
-
-
 def comment_tables(con: duckdb.DuckDBPyConnection, settings: Settings | None = None) -> dict[str, Any]:
     """COMMENT ON the Python-made tables present in this build; returns the tables commented."""
     present = {r[0] for r in con.execute("select table_name from duckdb_tables()").fetchall()}
@@ -106,10 +104,6 @@ def comment_tables(con: duckdb.DuckDBPyConnection, settings: Settings | None = N
     for table, (comment, columns) in TABLES.items():
         if table not in present:
             continue
-        con.execute(f"comment on table {table} is {_quote(comment)}")
-        existing = {r[0] for r in con.execute(f"describe {table}").fetchall()}
-        for column, text in columns.items():
-            if column in existing:
-                con.execute(f"comment on column {table}.{column} is {_quote(text)}")
+        comment_on(con, table, comment, columns)
         done.append(table)
     return {"commented": done}

@@ -47,7 +47,7 @@ from pipeline.locking import pid_alive
 from pipeline.platforms import detected_platforms, platform_names
 from pipeline.pseudonyms import Pseudonymizer, pseudonym_key
 from pipeline.schema import POSTS_SCHEMA
-from pipeline.sqlfiles import sql_dir
+from pipeline.sqlfiles import comment_on, sql_dir, sql_string
 
 log = logging.getLogger(__name__)
 
@@ -333,7 +333,7 @@ def _sql_literal(value: Any) -> str:
         return f"{value!r}::double"
     if isinstance(value, list):
         return "[" + ", ".join(_sql_literal(v) for v in value) + "]"
-    return "'" + str(value).replace("'", "''") + "'"
+    return sql_string(str(value))
 
 
 def set_variables(con: duckdb.DuckDBPyConnection, settings: Settings) -> None:
@@ -374,8 +374,8 @@ def register_sources(con: duckdb.DuckDBPyConnection, settings: Settings) -> dict
 def _sql_files(files: str | list[str]) -> str:
     """A glob or a list of files as a SQL literal for read_parquet / read_json."""
     if isinstance(files, str):
-        return "'" + files.replace("'", "''") + "'"
-    return "[" + ", ".join("'" + f.replace("'", "''") + "'" for f in files) + "]"
+        return sql_string(files)
+    return "[" + ", ".join(sql_string(f) for f in files) + "]"
 
 
 def _parquet_view(
@@ -396,11 +396,7 @@ def register_new_files(con: duckdb.DuckDBPyConnection, added: dict[str, list[str
         name = f"src_{kind}_new"
         if files:
             types = ", hive_types = {'platform': varchar, 'date': date}" if kind == "posts" else ""
-            listed = "[" + ", ".join("'" + f.replace("'", "''") + "'" for f in files) + "]"
-            con.execute(
-                f"create or replace view {name} as select * from read_parquet({listed}, "
-                f"hive_partitioning = true, union_by_name = true{types})"
-            )
+            _parquet_view(con, name, files, types)
         else:
             empty_table = empty[kind]  # noqa: F841  (referenced by name below)
             con.execute(f"create or replace table {name} as select * from empty_table")
@@ -610,17 +606,9 @@ def _check_assertion(
 
 
 def apply_comments(con: duckdb.DuckDBPyConnection, models: list[Model]) -> None:
-    def quote(text: str) -> str:
-        return "'" + text.replace("'", "''") + "'"
-
     for model in models:
         parts = [p for p in (f"Grain: {model.grain}." if model.grain else None, model.description) if p]
-        if parts:
-            con.execute(f"comment on table {model.name} is {quote(' '.join(parts))}")
-        existing = {r[0] for r in con.execute(f"describe {model.name}").fetchall()}
-        for column, text in model.columns.items():
-            if column in existing:
-                con.execute(f"comment on column {model.name}.{column} is {quote(text)}")
+        comment_on(con, model.name, " ".join(parts), model.columns)
 
 
 def build_database(
