@@ -171,20 +171,23 @@ def tree_rss_kib(root: int) -> int:
     while todo:
         pid = todo.pop()
         todo.extend(children.get(pid, []))
-        with contextlib.suppress(OSError, ValueError):
-            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    total += int(line.split()[1])
+        total += status_kib(pid, "VmRSS") or 0
     return total
+
+
+def status_kib(pid: int, field: str) -> int | None:
+    """A memory field of a live process's /proc status (``VmRSS``, ``VmHWM``), in KiB; None once it is gone."""
+    with contextlib.suppress(OSError, ValueError):
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith(f"{field}:"):
+                return int(line.split()[1])
+    return None
 
 
 def peak_rss_mib(pid: int) -> float | None:
     """A live process's peak resident set size (Linux ``VmHWM``)."""
-    with contextlib.suppress(OSError):
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return round(int(line.split()[1]) / 1024, 1)
-    return None
+    kib = status_kib(pid, "VmHWM")
+    return None if kib is None else round(kib / 1024, 1)
 
 
 def describe(r: dict) -> str:

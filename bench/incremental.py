@@ -8,10 +8,10 @@ For each size, on a fresh data directory: a lake written by ``bench/lakegen.py``
 (the same night at every size: 1 % of the largest lake in new items, late replies to old cascades as many as 1 % of
 the largest lake's cascades, roots drawn over the whole history, 50 re-fetched items with changed scores; affect
 scored; ``--night-items`` and ``--late-cascades`` set them), the nightly build (``build(settings)``: incremental
-when it can be), and a full rebuild of the same lake. Every table of the two warehouses is compared row for row, order-independent (DuckDB ``except all`` both ways;
-``ripple_*`` build metadata left out). Each build runs in its own process: peak memory is its ``VmHWM`` (its
-``ru_maxrss`` would also count the size of this script's process when it started the build: the comparison of the
-previous size runs here).
+when it can be), and a full rebuild of the same lake. Every table of the two warehouses is compared row for row,
+order-independent (DuckDB ``except all`` both ways; ``ripple_*`` build metadata left out). Each build runs in its
+own process: peak memory is its ``VmHWM`` (its ``ru_maxrss`` would also count the size of this script's process
+when it started the build: the comparison of the previous size runs here).
 
 Targets (issue 17): the incremental build at least 10x faster than the full rebuild, identical tables, and its time
 nearly flat from 1M to 10M items. Until the build is incremental (``BuildResult.mode`` missing), the script says
