@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -34,6 +35,8 @@ from pipeline.storage import Store
 
 #: the exit code of a writer that found the data directory busy (EX_TEMPFAIL: try again later)
 BUSY_EXIT_CODE = 75
+#: how long a writer that found the lock taken looks for the holder's record before it says "another process"
+HOLDER_GRACE = 2.0
 
 _held: dict[Path | str, int] = {}
 
@@ -75,6 +78,12 @@ def read_holder(settings: Settings) -> dict[str, Any] | None:
 
 def _busy_message(settings: Settings, waited: float) -> str:
     holder = read_holder(settings)
+    deadline = time.monotonic() + HOLDER_GRACE
+    while holder is None and time.monotonic() < deadline:
+        # the holder writes its record right after it takes the lock: a writer that lost the race by a
+        # hair may look before the record exists
+        time.sleep(0.05)
+        holder = read_holder(settings)
     who = (
         f"pid {holder['pid']} (`{holder.get('command', '?')}`) since {holder.get('since', '?')}"
         if holder
@@ -115,13 +124,21 @@ def writer_lock(settings: Settings, command: str, wait: float = 0.0) -> Iterator
     _held[path] = 1
     record = {"pid": os.getpid(), "command": command, "since": _now()}
     try:
-        holder_path(settings).write_text(json.dumps(record), encoding="utf-8")
+        _write_holder(settings, record)
         yield
     finally:
         _held.pop(path, None)
         with contextlib.suppress(OSError):
             holder_path(settings).unlink()
         lock.release()
+
+
+def _write_holder(settings: Settings, record: dict[str, Any]) -> None:
+    """Write the holder record whole (a reader never sees it half written)."""
+    path = holder_path(settings)
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(record), encoding="utf-8")
+    os.replace(tmp, path)
 
 
 def _now() -> str:

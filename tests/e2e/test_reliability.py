@@ -5,15 +5,17 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import threading
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import duckdb
 import pytest
+from filelock import FileLock
 
 from pipeline.config import load_settings
-from pipeline.locking import writer_lock
+from pipeline.locking import HOLDER_GRACE, LockBusy, holder_path, lock_path, writer_lock
 from pipeline.run import resolve_window
 from tests.e2e.conftest import RIPPLE, ripple
 
@@ -83,6 +85,35 @@ def test_a_second_writer_waits_and_readers_never_do(tmp_path: Path) -> None:
     out, err = waiting.communicate(timeout=300)
     assert waiting.returncode == 0, err
     assert (tmp_path / "warehouse.duckdb").exists()
+
+
+def test_a_writer_that_loses_the_race_by_a_hair_still_names_the_holder(tmp_path: Path) -> None:
+    """The winner takes the lock, then writes its record: a loser looking in between waits for the record."""
+    settings = load_settings(data_dir=tmp_path)
+    settings.state_dir.mkdir(parents=True)
+    lock = FileLock(str(lock_path(settings)))
+    lock.acquire()
+    try:
+        record = {"pid": os.getpid(), "command": "ripple run", "since": "2026-12-05T00:00:00Z"}
+        late = threading.Timer(0.5, lambda: holder_path(settings).write_text(json.dumps(record)))
+        late.start()
+        with pytest.raises(LockBusy) as busy, writer_lock(settings, "ripple build"):
+            pass
+        late.join()
+    finally:
+        lock.release()
+    assert f"pid {os.getpid()} (`ripple run`) since 2026-12-05T00:00:00Z is writing" in str(busy.value)
+    # with no record at all it gives up after a short grace and says so plainly
+    holder_path(settings).unlink()
+    lock.acquire()
+    try:
+        started = time.monotonic()
+        with pytest.raises(LockBusy) as busy, writer_lock(settings, "ripple build"):
+            pass
+    finally:
+        lock.release()
+    assert "busy: another process is writing to it" in str(busy.value)
+    assert HOLDER_GRACE <= time.monotonic() - started < HOLDER_GRACE + 2
 
 
 def test_a_holder_record_of_a_dead_process_is_ignored(tmp_path: Path) -> None:
