@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import logging
 import math
+import time
 import warnings
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -694,8 +695,10 @@ def _write(
 def explain(con: duckdb.DuckDBPyConnection, settings: Settings) -> dict[str, Any]:
     """Fit the spread models on the build database and write fct_spread_drivers and fct_item_drivers."""
     fitted_at = datetime.now(UTC)
+    started = time.perf_counter()
     if _table_exists(con, FRAME_TABLE):
         frame = load_frame(con, settings)
+        log.debug("explain: %d roots loaded in %.2fs", len(frame), time.perf_counter() - started)
     else:
         log.warning("%s is missing: spread drivers are empty", FRAME_TABLE)
         frame = pd.DataFrame(
@@ -716,7 +719,9 @@ def explain(con: duckdb.DuckDBPyConnection, settings: Settings) -> dict[str, Any
             ]
         )
         frame[["escaped", "has_link", "in_warmup"]] = frame[["escaped", "has_link", "in_warmup"]].astype(bool)
+    started = time.perf_counter()
     fits = fit_all(frame, settings)
+    log.debug("explain: %d fits in %.2fs", len(fits), time.perf_counter() - started)
     drivers = drivers_frame(fits, fitted_at)
     top_items = settings.report.top_items
     items = item_drivers(frame, fits[0], top_items)

@@ -39,7 +39,7 @@ from typing import Any
 import duckdb
 
 from pipeline.config import Settings
-from pipeline.sqlfiles import named_query
+from pipeline.sqlfiles import named_query, sql_identifier
 
 log = logging.getLogger(__name__)
 
@@ -188,6 +188,8 @@ class IncrementalBuild:
             **{name: IncrementalBuild._cascade_model for name in CASCADE_MODELS},
         }
         self.scratch(WORK)
+        # the warehouse's own name: a view in another database (the restricted rows of an assertion) names it
+        self.database = sql_identifier(con.execute("select current_database()").fetchall()[0][0])
 
     # --------------------------------------------------------------------------------------------- helpers
     def scratch(self, name: str) -> None:
@@ -233,8 +235,11 @@ class IncrementalBuild:
         finally:
             con.execute("reset search_path")
         log.debug("%s: recomputed in %.2fs", model.name, time.perf_counter() - started)
+        started = time.perf_counter()
         for clause in [delete] if isinstance(delete, str) else delete:
             con.execute(f"delete from main.{model.name} {clause}")
+        log.debug("%s: old rows deleted in %.2fs", model.name, time.perf_counter() - started)
+        started = time.perf_counter()
         picked = " union ".join(
             f"select new.* from {RERUN}.{model.name} as new {clause}"
             for clause in ([keep] if isinstance(keep, str) else keep)
@@ -243,6 +248,7 @@ class IncrementalBuild:
         # the recomputed rows, for the restricted inputs of the models that read this one
         con.execute(f"create or replace table {WORK}.new_{model.name} as {picked}")
         con.execute(f"detach {RERUN}")
+        log.debug("%s: new rows inserted in %.2fs", model.name, time.perf_counter() - started)
         self.partial.add(model.name)
 
     def whole_model(self, model: Any) -> None:
@@ -551,8 +557,8 @@ class IncrementalBuild:
         if model not in self.partial:  # whole or untouched
             return None
         return (
-            f"select * from main.{model} semi join (select distinct {columns} from {WORK}.new_{model}) "
-            f"using ({columns})"
+            f"select * from {self.database}.main.{model} semi join "
+            f"(select distinct {columns} from {WORK}.new_{model}) using ({columns})"
         )
 
     def hook_needed(self, hook: Any) -> bool:

@@ -34,6 +34,11 @@ def sql_string(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
+def sql_identifier(name: str) -> str:
+    """``name`` as a quoted SQL identifier (double quotes doubled)."""
+    return '"' + name.replace('"', '""') + '"'
+
+
 def comment_on(
     con: duckdb.DuckDBPyConnection, table: str, comment: str | None, columns: dict[str, str]
 ) -> None:

@@ -567,7 +567,14 @@ def run_assertions(
                 query = restrict(model, columns.strip())
                 if query is not None:
                     shadows[model] = query
+        started = time.perf_counter()
         _check_assertion(con, path.stem, sql, shadows)
+        log.debug(
+            "assertion %s%s: %.2fs",
+            path.stem,
+            " (restricted)" if shadows else "",
+            time.perf_counter() - started,
+        )
         count += 1
     return count
 
@@ -578,7 +585,7 @@ def _covered(sql: str, built: set[str], models: set[str]) -> bool:
     return bool(named) and named <= built
 
 
-CHECKED = "ripple_checked"  # in-memory database of the restricted tables an assertion reads instead of the whole ones
+CHECKED = "ripple_checked"  # in-memory database of the restricted views an assertion reads instead of the whole tables
 
 
 def _check_assertion(
@@ -587,7 +594,8 @@ def _check_assertion(
     if shadows:
         con.execute(f"attach ':memory:' as {CHECKED}")
         for model, query in shadows.items():
-            con.execute(f"create table {CHECKED}.{model} as {query}")
+            # a view: an assertion reads the few columns it needs of the rows the build wrote
+            con.execute(f"create view {CHECKED}.{model} as {query}")
         con.execute(f"set search_path = '{CHECKED},main'")
     try:
         rel = con.sql(f"select * from ({sql}) as violations")
@@ -740,6 +748,7 @@ def build_candidate(
     started = time.perf_counter()
     if decision.incremental:
         incremental.copy_published(settings, tmp)
+        log.debug("published warehouse copied in %.2fs", time.perf_counter() - started)
     con = duckdb.connect(str(tmp))
     try:
         _configure(con, settings)
