@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from pipeline import scoring
 from pipeline.sqlfiles import comment_on
@@ -97,9 +98,20 @@ def _table_exists(con: duckdb.DuckDBPyConnection, name: str) -> bool:
     return bool(rows[0][0])
 
 
+def fetch_frame(con: duckdb.DuckDBPyConnection, query: str) -> pd.DataFrame:
+    """The result of ``query`` as a DataFrame through Arrow (1.1M roots: 0.45 s against 1.2-1.5 s for DuckDB's
+    ``.df()``). Integer columns with NULLs stay integers (pandas ``Int64``), as ``.df()`` keeps them."""
+    table = con.sql(query).to_arrow_table()
+    frame = table.to_pandas()
+    for name, column in zip(table.column_names, table.columns, strict=True):
+        if pa.types.is_integer(column.type) and column.null_count:
+            frame[name] = column.to_pandas(types_mapper={column.type: pd.Int64Dtype()}.get)
+    return frame
+
+
 def load_frame(con: duckdb.DuckDBPyConnection, settings: Settings) -> pd.DataFrame:
     """One row per cascade root with the outcome, raw affect features and raw controls."""
-    frame = con.execute(f"select * from {FRAME_TABLE} order by root_id").df()  # row order: reproducible fits
+    frame = fetch_frame(con, f"select * from {FRAME_TABLE} order by root_id")  # row order: reproducible fits
     frame["escaped"] = frame["escaped"].fillna(False).astype(bool)
     frame["has_link"] = frame["has_link"].fillna(False).astype(bool)
     frame["in_warmup"] = frame["in_warmup"].fillna(False).astype(bool)

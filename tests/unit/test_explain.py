@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 from pipeline.config import load_settings
-from pipeline.explain import AFFECT_FEATURES, explain, load_frame
+from pipeline.explain import AFFECT_FEATURES, explain, fetch_frame, load_frame
 from pipeline.warehouse import build_database
 
 PLANTED = {"nrc_anger": 0.60, "nrc_surprise": 0.45, "nrc_trust": -0.35}
@@ -317,6 +317,23 @@ def test_controls_are_computed_from_posts_before_the_root(settings):
     assert bool(row["has_link"])
     assert row["iso_weekday"] == 3
     assert math.isnan(row["nrc_anger"])  # no affect row: affect is missing, not zero
+
+
+def test_the_frame_holds_what_duckdb_itself_converts(settings):
+    """load_frame reads through Arrow: the frame equals DuckDB's own conversion, NULLs of every kind included."""
+    con, _ = synthetic_db(n=3000)
+    build_frame(con, settings)
+    con.execute(
+        "update int_spread_features set outsider_engagers = null, escaped = null, nrc_joy = null, "
+        "origin_community = null where hash(root_id) % 7 = 0"
+    )
+    query = "select * from int_spread_features order by root_id"
+    ours, theirs = fetch_frame(con, query), con.execute(query).df()
+    assert ours["outsider_engagers"].isna().sum() > 300 and str(ours["outsider_engagers"].dtype) == "Int64"
+    pd.testing.assert_frame_equal(ours.drop(columns="escaped"), theirs.drop(columns="escaped"))
+    assert ours["escaped"].tolist() == [None if pd.isna(v) else bool(v) for v in theirs["escaped"]]
+    loaded = load_frame(con, settings)
+    assert loaded["escaped"].dtype == bool and loaded["root_id"].tolist() == theirs["root_id"].tolist()
 
 
 def test_roots_of_the_membership_warmup_are_left_out(settings):
