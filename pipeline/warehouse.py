@@ -600,7 +600,7 @@ def _check_assertion(
     try:
         rel = con.sql(f"select * from ({sql}) as violations")
         n = con.execute(f"select count(*) from ({sql}) as violations").fetchall()[0][0]
-        sample = rel.limit(5).fetchall() if n else []  # before the restricted tables go
+        sample = rel.limit(5).fetchall() if n else []  # before the restricted views go
         cols = rel.columns
     except duckdb.Error as exc:
         raise BuildError(f"assertion {name} could not run: {exc}") from exc
