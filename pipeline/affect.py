@@ -342,26 +342,15 @@ def _load_scored(con: duckdb.DuckDBPyConnection, run: _Run) -> None:
 def _collect_candidates(con: duckdb.DuckDBPyConnection, run: _Run) -> None:
     """1. the latest version of every post -> candidates whose current text is not scored yet.
 
-    DuckDB prepares the texts and their hashes (``text_for_scoring_sql``, ``sha256``): one pass counts what is
-    skipped, a second inserts the candidates, with one anti join against the scores of this version."""
+    DuckDB prepares the texts and their hashes (``text_for_scoring_sql``, ``sha256``) in the view latest_texts: one
+    pass counts what is skipped (sql/lake/candidate_counts.sql), a second inserts the candidates, with one anti join
+    against the scores of this version (sql/lake/score_candidates.sql)."""
     from pipeline.lake import posts_source
 
-    params = {"posts_glob": posts_source(run.settings)}
-    latest = (
-        f"select post_id, is_gone, {text_for_scoring_sql('title', 'text')} as text"
-        f" from ({_latest_posts_query()})"
-    )
-    gone, blank, with_text = con.execute(
-        "select count(*) filter (where is_gone), count(*) filter (where not is_gone and text = ''),"
-        f" count(*) filter (where not is_gone and text <> '') from ({latest})",
-        params,
-    ).fetchall()[0]
-    con.execute(
-        "insert into candidates select c.post_id, c.text_hash, c.text from"
-        f" (select post_id, sha256(text) as text_hash, text from ({latest}) where not is_gone and text <> '') as c"
-        " anti join scored as s on s.post_id = c.post_id and s.text_hash = c.text_hash",
-        params,
-    )
+    latest = f"select post_id, is_gone, {text_for_scoring_sql('title', 'text')} as text from ({_latest_posts_query()})"
+    con.sql(latest, params={"posts_glob": posts_source(run.settings)}).create_view("latest_texts")
+    gone, blank, with_text = con.execute(lake_query("candidate_counts")).fetchall()[0]
+    con.execute(f"insert into candidates {lake_query('score_candidates')}")
     run.total = con.execute("select count(*) from candidates").fetchall()[0][0]
     run.result.update(
         candidates=run.total,
