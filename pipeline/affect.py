@@ -4,12 +4,18 @@ The scores themselves come from ``pipeline.scoring`` (``Scorer``). This module d
 (the latest fetch of each post, ``sql/lake/latest_posts.sql``, whose current text has no score of the current
 scorer version yet), copies the score of a text already scored for another post, scores the rest in worker
 processes and writes ``<lake>/affect/scorer=<version>/<run>-<n>.parquet`` files (atomic writes).
+
+A run considers only the posts files no earlier run of the same scorer version has considered: the record
+``state/affect_considered.json`` lists the posts files (with their versions) and the affect files of the last run
+without failures. When a file it lists was changed or removed, or the scorer version changed, the run considers
+every post of the lake again (docs/affect.md, "What a run considers").
 """
 
 from __future__ import annotations
 
 import concurrent.futures as cf
 import itertools
+import json
 import logging
 import multiprocessing as mp
 import shutil
@@ -46,6 +52,7 @@ from pipeline.sqlfiles import lake_query
 if TYPE_CHECKING:
     import duckdb
 
+    from pipeline.commits import LakeFile
     from pipeline.config import Settings
 
 log = logging.getLogger(__name__)
@@ -180,21 +187,117 @@ def _arrow_reader(con: Any, query: str, params: dict[str, Any] | None, batch_siz
     raise RuntimeError("this DuckDB version cannot stream Arrow record batches")
 
 
-def _latest_posts_query() -> str:
-    """Post id, title, text and whether it is gone upstream, of the latest fetch of every post (sql/lake)."""
+def _latest_posts_query(name: str = "latest_posts") -> str:
+    """Post id, title, text and whether it is gone upstream, of the latest fetch of every post (sql/lake/<name>)."""
     gone = "coalesce(is_deleted, false) or coalesce(is_removed, false)"
-    return f"select post_id, title, text, {gone} as is_gone from ({lake_query('latest_posts')})"
+    return f"select post_id, title, text, {gone} as is_gone from ({lake_query(name)})"
 
 
 def _new_result(settings: Settings, version: str) -> dict[str, Any]:
     counts = ("candidates", "scored", "texts_scored", "reused", "skipped_already_scored", "skipped_no_text")
-    more = ("skipped_deleted", "failed", "files_written", "files_removed")
+    more = (
+        "skipped_deleted",
+        "failed",
+        "files_written",
+        "files_removed",
+        "posts_files",
+        "posts_files_considered",
+    )
     return {
         "enabled": settings.affect.enabled,
         "scorer_version": version,
         **dict.fromkeys(counts + more, 0),
+        "whole_lake": True,
+        "whole_lake_reason": "",
         "seconds": 0.0,
     }
+
+
+# ----------------------------------------------------------------------------------------------------
+# what a run considers
+
+#: the record of the last run without failures (in ``state/``, shared by every worker)
+CONSIDERED_RECORD = "affect_considered.json"
+
+
+def _lake_key(settings: Settings, location: str) -> str:
+    """A lake file's location relative to the lake root: the record stays valid when the root is mounted elsewhere."""
+    root = settings.lake_root.rstrip("/") + "/"
+    return location[len(root) :] if location.startswith(root) else location
+
+
+def _read_record(settings: Settings) -> dict[str, Any] | None:
+    from pipeline.shared import read_state
+
+    text = read_state(settings, CONSIDERED_RECORD)
+    if text is None:
+        return None
+    try:
+        record = json.loads(text)
+    except json.JSONDecodeError:
+        log.warning("state/%s is not valid JSON: every post of the lake is considered", CONSIDERED_RECORD)
+        return None
+    return record if isinstance(record, dict) else None
+
+
+def _stale_reason(run: _Run, record: dict[str, Any] | None, scores: list[LakeFile]) -> str:
+    """Why the record cannot be used (then the run considers every post), or '' when it can."""
+    if run.force:
+        return "every post is scored again"
+    if record is None:
+        return "no earlier scoring run on record"
+    if record.get("scorer_version") != run.version:
+        return f"the scorer version changed ({record.get('scorer_version')} -> {run.version})"
+    current = {_lake_key(run.settings, f.path): f.version for f in run.posts_files}
+    changed = sum(current.get(key) != version for key, version in record.get("posts", {}).items())
+    if changed:
+        return f"{changed:,} posts file(s) considered before were changed or removed"
+    have = {_lake_key(run.settings, f.path) for f in scores}
+    missing = len(set(record.get("affect", [])) - have)
+    if missing:
+        return f"{missing:,} affect file(s) of the scores on record are gone"
+    return ""
+
+
+def _plan(run: _Run) -> None:
+    """Which posts files the run considers: the ones not on record, or all of them when the record cannot be used."""
+    from pipeline.lake import committed_files
+
+    run.posts_files = committed_files(run.settings, "posts")
+    record = _read_record(run.settings)
+    reason = _stale_reason(run, record, _version_files(run))
+    run.result["posts_files"] = len(run.posts_files)
+    if reason:
+        run.new_files = None
+        run.result.update(posts_files_considered=len(run.posts_files), whole_lake_reason=reason)
+        log.info("affect: every post of the lake is considered (%s)", reason)
+        return
+    seen = (record or {}).get("posts", {})
+    run.new_files = [f.path for f in run.posts_files if _lake_key(run.settings, f.path) not in seen]
+    run.result.update(posts_files_considered=len(run.new_files), whole_lake=False)
+    log.info("affect: %d new posts file(s) of %d considered", len(run.new_files), len(run.posts_files))
+
+
+def _version_files(run: _Run) -> list[LakeFile]:
+    from pipeline.lake import committed_files
+
+    return [f for f in committed_files(run.settings, "affect") if f"/scorer={run.version}/" in f.path]
+
+
+def _save_record(run: _Run) -> None:
+    """After a run without failures: the posts files it considered (with those before them) and this version's
+    affect files, for the next run."""
+    from pipeline.shared import write_state
+
+    if run.result["failed"]:
+        return
+    record = {
+        "scorer_version": run.version,
+        "recorded_at": run.scored_at.isoformat(),
+        "posts": {_lake_key(run.settings, f.path): f.version for f in run.posts_files},
+        "affect": sorted(_lake_key(run.settings, f.path) for f in _version_files(run)),
+    }
+    write_state(run.settings, CONSIDERED_RECORD, json.dumps(record, indent=0, sort_keys=True))
 
 
 @dataclass
@@ -211,6 +314,8 @@ class _Run:
     out_dir: Path = field(init=False)
     previous_files: list[Path] | list[str] = field(init=False)
     log: Any = None  # the run's commit (pipeline.commits.Commit) when the lake is on an object store
+    posts_files: list[LakeFile] = field(default_factory=list)  # every committed posts file when the run began
+    new_files: list[str] | None = None  # the posts files the run considers; None: every post of the lake
     processes: int = field(init=False)
     batch_size: int = field(init=False)
     scored_at: datetime = field(default_factory=lambda: datetime.now(UTC))
@@ -291,10 +396,13 @@ def score_lake(
         return result
     run = _Run(settings, emotions, version, force, result, progress)
     try:
-        _score_run(run)
+        _plan(run)
+        if run.new_files is None or run.new_files:
+            _score_run(run)
     finally:
         result["seconds"] = round(time.monotonic() - started, 3)
     _housekeeping(run)
+    _save_record(run)
     result["seconds"] = round(time.monotonic() - started, 3)
     return result
 
@@ -313,7 +421,6 @@ def _score_run(run: _Run) -> None:
         con.execute(f"set temp_directory = '{spill}'")
         con.execute("set preserve_insertion_order = false")
         con.execute("create table candidates (post_id varchar, text_hash varchar, text varchar)")
-        _load_scored(con, run)
         _collect_candidates(con, run)
         if run.progress:
             run.progress(0, run.total)
@@ -327,28 +434,36 @@ def _score_run(run: _Run) -> None:
 
 def _load_scored(con: duckdb.DuckDBPyConnection, run: _Run) -> None:
     """Table scored: the text hash of the latest score of each post in this version's files (empty when everything
-    is redone). Only the two columns the anti join reads are kept: the Parquet reader then skips the scores
-    themselves (1M lake: 0.2 s instead of 0.8 s)."""
-    if run.reuse:
-        files = run.score_files()
-        con.execute(
-            f"create table scored as select post_id, text_hash from ({lake_query('latest_scores')})",
-            {"files": files},
-        )
-    else:
+    is redone), of the posts in latest_texts only when the run considers the new posts files. Only the two columns
+    the anti join reads are kept: the Parquet reader then skips the scores themselves (1M lake: 0.2 s instead of
+    0.8 s)."""
+    if not run.reuse:
         con.execute("create table scored (post_id varchar, text_hash varchar)")
+    elif run.new_files is None:
+        query = f"select post_id, text_hash from ({lake_query('latest_scores')})"
+        con.execute(f"create table scored as {query}", {"files": run.score_files()})
+    else:
+        con.execute(f"create table scored as {lake_query('latest_scores_of')}", {"files": run.score_files()})
 
 
 def _collect_candidates(con: duckdb.DuckDBPyConnection, run: _Run) -> None:
-    """1. the latest version of every post -> candidates whose current text is not scored yet.
+    """1. the latest version of every post considered -> candidates whose current text is not scored yet.
 
-    DuckDB prepares the texts and their hashes (``text_for_scoring_sql``, ``sha256``) in the view latest_texts: one
-    pass counts what is skipped (sql/lake/candidate_counts.sql), a second inserts the candidates, with one anti join
-    against the scores of this version (sql/lake/score_candidates.sql)."""
+    DuckDB prepares the texts and their hashes (``text_for_scoring_sql``, ``sha256``) in latest_texts: over the
+    whole lake a view (one pass counts what is skipped, sql/lake/candidate_counts.sql, a second inserts the
+    candidates, with one anti join against the scores of this version, sql/lake/score_candidates.sql); over the new
+    posts files only a table of their posts (sql/lake/latest_new_posts.sql)."""
     from pipeline.lake import posts_source
 
-    latest = f"select post_id, is_gone, {text_for_scoring_sql('title', 'text')} as text from ({_latest_posts_query()})"
-    con.sql(latest, params={"posts_glob": posts_source(run.settings)}).create_view("latest_texts")
+    text = text_for_scoring_sql("title", "text")
+    if run.new_files is None:
+        latest = f"select post_id, is_gone, {text} as text from ({_latest_posts_query()})"
+        con.sql(latest, params={"posts_glob": posts_source(run.settings)}).create_view("latest_texts")
+    else:
+        latest = f"select post_id, is_gone, {text} as text from ({_latest_posts_query('latest_new_posts')})"
+        files = {"new_files": run.new_files, "posts_files": [f.path for f in run.posts_files]}
+        con.execute(f"create table latest_texts as {latest}", files)
+    _load_scored(con, run)
     gone, blank, with_text = con.execute(lake_query("candidate_counts")).fetchall()[0]
     con.execute(f"insert into candidates {lake_query('score_candidates')}")
     run.total = con.execute("select count(*) from candidates").fetchall()[0][0]

@@ -202,6 +202,12 @@ def _print_affect(result: dict[str, Any]) -> None:
     if result.get("failed"):
         line += f", [red]{result['failed']:,} failed[/red]"
     out.print(line + (f" in {result['seconds']:.1f}s" if "seconds" in result else ""))
+    if "posts_files" in result:
+        if result.get("whole_lake"):
+            considered = f"every post of the lake ({result.get('whole_lake_reason') or 'first run'})"
+        else:
+            considered = f"the posts of {result['posts_files_considered']:,} new lake file(s)"
+        out.print(f"  considered: {considered}; {result['posts_files']:,} posts file(s) in the lake")
 
 
 def _print_build(build: dict[str, Any]) -> None:

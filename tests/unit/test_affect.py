@@ -581,9 +581,12 @@ def test_split_batch_keeps_texts_in_order_and_marks_continued_ones():
 
 def test_score_lake_is_incremental(lake):
     first = score_lake(lake)
+    assert (first["whole_lake"], first["whole_lake_reason"]) == (True, "no earlier scoring run on record")
+    assert (first["posts_files"], first["posts_files_considered"]) == (3, 3)
     second = score_lake(lake)
-    assert second["scored"] == 0 and second["reused"] == 0
-    assert second["skipped_already_scored"] == first["candidates"]
+    # nothing new in the lake: the run considers no file and reads no post
+    assert (second["whole_lake"], second["posts_files_considered"]) == (False, 0)
+    assert second["candidates"] == second["scored"] == second["reused"] == 0
     assert second["files_written"] == 0
 
     # a new post with known text reuses the score; an edited post is scored again
@@ -599,8 +602,115 @@ def test_score_lake_is_incremental(lake):
         ],
     )
     third = score_lake(lake)
-    assert (third["reused"], third["scored"], third["skipped_already_scored"]) == (1, 1, 4)
+    # only the posts of the new file are considered: one copied score, one new score, nothing else skipped
+    assert third["posts_files_considered"] == 1
+    assert (third["reused"], third["scored"], third["skipped_already_scored"]) == (1, 1, 0)
     assert read_affect(lake).num_rows == 7
+
+
+def latest_texts_by_hand(settings) -> dict[str, str]:
+    """post_id -> text_hash of the current text of every post that should have a score, from the lake files read
+    with pyarrow and the rule of docs/affect.md (latest fetched_at, ties to the later run_id) applied in Python."""
+    latest: dict[str, dict] = {}
+    for path in settings.posts_dir.glob("platform=*/date=*/*.parquet"):
+        for row in pq.read_table(path).to_pylist():
+            key = (row["fetched_at"], row["run_id"])
+            if row["post_id"] not in latest or key > (
+                latest[row["post_id"]]["fetched_at"],
+                latest[row["post_id"]]["run_id"],
+            ):
+                latest[row["post_id"]] = row
+    out = {}
+    for pid, row in latest.items():
+        text = text_for_scoring(row["title"], row["text"])
+        if text and not row["is_deleted"] and not row["is_removed"]:
+            out[pid] = scoring.text_hash(text)
+    return out
+
+
+def latest_scores(settings) -> dict[str, str]:
+    rows = sorted(read_affect(settings).to_pylist(), key=lambda r: r["scored_at"])
+    return {r["post_id"]: r["text_hash"] for r in rows}
+
+
+def test_a_run_that_considers_the_new_files_only_leaves_every_current_text_scored(lake):
+    score_lake(lake)
+    later = datetime(2026, 11, 4, tzinfo=UTC)
+    earlier = datetime(2026, 11, 1, tzinfo=UTC)
+    write_posts(
+        lake,
+        "reddit",
+        "2026-11-04",
+        "run3",
+        [
+            # a backfilled older version: the later fetch in run2 stays the current one, nothing to score
+            {"post_id": "reddit:t1_b", "text": "an old draft", "kind": "comment", "fetched_at": earlier},
+            # re-fetched with the same text: already scored
+            {"post_id": "reddit:t1_c", "text": "same words", "kind": "comment", "fetched_at": later},
+            # edited: scored again
+            {"post_id": "x:1", "text": "not fine at all, this is a disaster", "fetched_at": later},
+            # deleted since: no score needed
+            {
+                "post_id": "reddit:t1_d",
+                "text": "[deleted]",
+                "is_deleted": True,
+                "kind": "comment",
+                "fetched_at": later,
+            },
+            # a post whose text used to be blank
+            {"post_id": "reddit:t1_e", "text": "now with words", "kind": "comment", "fetched_at": later},
+        ],
+    )
+    result = score_lake(lake)
+    assert (result["whole_lake"], result["posts_files_considered"], result["posts_files"]) == (False, 1, 4)
+    assert (result["candidates"], result["skipped_already_scored"], result["skipped_deleted"]) == (2, 1, 1)
+    expected = latest_texts_by_hand(lake)
+    scores = latest_scores(lake)
+    assert {pid: scores.get(pid) for pid in expected} == expected
+    # the same lake considered whole, from a copy without the record, scores nothing more
+    (lake.state_dir / affect.CONSIDERED_RECORD).unlink()
+    again = score_lake(lake)
+    assert again["whole_lake"] and (again["candidates"], again["scored"]) == (0, 0)
+
+
+def test_a_changed_posts_file_or_a_lost_affect_file_makes_the_run_consider_the_whole_lake(lake):
+    score_lake(lake)
+    # a posts file rewritten in place (as ripple purge does): its version changes
+    write_posts(lake, "x", "2026-11-03", "run1", [{"post_id": "x:1", "text": "trust me, it is fine 👍"}])
+    changed = score_lake(lake)
+    assert changed["whole_lake"]
+    assert changed["whole_lake_reason"] == "1 posts file(s) considered before were changed or removed"
+    assert changed["scored"] == 0 and changed["skipped_already_scored"] == 5
+
+    # an affect file removed by hand: its posts are scored again
+    lost = sorted(affect.affect_dir(lake).glob("scorer=*/*.parquet"))[0]
+    lost_ids = set(pq.read_table(lost).column("post_id").to_pylist())
+    lost.unlink()
+    result = score_lake(lake)
+    assert result["whole_lake_reason"] == "1 affect file(s) of the scores on record are gone"
+    assert result["scored"] + result["reused"] == len(lost_ids)
+    assert set(latest_scores(lake)) == set(latest_texts_by_hand(lake))
+
+
+def test_a_run_with_failures_keeps_the_record_so_the_next_run_retries(lake, monkeypatch):
+    score_lake(lake)
+    record = (lake.state_dir / affect.CONSIDERED_RECORD).read_text()
+    write_posts(lake, "x", "2026-11-05", "run4", [{"post_id": "x:2", "text": "this one breaks the scorer"}])
+    real = Scorer.score
+
+    def flaky(self, text):
+        if "breaks" in text:
+            raise RuntimeError("boom")
+        return real(self, text)
+
+    monkeypatch.setattr(Scorer, "score", flaky)
+    failed = score_lake(lake)
+    assert failed["failed"] == 1
+    assert (lake.state_dir / affect.CONSIDERED_RECORD).read_text() == record
+    monkeypatch.setattr(Scorer, "score", real)
+    retried = score_lake(lake)
+    assert (retried["posts_files_considered"], retried["scored"]) == (1, 1)
+    assert "x:2" in latest_scores(lake)
 
 
 def test_scorer_version_bump_rescores_everything_and_drops_the_old_version(lake, monkeypatch):
