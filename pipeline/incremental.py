@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -39,6 +38,7 @@ from typing import Any
 import duckdb
 
 from pipeline.config import Settings
+from pipeline.files import copy_file
 from pipeline.sqlfiles import named_query, sql_identifier
 
 log = logging.getLogger(__name__)
@@ -146,8 +146,9 @@ def decide(settings: Settings, fingerprint: str, files: list[LakeFile]) -> Decis
 
 
 def copy_published(settings: Settings, candidate: Path) -> None:
-    """The starting point of an incremental build: a copy of the published warehouse (readers keep theirs)."""
-    shutil.copyfile(settings.warehouse_path, candidate)
+    """The starting point of an incremental build: a copy of the published warehouse (readers keep theirs); a clone
+    that shares its blocks with the published file where the file system can (``files.copy_file``)."""
+    copy_file(settings.warehouse_path, candidate)
 
 
 # ------------------------------------------------------------------------------------------------ the build

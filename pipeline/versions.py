@@ -26,7 +26,6 @@ import hashlib
 import json
 import logging
 import os
-import shutil
 import tempfile
 import time
 from datetime import UTC, datetime
@@ -35,6 +34,7 @@ from typing import Any
 
 from pipeline.config import Settings
 from pipeline.errors import BuildError, RippleError
+from pipeline.files import copy_file
 from pipeline.shared import shared_root, store_of
 from pipeline.storage import Store
 
@@ -252,7 +252,7 @@ def sync_local_copy(settings: Settings) -> None:
     fd, tmp = tempfile.mkstemp(prefix=".warehouse.", suffix=".tmp", dir=settings.warehouse_path.parent)
     os.close(fd)
     try:
-        shutil.copyfile(source, tmp)
+        copy_file(source, tmp)
         os.replace(tmp, settings.warehouse_path)
     finally:
         with contextlib.suppress(FileNotFoundError):

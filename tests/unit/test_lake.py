@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import shutil
@@ -19,7 +20,7 @@ import pytest
 from pipeline import lake
 from pipeline.config import Settings, load_settings
 from pipeline.errors import ConfigError
-from pipeline.files import atomic_path
+from pipeline.files import atomic_path, copy_file
 from pipeline.pseudonyms import accept_new_key, fingerprint, key_fingerprint
 from pipeline.schema import FILE_SCHEMA, POSTS_SCHEMA
 from pipeline.sources.base import FetchContext, Reject, Window
@@ -356,6 +357,36 @@ def test_atomic_path_leaves_nothing_on_failure(tmp_path: Path) -> None:
         raise RuntimeError("boom")
     assert target.read_text() == "old"
     assert list(tmp_path.iterdir()) == [target]
+
+
+@pytest.mark.parametrize("range_copy", ["works", "refused", "missing"])
+def test_copy_file_gives_the_same_bytes_however_the_kernel_answers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, range_copy: str
+) -> None:
+    source = tmp_path / "warehouse.duckdb"
+    data = os.urandom(3 * 1024 * 1024 + 17)
+    source.write_bytes(data)
+    target = tmp_path / "copy.duckdb"
+    target.write_bytes(b"x" * (len(data) + 4096))  # longer than the copy: must not leave a tail
+    real = getattr(os, "copy_file_range", None)
+    calls: list[int] = []
+
+    def counted(src: int, dst: int, count: int) -> int:
+        calls.append(count)
+        if range_copy == "refused":
+            raise OSError(errno.EXDEV, "Invalid cross-device link")
+        return real(src, dst, min(count, 1024 * 1024))  # the kernel may copy less than asked: go on
+
+    if range_copy == "missing":
+        monkeypatch.delattr(os, "copy_file_range", raising=False)
+    elif real is None:
+        pytest.skip("os.copy_file_range is not available here")
+    else:
+        monkeypatch.setattr(os, "copy_file_range", counted)
+    copy_file(source, target)
+    assert target.read_bytes() == data
+    expected = {"works": 4, "refused": 1, "missing": 0}[range_copy]  # 3 MiB + 17 bytes in 1 MiB steps
+    assert len(calls) == expected
 
 
 @pytest.mark.parametrize(
