@@ -224,3 +224,37 @@ def test_an_ingest_deletes_old_orphans_of_other_runs_too(
     lake.ingest(ListSource([[post("b")]]), settings, WINDOW, run_id="testsrc-other")
     assert not store.exists(orphan)
     assert read_posts(settings) == ["test:a", "test:b"]
+
+
+def test_affect_on_the_store_records_what_it_considered_and_reads_only_new_files(
+    s3_bucket: str, tmp_path: Path
+) -> None:
+    from pipeline import affect
+
+    settings = load_settings(
+        data_dir=tmp_path / "data",
+        overrides={"lake": {"root": f"{s3_bucket}/lake1"}, "affect": {"processes": 1}},
+    )
+    lake.ingest(
+        ListSource([[post("a", text="I love this"), post("b", text="I hate this")]]), settings, WINDOW
+    )
+    first = affect.score_lake(settings)
+    assert (first["whole_lake"], first["scored"], first["posts_files"]) == (True, 2, 1)
+    record = json.loads((settings.state_dir / affect.CONSIDERED_RECORD).read_text())
+    # lake files are named relative to the lake root, whatever the bucket
+    assert list(record["posts"]) == [
+        f.path.removeprefix(settings.lake_root + "/") for f in lake.committed_files(settings, "posts")
+    ]
+    assert all(key.startswith("lake/posts/") for key in record["posts"])
+    assert [key.split("/")[1] for key in record["affect"]] == ["affect"]
+
+    lake.ingest(ListSource([[post("c", text="what a day")]]), settings, WINDOW, run_id="testsrc-next")
+    second = affect.score_lake(settings)
+    assert (second["whole_lake"], second["posts_files_considered"], second["posts_files"]) == (False, 1, 2)
+    assert (second["candidates"], second["scored"]) == (1, 1)
+    scored = duckdb.connect()
+    commits.attach(scored, settings)
+    files = [f.path for f in lake.committed_files(settings, "affect")]
+    rows = scored.execute("select post_id from read_parquet($f) order by 1", {"f": files}).fetchall()
+    assert [r[0] for r in rows] == ["test:a", "test:b", "test:c"]
+    assert affect.score_lake(settings)["posts_files_considered"] == 0
