@@ -207,7 +207,7 @@ def _new_result(settings: Settings, version: str) -> dict[str, Any]:
         "enabled": settings.affect.enabled,
         "scorer_version": version,
         **dict.fromkeys(counts + more, 0),
-        "whole_lake": True,
+        "whole_lake": False,  # True, with the reason, when the run read every post of the lake
         "whole_lake_reason": "",
         "seconds": 0.0,
     }
@@ -220,10 +220,11 @@ def _new_result(settings: Settings, version: str) -> dict[str, Any]:
 CONSIDERED_RECORD = "affect_considered.json"
 
 
-def _lake_key(settings: Settings, location: str) -> str:
+def _lake_key(settings: Settings, location: str | Path) -> str:
     """A lake file's location relative to the lake root: the record stays valid when the root is mounted elsewhere."""
-    root = settings.lake_root.rstrip("/") + "/"
-    return location[len(root) :] if location.startswith(root) else location
+    from pipeline.commits import lake_store
+
+    return lake_store(settings).relative(str(location))
 
 
 def _read_record(settings: Settings) -> dict[str, Any] | None:
@@ -240,7 +241,7 @@ def _read_record(settings: Settings) -> dict[str, Any] | None:
     return record if isinstance(record, dict) else None
 
 
-def _stale_reason(run: _Run, record: dict[str, Any] | None, scores: list[LakeFile]) -> str:
+def _stale_reason(run: _Run, record: dict[str, Any] | None) -> str:
     """Why the record cannot be used (then the run considers every post), or '' when it can."""
     if run.force:
         return "every post is scored again"
@@ -252,7 +253,7 @@ def _stale_reason(run: _Run, record: dict[str, Any] | None, scores: list[LakeFil
     changed = sum(current.get(key) != version for key, version in record.get("posts", {}).items())
     if changed:
         return f"{changed:,} posts file(s) considered before were changed or removed"
-    have = {_lake_key(run.settings, f.path) for f in scores}
+    have = {_lake_key(run.settings, path) for path in run.previous_files}  # this version's files, listed once
     missing = len(set(record.get("affect", [])) - have)
     if missing:
         return f"{missing:,} affect file(s) of the scores on record are gone"
@@ -265,16 +266,18 @@ def _plan(run: _Run) -> None:
 
     run.posts_files = committed_files(run.settings, "posts")
     record = _read_record(run.settings)
-    reason = _stale_reason(run, record, _version_files(run))
+    reason = _stale_reason(run, record)
     run.result["posts_files"] = len(run.posts_files)
     if reason:
         run.new_files = None
-        run.result.update(posts_files_considered=len(run.posts_files), whole_lake_reason=reason)
+        run.result.update(
+            posts_files_considered=len(run.posts_files), whole_lake=True, whole_lake_reason=reason
+        )
         log.info("affect: every post of the lake is considered (%s)", reason)
         return
     seen = (record or {}).get("posts", {})
     run.new_files = [f.path for f in run.posts_files if _lake_key(run.settings, f.path) not in seen]
-    run.result.update(posts_files_considered=len(run.new_files), whole_lake=False)
+    run.result["posts_files_considered"] = len(run.new_files)
     log.info("affect: %d new posts file(s) of %d considered", len(run.new_files), len(run.posts_files))
 
 

@@ -204,7 +204,7 @@ def _print_affect(result: dict[str, Any]) -> None:
     out.print(line + (f" in {result['seconds']:.1f}s" if "seconds" in result else ""))
     if "posts_files" in result:
         if result.get("whole_lake"):
-            considered = f"every post of the lake ({result.get('whole_lake_reason') or 'first run'})"
+            considered = f"every post of the lake ({result['whole_lake_reason']})"
         else:
             considered = f"the posts of {result['posts_files_considered']:,} new lake file(s)"
         out.print(f"  considered: {considered}; {result['posts_files']:,} posts file(s) in the lake")

@@ -43,9 +43,9 @@ def atomic_write_text(path: Path, text: str) -> None:
 
 
 def copy_file(source: Path | str, target: Path | str) -> None:
-    """Copy ``source`` to ``target`` (created or truncated) with ``os.copy_file_range``: on a file system that
-    shares blocks between files (XFS with reflink, Btrfs, bcachefs, ZFS 2.2) the kernel clones the file in
-    milliseconds whatever its size, and a block is copied only when one of the two files writes it; elsewhere
+    """``target`` (created or truncated) becomes a copy of ``source``, made with ``os.copy_file_range``: on a file
+    system that shares blocks between files (XFS with reflink, Btrfs, bcachefs, ZFS 2.2) the kernel clones the file
+    in milliseconds whatever its size, and a block is copied only when one of the two files writes it; elsewhere
     (ext4) it is an in-kernel copy, as fast as ``shutil.copyfile``. Falls back to ``shutil.copyfile`` where
     ``copy_file_range`` is missing or refuses the pair (another file system, an old kernel): a real failure such as
     a full disk then fails there too."""
