@@ -71,7 +71,10 @@ def lake_files(settings: Settings) -> list[LakeFile]:
 
 def build_fingerprint(settings: Settings, sql_root: Path) -> str:
     """What a warehouse is built with, apart from the lake: settings, the SQL models and ripple's code."""
-    digest = hashlib.sha256(repr(settings).encode())
+    # not the [warehouse] section: threads, memory and where versions are kept change how a build runs, not what
+    # it holds
+    content = settings.model_copy(update={"warehouse": type(settings.warehouse)()})
+    digest = hashlib.sha256(repr(content).encode())
     code = sorted(Path(__file__).parent.rglob("*.py"))
     for path in [*sorted(sql_root.rglob("*.sql")), *code]:
         digest.update(path.name.encode() + hashlib.sha256(path.read_bytes()).digest())
