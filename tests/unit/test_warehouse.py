@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -320,6 +321,42 @@ def test_hooks_are_passed_in_and_ordered_by_what_they_read_and_write(
     # without the hook nothing is installed behind the caller's back
     plain = warehouse.plan_build(sql, [])
     assert "record" not in [step.name for step in plain.steps]
+
+
+PRELOADED = "ripple_test_preloaded"
+
+
+def preload_probe_hook(con: duckdb.DuckDBPyConnection, settings: Settings) -> dict[str, str | None]:
+    """A hook for the tests: which thread imported the module it preloads."""
+    module = sys.modules.get(PRELOADED)
+    return {"imported_by": getattr(module, "IMPORTED_BY", None)}
+
+
+def test_a_hooks_libraries_are_imported_in_the_background(
+    tmp_path: Path, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The modules a hook names in ``preload`` are imported while the models run, by another thread; a name that
+    cannot be imported is left to the hook (the build does not fail on it)."""
+    modules = tmp_path / "modules"
+    modules.mkdir()
+    (modules / f"{PRELOADED}.py").write_text(
+        "import threading\nIMPORTED_BY = threading.current_thread().name\n"
+    )
+    monkeypatch.syspath_prepend(str(modules))
+    monkeypatch.delitem(sys.modules, PRELOADED, raising=False)
+    hook = warehouse.Hook(
+        name="probe",
+        target=f"{__name__}:preload_probe_hook",
+        stage="after_marts",
+        depends_on=("fct_two",),
+        preload=("ripple_no_such_module", PRELOADED),
+    )
+    candidate, result = warehouse.build_candidate(
+        settings, sql_dir=sql_dir_with(tmp_path, CHAIN), hooks=[hook]
+    )
+    assert result.hooks[hook.target] == {"imported_by": "ripple-preload"}
+    assert "ripple-preload" not in {thread.name for thread in threading.enumerate()}  # joined
+    assert candidate.exists()
 
 
 def test_the_sql_directory_is_read_when_building(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
