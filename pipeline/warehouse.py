@@ -23,6 +23,7 @@ old file open keeps reading the old inode; a crash at any point leaves the previ
 
 from __future__ import annotations
 
+import contextlib
 import heapq
 import logging
 import os
@@ -523,15 +524,13 @@ def _json_lines_table(
 
 def _import_quietly(modules: list[str]) -> None:
     for name in modules:
-        try:
+        with contextlib.suppress(Exception):  # the hook's own import says what is wrong
             import_module(name)
-        except Exception:  # noqa: BLE001 - the hook's own import says what is wrong
-            continue
 
 
 def preload(hooks: Iterable[Hook]) -> threading.Thread | None:
-    """Import the hooks' ``preload`` modules in a background thread: DuckDB releases the GIL while it runs the
-    models, so the imports cost the build nothing. A hook that imports one of them first waits for it."""
+    """Start a background thread that imports the hooks' ``preload`` modules: DuckDB releases the GIL while it runs
+    the models, so the imports cost the build nothing. A hook that imports one of them first waits for it."""
     modules = [name for hook in hooks for name in hook.preload if name not in sys.modules]
     if not modules:
         return None
